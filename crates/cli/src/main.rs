@@ -1,0 +1,34 @@
+//! The `scalelab` binary: a thin layer of argument parsing and printing over
+//! the library crates. Each subcommand lives in its own module under `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// scalelab — a scaling-law laboratory.
+///
+/// Train pilot runs, fit scaling laws to them, and plan compute-optimal
+/// training runs, with the uncertainty stated.
+#[derive(Parser, Debug)]
+#[command(name = "scalelab", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
+    Fit(cmd::fit::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fit(args) => cmd::fit::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,6 @@
+//! scalelab-core: the pure numerical core of scalelab.
+//!
+//! Everything here is deterministic arithmetic on in-memory data: scaling-law
+//! forms, robust estimation, uncertainty, planning and accounting. There is no
+//! file or terminal I/O and no training code in this crate, so every other
+//! crate (tables, engine, sweep, report, the CLI) can build on it.
