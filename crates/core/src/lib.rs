@@ -4,3 +4,5 @@
 //! forms, robust estimation, uncertainty, planning and accounting. There is no
 //! file or terminal I/O and no training code in this crate, so every other
 //! crate (tables, engine, sweep, report, the CLI) can build on it.
+
+pub mod accounting;
