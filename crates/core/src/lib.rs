@@ -5,6 +5,7 @@
 //! file or terminal I/O and no training code in this crate, so every other
 //! crate (tables, engine, sweep, report, the CLI) can build on it.
 
+pub mod accounting;
 pub mod data;
 pub mod kernels;
 pub mod laws;
