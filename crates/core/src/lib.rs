@@ -10,3 +10,4 @@ pub mod data;
 pub mod kernels;
 pub mod laws;
 pub mod robust;
+pub mod plan;
