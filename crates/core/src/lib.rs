@@ -10,4 +10,5 @@ pub mod data;
 pub mod kernels;
 pub mod laws;
 pub mod robust;
+pub mod isoflop;
 pub mod plan;
