@@ -81,50 +81,72 @@ pub fn ln_pos(x: f64) -> f64 {
     e * LN2_HI + (ln_m + e * LN2_LO)
 }
 
-/// Per-run contribution to the Chinchilla objective: (value, ∂/∂raw…).
+/// One block of [`LANES`] runs, written stage by stage over lane arrays so
+/// the compiler turns each stage into vector instructions. Adds the block's
+/// value and gradient into the per-lane accumulators.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn chin_point<const HUBER: bool>(
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn chin_block<const HUBER: bool>(
     r: &[f64; 5],
     delta: f64,
-    ln_n: f64,
-    ln_d: f64,
-    ln_l: f64,
-    w: f64,
-) -> [f64; 6] {
-    let t1 = r[1] - r[3] * ln_n;
-    let t2 = r[2] - r[4] * ln_d;
-    let t3 = r[0];
-    let m12 = if t1 > t2 { t1 } else { t2 };
-    let m = if m12 > t3 { m12 } else { t3 };
-    let e1 = exp_nonpos(t1 - m);
-    let e2 = exp_nonpos(t2 - m);
-    let e3 = exp_nonpos(t3 - m);
-    let s = e1 + e2 + e3;
-    let lp = m + ln_pos(s);
-    let res = ln_l - lp;
-    let (v, dv) = if HUBER {
-        let a = res.abs();
-        let inside = a <= delta;
-        let v = if inside {
-            0.5 * res * res
+    ln_n: &[f64; LANES],
+    ln_d: &[f64; LANES],
+    ln_l: &[f64; LANES],
+    w: &[f64; LANES],
+    acc: &mut [[f64; LANES]; 6],
+) {
+    let mut t1 = [0.0; LANES];
+    let mut t2 = [0.0; LANES];
+    let mut m = [0.0; LANES];
+    for j in 0..LANES {
+        t1[j] = r[1] - r[3] * ln_n[j];
+        t2[j] = r[2] - r[4] * ln_d[j];
+        let m12 = if t1[j] > t2[j] { t1[j] } else { t2[j] };
+        m[j] = if m12 > r[0] { m12 } else { r[0] };
+    }
+    let mut e1 = [0.0; LANES];
+    let mut e2 = [0.0; LANES];
+    let mut e3 = [0.0; LANES];
+    for j in 0..LANES {
+        e1[j] = exp_nonpos(t1[j] - m[j]);
+    }
+    for j in 0..LANES {
+        e2[j] = exp_nonpos(t2[j] - m[j]);
+    }
+    for j in 0..LANES {
+        e3[j] = exp_nonpos(r[0] - m[j]);
+    }
+    let mut s = [0.0; LANES];
+    let mut lns = [0.0; LANES];
+    for j in 0..LANES {
+        s[j] = e1[j] + e2[j] + e3[j];
+    }
+    for j in 0..LANES {
+        lns[j] = ln_pos(s[j]);
+    }
+    for j in 0..LANES {
+        let res = ln_l[j] - (m[j] + lns[j]);
+        let (v, dv) = if HUBER {
+            let a = res.abs();
+            let inside = a <= delta;
+            let v = if inside {
+                0.5 * res * res
+            } else {
+                delta * (a - 0.5 * delta)
+            };
+            let sign = if res < 0.0 { -delta } else { delta };
+            (v, if inside { res } else { sign })
         } else {
-            delta * (a - 0.5 * delta)
+            (0.5 * res * res, res)
         };
-        let sign = if res < 0.0 { -delta } else { delta };
-        (v, if inside { res } else { sign })
-    } else {
-        (0.5 * res * res, res)
-    };
-    let c = -w * dv / s;
-    [
-        w * v,
-        c * e3,
-        c * e1,
-        c * e2,
-        -c * e1 * ln_n,
-        -c * e2 * ln_d,
-    ]
+        let c = -w[j] * dv / s[j];
+        acc[0][j] += w[j] * v;
+        acc[1][j] += c * e3[j];
+        acc[2][j] += c * e1[j];
+        acc[3][j] += c * e2[j];
+        acc[4][j] -= c * e1[j] * ln_n[j];
+        acc[5][j] -= c * e2[j] * ln_d[j];
+    }
 }
 
 #[inline(always)]
@@ -137,33 +159,48 @@ fn chin_body<const HUBER: bool>(
 ) -> f64 {
     let r: [f64; 5] = [raw[0], raw[1], raw[2], raw[3], raw[4]];
     let n = obs.len();
-    let (ln_n, ln_d, ln_l) = (&obs.ln_n[..n], &obs.ln_d[..n], &obs.ln_loss[..n]);
     let mut acc = [[0.0f64; LANES]; 6];
+    let ones = [1.0; LANES];
     let blocks = n / LANES;
+    let lanes = |v: &[f64], base: usize| -> [f64; LANES] { v[base..base + LANES].try_into().unwrap() };
     for b in 0..blocks {
         let base = b * LANES;
-        for j in 0..LANES {
-            let i = base + j;
-            let w = match weights {
-                Some(w) => w[i],
-                None => 1.0,
-            };
-            let p = chin_point::<HUBER>(&r, delta, ln_n[i], ln_d[i], ln_l[i], w);
-            for k in 0..6 {
-                acc[k][j] += p[k];
-            }
-        }
-    }
-    for i in blocks * LANES..n {
         let w = match weights {
-            Some(w) => w[i],
-            None => 1.0,
+            Some(w) => lanes(w, base),
+            None => ones,
         };
-        let p = chin_point::<HUBER>(&r, delta, ln_n[i], ln_d[i], ln_l[i], w);
-        let j = i - blocks * LANES;
-        for k in 0..6 {
-            acc[k][j] += p[k];
+        chin_block::<HUBER>(
+            &r,
+            delta,
+            &lanes(&obs.ln_n, base),
+            &lanes(&obs.ln_d, base),
+            &lanes(&obs.ln_loss, base),
+            &w,
+            &mut acc,
+        );
+    }
+    let rest = n - blocks * LANES;
+    if rest > 0 {
+        // pad the last block with zero-weight copies of a real run
+        let base = blocks * LANES;
+        let pad = |v: &[f64]| -> [f64; LANES] {
+            let mut a = [v[base]; LANES];
+            a[..rest].copy_from_slice(&v[base..n]);
+            a
+        };
+        let mut w = [0.0; LANES];
+        for j in 0..rest {
+            w[j] = weights.map_or(1.0, |ws| ws[base + j]);
         }
+        chin_block::<HUBER>(
+            &r,
+            delta,
+            &pad(&obs.ln_n),
+            &pad(&obs.ln_d),
+            &pad(&obs.ln_loss),
+            &w,
+            &mut acc,
+        );
     }
     let mut out = [0.0; 6];
     for k in 0..6 {

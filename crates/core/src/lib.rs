@@ -6,9 +6,12 @@
 //! crate (tables, engine, sweep, report, the CLI) can build on it.
 
 pub mod accounting;
+pub mod bootstrap;
 pub mod data;
+pub mod fit;
 pub mod kernels;
 pub mod laws;
+pub mod optim;
 pub mod robust;
 pub mod isoflop;
 pub mod plan;

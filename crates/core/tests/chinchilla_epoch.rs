@@ -1,0 +1,133 @@
+//! The Chinchilla points re-extracted by Epoch AI (Besiroglu et al. 2024):
+//! the fit must reproduce their published grid fit and bootstrap errors.
+//!
+//! Needs `../shared/datasets/chinchilla_epoch_svg` beside the repository; a
+//! user's clone without it skips with a message, CI (CI=true) fails instead.
+
+use scalelab_core::data::Observations;
+use scalelab_core::fit::{fit_law, FitOptions, Method};
+use scalelab_core::laws::Chinchilla;
+use std::path::PathBuf;
+
+fn shared_csv() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv");
+    if p.exists() {
+        Some(p)
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but the shared dataset is missing: {}", p.display());
+    } else {
+        eprintln!("skipped: shared dataset not found at {}", p.display());
+        None
+    }
+}
+
+/// Reads the 245 points and keeps the 240 the replication keeps
+/// (loss below the 5th-largest), with D = C / (6N).
+fn epoch_points() -> Option<Observations> {
+    let text = std::fs::read_to_string(shared_csv()?).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (cn, cc, cl) = (col("Model Size"), col("Training FLOP"), col("loss"));
+    let rows: Vec<(f64, f64, f64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[cn].parse().unwrap(),
+                f[cc].parse().unwrap(),
+                f[cl].parse().unwrap(),
+            )
+        })
+        .collect();
+    let mut losses: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    losses.sort_by(|a, b| b.total_cmp(a));
+    let cut = losses[4];
+    let kept: Vec<_> = rows.into_iter().filter(|r| r.2 < cut).collect();
+    assert_eq!(kept.len(), 240);
+    let n: Vec<f64> = kept.iter().map(|r| r.0).collect();
+    let c: Vec<f64> = kept.iter().map(|r| r.1).collect();
+    let d: Vec<f64> = kept.iter().map(|r| r.1 / (6.0 * r.0)).collect();
+    let l: Vec<f64> = kept.iter().map(|r| r.2).collect();
+    Some(Observations::new(n, d, c, l).unwrap())
+}
+
+fn check_epoch_optimum(r: &scalelab_core::fit::FitResult) {
+    let rel = |name: &str, want: f64| (r.param(name).unwrap() - want).abs() / want;
+    assert!(rel("E", 1.8172) < 0.005, "E = {:?}", r.param("E"));
+    assert!(rel("alpha", 0.3473) < 0.005, "alpha = {:?}", r.param("alpha"));
+    assert!(rel("beta", 0.3672) < 0.005, "beta = {:?}", r.param("beta"));
+    assert!(rel("A", 477.8) < 0.03, "A = {:?}", r.param("A"));
+    assert!(rel("B", 2143.0) < 0.03, "B = {:?}", r.param("B"));
+    assert!(r.objective <= 0.00101828, "objective {}", r.objective);
+    assert!(r.converged, "{r:?}");
+}
+
+#[test]
+fn grid_fit_reproduces_epoch() {
+    let Some(obs) = epoch_points() else { return };
+    let t = std::time::Instant::now();
+    let opts = FitOptions {
+        method: Method::Grid,
+        ..Default::default()
+    };
+    let r = fit_law(&Chinchilla, &obs, &opts).unwrap();
+    eprintln!("grid: {:?} in {:?}", r, t.elapsed());
+    assert_eq!(r.starts, 4500);
+    assert!(r.starts_at_best >= 100, "only {} starts reached the best", r.starts_at_best);
+    check_epoch_optimum(&r);
+}
+
+#[test]
+fn varpro_fit_reproduces_epoch() {
+    let Some(obs) = epoch_points() else { return };
+    let t = std::time::Instant::now();
+    let r = fit_law(&Chinchilla, &obs, &FitOptions::default()).unwrap();
+    eprintln!("varpro: {:?} in {:?}", r, t.elapsed());
+    check_epoch_optimum(&r);
+}
+
+#[test]
+#[ignore]
+fn kernel_speed() {
+    use scalelab_core::laws::Law;
+    let Some(obs) = epoch_points() else { return };
+    let raw = [0.6, 6.2, 7.7, 0.35, 0.37];
+    let mut g = [0.0; 5];
+    let robust = scalelab_core::robust::Robust::default();
+    let t = std::time::Instant::now();
+    let mut s = 0.0;
+    for _ in 0..100_000 {
+        s += Chinchilla.objective(&raw, &obs, None, robust, &mut g);
+    }
+    eprintln!("kernel: {:?} per eval ({s}) simd={}", t.elapsed() / 100_000, scalelab_core::kernels::simd_level());
+    let generic = scalelab_core::laws::PowerLaw::new(scalelab_core::laws::Variable::N);
+    let t = std::time::Instant::now();
+    for _ in 0..10_000 {
+        s += generic.objective(&raw[..3], &obs, None, robust, &mut g[..3]);
+    }
+    eprintln!("generic power: {:?} per eval ({s})", t.elapsed() / 10_000);
+}
+
+#[test]
+fn bootstrap_matches_epoch_standard_errors() {
+    use scalelab_core::bootstrap::{bootstrap, BootstrapOptions};
+    let Some(obs) = epoch_points() else { return };
+    let fit = fit_law(&Chinchilla, &obs, &FitOptions::default()).unwrap();
+    let t = std::time::Instant::now();
+    let opts = BootstrapOptions {
+        resamples: 4000,
+        seed: 42,
+        robust: fit.robust,
+        lbfgs: Default::default(),
+        extra_starts: vec![],
+    };
+    let b = bootstrap(&Chinchilla, &obs, &fit, &opts, &|| {});
+    eprintln!("bootstrap in {:?}: not converged {}", t.elapsed(), b.not_converged);
+    let published = [("E", 0.02566), ("A", 124.522), ("B", 1293.284), ("alpha", 0.01540), ("beta", 0.02060)];
+    for (name, se) in published {
+        let s = b.params.iter().find(|s| s.name == name).unwrap();
+        eprintln!("{name}: se {} (Epoch {se}), ci95 {:?}", s.se, s.ci95);
+        assert!((s.se - se).abs() / se < 0.2, "{name}: se {} vs Epoch {se}", s.se);
+    }
+}
