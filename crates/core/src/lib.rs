@@ -15,3 +15,5 @@ pub mod optim;
 pub mod robust;
 pub mod isoflop;
 pub mod plan;
+pub mod design;
+pub mod hardware;

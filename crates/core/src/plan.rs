@@ -315,6 +315,67 @@ impl<'a> LossSurface<'a> {
     }
 }
 
+/// A FLOP-counting convention: how many training FLOPs a token costs for a
+/// model of N (non-embedding) parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Convention {
+    /// `6N` (Kaplan et al. 2020; Hoffmann et al. 2022, the usual estimate).
+    SixN,
+    /// Kaplan et al. (2020), Table 1: `6N + 6·n_layer·context·d_model`
+    /// (attention logits and weighted sum).
+    Kaplan,
+    /// Hoffmann et al. (2022), Appendix F: embeddings, attention (logits,
+    /// softmax, weighted sum), dense blocks and output logits.
+    Hoffmann,
+    /// The engine's matrix products: weights, output head and attention.
+    Exact,
+}
+
+impl Convention {
+    pub const ALL: [Convention; 4] = [
+        Convention::SixN,
+        Convention::Kaplan,
+        Convention::Hoffmann,
+        Convention::Exact,
+    ];
+
+    /// Name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Convention::SixN => "6n",
+            Convention::Kaplan => "kaplan",
+            Convention::Hoffmann => "hoffmann",
+            Convention::Exact => "exact",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Convention::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// Training FLOPs per token at `n` non-embedding parameters, for a GPT
+    /// of the accounting module's aspect ratio (`d_model = 64·n_layer`,
+    /// `d_ff = 4·d_model`, 64-wide heads) treated as continuous in N, so the
+    /// optimum can be found by smooth minimisation. With `N ≈ 12·l·c²`
+    /// (l layers, width c), context t and vocabulary v, the per-token
+    /// counts (training = 3 × forward) are: Kaplan `6N + 6ltc`; Hoffmann
+    /// `6N + 12vc + 12ltc + 9l(c/64)t`; exact `6N + 6vc + 12ltc`.
+    pub fn flops_per_token(self, n: f64, context: f64, vocab: f64) -> f64 {
+        let ar = crate::accounting::ASPECT_RATIO;
+        let l = (n / (12.0 * ar * ar)).cbrt();
+        let c = ar * l;
+        let heads = c / 64.0;
+        let t = context;
+        let v = vocab;
+        match self {
+            Convention::SixN => 6.0 * n,
+            Convention::Kaplan => 6.0 * n + 6.0 * l * t * c,
+            Convention::Hoffmann => 6.0 * n + 12.0 * v * c + 12.0 * l * t * c + 9.0 * l * heads * t,
+            Convention::Exact => 6.0 * n + 6.0 * v * c + 12.0 * l * t * c,
+        }
+    }
+}
+
 fn check_budget(flops: f64) -> Result<(), PlanError> {
     if flops.is_finite() && flops > 0.0 {
         Ok(())
@@ -598,7 +659,11 @@ pub fn data_constrained_optimum(
     if best == 0 || best == m {
         return Err(PlanError::NoInteriorOptimum {
             flops,
-            at_edge: if best == 0 { "small-model" } else { "large-model" },
+            at_edge: if best == 0 {
+                "small-model"
+            } else {
+                "large-model"
+            },
         });
     }
     // The effective-data map has a kink at D = U; golden section is safe there.
@@ -643,7 +708,12 @@ mod tests {
         for c in [1e18, 1e21, 1e25] {
             let exact = p.optimum(c, 6.0).unwrap();
             let num = s.optimum(c).unwrap();
-            assert!((num.n / exact.n - 1.0).abs() < 1e-7, "{c}: {} vs {}", num.n, exact.n);
+            assert!(
+                (num.n / exact.n - 1.0).abs() < 1e-7,
+                "{c}: {} vs {}",
+                num.n,
+                exact.n
+            );
         }
     }
 
