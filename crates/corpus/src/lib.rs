@@ -1,0 +1,28 @@
+//! # scalelab-corpus
+//!
+//! Everything between raw data and the training loop:
+//!
+//! * [`synth`]: a synthetic language with an exactly known entropy rate, task
+//!   generators for ability studies, and mixtures of them (seeded, streamable);
+//! * [`source`]: documents from text, JSONL and Parquet files;
+//! * [`tokenizer`]: byte-level and `tokenizer.json` (BPE) tokenizers;
+//! * [`shard`], [`manifest`], [`loader`]: binary token shards, their manifest,
+//!   and a deterministic, prefetching batch loader;
+//! * [`dedup`], [`filter`], [`recipe`], [`prepare`]: governance (exact and
+//!   near-duplicate removal, quality filters, mixture recipes) and the
+//!   pipeline that applies them;
+//! * [`contamination`], [`stats`]: n-gram overlap of evaluations with training
+//!   data, and corpus statistics.
+
+pub mod hash;
+pub mod io;
+pub mod loader;
+pub mod manifest;
+pub mod shard;
+pub mod source;
+pub mod synth;
+pub mod tokenizer;
+
+pub use loader::{Loader, LoaderConfig, ShardSet, SplitView};
+pub use manifest::{Manifest, Split};
+pub use tokenizer::Tokenizer;
