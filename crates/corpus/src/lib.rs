@@ -14,12 +14,21 @@
 //! * [`contamination`], [`stats`]: n-gram overlap of evaluations with training
 //!   data, and corpus statistics.
 
+pub mod contamination;
+pub mod dedup;
+pub mod filter;
 pub mod hash;
 pub mod io;
 pub mod loader;
 pub mod manifest;
+pub mod prepare;
+pub mod recipe {
+    //! Mixture recipes (TOML): see [`crate::prepare::Recipe`].
+    pub use crate::prepare::{DedupConfig, Recipe, SourceEntry};
+}
 pub mod shard;
 pub mod source;
+pub mod stats;
 pub mod synth;
 pub mod tokenizer;
 
