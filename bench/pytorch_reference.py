@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""PyTorch reference for scalelab's training engine (development-time only).
+
+The same GPT as crates/engine (token + learned position embeddings,
+pre-LayerNorm blocks with causal multi-head attention and a 4x GELU-tanh MLP,
+final LayerNorm, output head tied to the token embedding, no dropout), with
+parameters named and shaped as in the engine's flat layout.
+
+Two commands:
+
+  fixture  writes crates/engine/tests/data/gpt_fixture.safetensors: a tiny
+           configuration's weights, inputs, logits, loss, every gradient and
+           the parameters after one AdamW step (float64), used by the Rust
+           test `fixture_matches_pytorch`.
+               python3 bench/pytorch_reference.py fixture
+
+  bench    times training steps (forward, backward, clipping, AdamW) and
+           prints one JSON line: median tokens/s after warm-up, peak RSS.
+               python3 bench/pytorch_reference.py bench --n-layer 2 \
+                   --d-model 64 --n-head 4 --context 128 --batch 16 \
+                   --vocab 256 --threads 1 --steps 30
+
+Needs torch, numpy and safetensors (`pip install torch numpy safetensors`).
+CI does not run it.
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+
+def build(torch, F, n_layer, d_model, n_head, context, vocab, d_ff=None, sdpa=True):
+    nn = torch.nn
+    d_ff = d_ff or 4 * d_model
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(d_model)
+            self.qkv = nn.Linear(d_model, 3 * d_model)
+            self.proj = nn.Linear(d_model, d_model)
+            self.ln2 = nn.LayerNorm(d_model)
+            self.fc = nn.Linear(d_model, d_ff)
+            self.fc_proj = nn.Linear(d_ff, d_model)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+            hs = C // n_head
+            q = q.view(B, T, n_head, hs).transpose(1, 2)
+            k = k.view(B, T, n_head, hs).transpose(1, 2)
+            v = v.view(B, T, n_head, hs).transpose(1, 2)
+            if sdpa:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+                mask = torch.ones(T, T, dtype=torch.bool).tril()
+                att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+                y = att @ v
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            x = x + self.proj(y)
+            x = x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+            return x
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(vocab, d_model)
+            self.wpe = nn.Embedding(context, d_model)
+            self.blocks = nn.ModuleList([Block() for _ in range(n_layer)])
+            self.lnf = nn.LayerNorm(d_model)
+
+        def forward(self, idx, targets):
+            B, T = idx.shape
+            x = self.wte(idx) + self.wpe(torch.arange(T))
+            for b in self.blocks:
+                x = b(x)
+            logits = self.lnf(x) @ self.wte.weight.t()
+            loss = F.cross_entropy(logits.view(-1, vocab), targets.view(-1))
+            return logits, loss
+
+    return GPT()
+
+
+def init_like_engine(torch, model, n_layer):
+    """GPT-2 style init (the engine's distribution, not its random stream)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name == "lnf.weight":
+                p.fill_(1.0)
+            elif p.dim() == 1:
+                p.normal_(0.0, 0.02)  # nonzero biases exercise every gradient
+            elif name.endswith("proj.weight"):
+                p.normal_(0.0, 0.02 / math.sqrt(2 * n_layer))
+            else:
+                p.normal_(0.0, 0.02)
+
+
+def engine_tensors(torch, model, grads=False):
+    """Parameters (or gradients) in the engine's names and stacked shapes."""
+    get = (lambda p: p.grad) if grads else (lambda p: p.data)
+    bl = model.blocks
+    stack = lambda f: torch.stack([get(f(b)) for b in bl]).contiguous()
+    return {
+        "wte": get(model.wte.weight).contiguous(),
+        "wpe": get(model.wpe.weight).contiguous(),
+        "ln1_w": stack(lambda b: b.ln1.weight),
+        "ln1_b": stack(lambda b: b.ln1.bias),
+        "qkv_w": stack(lambda b: b.qkv.weight),
+        "qkv_b": stack(lambda b: b.qkv.bias),
+        "attn_proj_w": stack(lambda b: b.proj.weight),
+        "attn_proj_b": stack(lambda b: b.proj.bias),
+        "ln2_w": stack(lambda b: b.ln2.weight),
+        "ln2_b": stack(lambda b: b.ln2.bias),
+        "fc_w": stack(lambda b: b.fc.weight),
+        "fc_b": stack(lambda b: b.fc.bias),
+        "fc_proj_w": stack(lambda b: b.fc_proj.weight),
+        "fc_proj_b": stack(lambda b: b.fc_proj.bias),
+        "lnf_w": get(model.lnf.weight).contiguous(),
+        "lnf_b": get(model.lnf.bias).contiguous(),
+    }
+
+
+def make_optimizer(torch, model, lr, weight_decay):
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, betas=(0.9, 0.95), eps=1e-8,
+    )
+
+
+def fixture(args):
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1234)
+    torch.set_default_dtype(torch.float64)
+    cfg = dict(n_layer=2, d_model=16, n_head=2, context=40, vocab=50)
+    B, T = 2, 40  # T > 32 exercises the engine's blocked causal attention
+    lr, wd, clip = 1e-2, 0.1, 0.05
+    model = build(torch, F, sdpa=False, **cfg)
+    init_like_engine(torch, model, cfg["n_layer"])
+    tokens = torch.randint(0, cfg["vocab"], (B, T))
+    targets = torch.randint(0, cfg["vocab"], (B, T))
+    out = {f"param.{k}": v.clone() for k, v in engine_tensors(torch, model).items()}
+    logits, loss = model(tokens, targets)
+    loss.backward()
+    out.update({f"grad.{k}": v.clone() for k, v in engine_tensors(torch, model, grads=True).items()})
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt = make_optimizer(torch, model, lr, wd)
+    opt.step()
+    out.update({f"adamw.{k}": v.clone() for k, v in engine_tensors(torch, model).items()})
+    out["tokens"] = tokens.to(torch.int32)
+    out["targets"] = targets.to(torch.int32)
+    out["logits"] = logits.detach()
+    out["loss"] = loss.detach().reshape(1)
+    out["grad_norm"] = norm.detach().reshape(1)
+    meta = {k: str(v) for k, v in cfg.items()}
+    meta.update(batch=str(B), seq=str(T), lr=str(lr), weight_decay=str(wd), grad_clip=str(clip),
+                beta1="0.9", beta2="0.95", eps="1e-8", torch=torch.__version__)
+    path = args.out
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file({k: v.contiguous() for k, v in out.items()}, path, metadata=meta)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes), loss {loss.item():.6f}")
+
+
+def bench(args):
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build(torch, F, args.n_layer, args.d_model, args.n_head, args.context, args.vocab, sdpa=not args.no_sdpa)
+    init_like_engine(torch, model, args.n_layer)
+    opt = make_optimizer(torch, model, 1e-3, 0.1)
+    times = []
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(args.steps):
+        x = torch.randint(0, args.vocab, (args.batch, args.context), generator=gen)
+        y = torch.randint(0, args.vocab, (args.batch, args.context), generator=gen)
+        t0 = time.perf_counter()
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    warm = max(1, args.steps // 5)
+    ts = sorted(times[warm:])
+    med = ts[len(ts) // 2]
+    print(json.dumps({
+        "framework": f"pytorch {torch.__version__}",
+        "sdpa": not args.no_sdpa,
+        "threads": args.threads,
+        "tokens_per_second": args.batch * args.context / med,
+        "step_seconds_median": med,
+        "final_loss": loss.item(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    fx = sub.add_parser("fixture")
+    here = os.path.dirname(os.path.abspath(__file__))
+    fx.add_argument("--out", default=os.path.join(here, "..", "crates", "engine", "tests", "data", "gpt_fixture.safetensors"))
+    bn = sub.add_parser("bench")
+    for name, default in [("n-layer", 2), ("d-model", 64), ("n-head", 4), ("context", 128),
+                          ("batch", 16), ("vocab", 256), ("threads", 1), ("steps", 30)]:
+        bn.add_argument(f"--{name}", type=int, default=default)
+    bn.add_argument("--no-sdpa", action="store_true", help="explicit attention instead of scaled_dot_product_attention")
+    args = ap.parse_args()
+    {"fixture": fixture, "bench": bench}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
