@@ -290,17 +290,16 @@ impl Plan {
         self.order.len() as u64
     }
 
-    /// Fills batch number `index` (in the global sequence of rows).
-    fn fill(&mut self, index: u64, out: &mut [u32]) {
-        let w = self.cfg.context + 1;
+    /// Start offsets (in the split) of the rows of batch `index`.
+    fn starts(&mut self, index: u64) -> Vec<u64> {
+        let mut out = Vec::with_capacity(self.cfg.batch);
         let mut row = index * self.cfg.batch as u64;
-        // epochs may have different window counts; walk to the right epoch
         let (mut epoch, mut base) = if row >= self.cached_base.1 {
             self.cached_base
         } else {
             (0, 0)
         };
-        for chunk in out.chunks_exact_mut(w) {
+        for _ in 0..self.cfg.batch {
             loop {
                 let n = self.windows_per_epoch(epoch);
                 if row < base + n {
@@ -311,11 +310,31 @@ impl Plan {
             }
             self.cached_base = (epoch, base);
             let k = self.order[(row - base) as usize];
-            let start = self.offset + k * self.cfg.context as u64;
-            self.view.copy(start, chunk);
+            out.push(self.offset + k * self.cfg.context as u64);
             row += 1;
         }
+        out
     }
+
+    /// Fills batch number `index` (in the global sequence of rows).
+    fn fill(&mut self, index: u64, out: &mut [u32]) {
+        let w = self.cfg.context + 1;
+        let starts = self.starts(index);
+        for (chunk, start) in out.chunks_exact_mut(w).zip(starts) {
+            self.view.copy(start, chunk);
+        }
+    }
+}
+
+/// Where the rows of batch `index` start in the split (the same plan the
+/// [`Loader`] follows): for checks and for logging what a run saw.
+pub fn batch_starts(view: &SplitView, cfg: LoaderConfig, index: u64) -> Result<Vec<u64>> {
+    Ok(Plan::new(view.clone(), cfg)?.starts(index))
+}
+
+/// Windows (rows) in epoch `epoch` of a loader.
+pub fn windows_per_epoch(view: &SplitView, cfg: LoaderConfig, epoch: u64) -> Result<u64> {
+    Ok(Plan::new(view.clone(), cfg)?.windows_per_epoch(epoch))
 }
 
 /// Streams batches from a split; see the module documentation.
