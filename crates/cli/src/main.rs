@@ -18,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Corpora: prepare token shards from text/JSONL/Parquet, synthetic
+    /// language and task data, dedup, contamination and stats.
+    Corpus(cmd::corpus::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
 }
@@ -25,6 +28,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Corpus(args) => cmd::corpus::run(args),
         Command::Fit(args) => cmd::fit::run(args),
     };
     if let Err(err) = result {

@@ -32,6 +32,6 @@ pub mod stats;
 pub mod synth;
 pub mod tokenizer;
 
-pub use loader::{Loader, LoaderConfig, ShardSet, SplitView};
+pub use loader::{BatchPlan, Loader, LoaderConfig, ShardSet, SplitView};
 pub use manifest::{Manifest, Split};
 pub use tokenizer::Tokenizer;

@@ -221,7 +221,11 @@ impl LoaderConfig {
 }
 
 /// The pure batch function: which window each row of batch `i` holds.
-struct Plan {
+///
+/// Random access by batch index (cheap when indices increase, as epochs'
+/// permutations are cached), for trainers whose data sources are indexed by
+/// step: batch `i` is the same whether it is asked for first or after others.
+pub struct BatchPlan {
     view: SplitView,
     cfg: LoaderConfig,
     epoch: u64,
@@ -231,8 +235,9 @@ struct Plan {
     cached_base: (u64, u64),
 }
 
-impl Plan {
-    fn new(view: SplitView, cfg: LoaderConfig) -> Result<Plan> {
+impl BatchPlan {
+    /// A plan over `view`; errors when the split is shorter than one window.
+    pub fn new(view: SplitView, cfg: LoaderConfig) -> Result<BatchPlan> {
         if cfg.batch == 0 || cfg.context == 0 {
             bail!("batch size and context must be at least 1");
         }
@@ -243,7 +248,7 @@ impl Plan {
                 cfg.context
             );
         }
-        let mut p = Plan {
+        let mut p = BatchPlan {
             view,
             cfg,
             epoch: u64::MAX,
@@ -285,13 +290,14 @@ impl Plan {
         }
     }
 
-    fn windows_per_epoch(&mut self, epoch: u64) -> u64 {
+    /// Windows in epoch `epoch`.
+    pub fn windows_per_epoch(&mut self, epoch: u64) -> u64 {
         self.set_epoch(epoch);
         self.order.len() as u64
     }
 
     /// Start offsets (in the split) of the rows of batch `index`.
-    fn starts(&mut self, index: u64) -> Vec<u64> {
+    pub fn starts(&mut self, index: u64) -> Vec<u64> {
         let mut out = Vec::with_capacity(self.cfg.batch);
         let mut row = index * self.cfg.batch as u64;
         let (mut epoch, mut base) = if row >= self.cached_base.1 {
@@ -317,7 +323,7 @@ impl Plan {
     }
 
     /// Fills batch number `index` (in the global sequence of rows).
-    fn fill(&mut self, index: u64, out: &mut [u32]) {
+    pub fn fill(&mut self, index: u64, out: &mut [u32]) {
         let w = self.cfg.context + 1;
         let starts = self.starts(index);
         for (chunk, start) in out.chunks_exact_mut(w).zip(starts) {
@@ -329,12 +335,12 @@ impl Plan {
 /// Where the rows of batch `index` start in the split (the same plan the
 /// [`Loader`] follows): for checks and for logging what a run saw.
 pub fn batch_starts(view: &SplitView, cfg: LoaderConfig, index: u64) -> Result<Vec<u64>> {
-    Ok(Plan::new(view.clone(), cfg)?.starts(index))
+    Ok(BatchPlan::new(view.clone(), cfg)?.starts(index))
 }
 
 /// Windows (rows) in epoch `epoch` of a loader.
 pub fn windows_per_epoch(view: &SplitView, cfg: LoaderConfig, epoch: u64) -> Result<u64> {
-    Ok(Plan::new(view.clone(), cfg)?.windows_per_epoch(epoch))
+    Ok(BatchPlan::new(view.clone(), cfg)?.windows_per_epoch(epoch))
 }
 
 /// Streams batches from a split; see the module documentation.
@@ -345,7 +351,7 @@ pub struct Loader {
 }
 
 enum LoaderInner {
-    Direct(Box<Plan>),
+    Direct(Box<BatchPlan>),
     Prefetch {
         rx: Receiver<Vec<u32>>,
         _thread: std::thread::JoinHandle<()>,
@@ -360,7 +366,7 @@ impl Loader {
 
     /// A loader whose first batch is batch number `start` (for resuming).
     pub fn starting_at(view: SplitView, cfg: LoaderConfig, start: u64) -> Result<Loader> {
-        let mut plan = Box::new(Plan::new(view, cfg)?);
+        let mut plan = Box::new(BatchPlan::new(view, cfg)?);
         let inner = if cfg.prefetch == 0 {
             LoaderInner::Direct(plan)
         } else {

@@ -541,6 +541,27 @@ impl LanguageStream {
             self.source.sample_document(&mut self.rng, row);
         }
     }
+
+    /// Random access for step-indexed trainers: batch `index` of the stream
+    /// with `seed` (each index has its own ChaCha stream, so batch `i` never
+    /// depends on which batches were drawn before). Same layout as
+    /// [`Self::next_batch`].
+    pub fn batch_at(
+        source: &UnifilarSource,
+        seed: u64,
+        index: u64,
+        batch: usize,
+        context: usize,
+        out: &mut [u32],
+    ) {
+        let w = context + 1;
+        assert_eq!(out.len(), batch * w, "output buffer has the wrong length");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(index);
+        for row in out.chunks_exact_mut(w) {
+            source.sample_document(&mut rng, row);
+        }
+    }
 }
 
 #[cfg(test)]
