@@ -130,8 +130,7 @@ where
         grams_per_item.push(g);
     }
     lengths.push(n);
-    let mut matched: Vec<std::collections::HashSet<u64>> =
-        vec![Default::default(); items.len()];
+    let mut matched: Vec<std::collections::HashSet<u64>> = vec![Default::default(); items.len()];
     let mut docs_hit = vec![0usize; items.len()];
     let mut train_docs = 0;
     // scan in parallel chunks
@@ -186,7 +185,11 @@ where
     for (i, it) in items.iter().enumerate() {
         let total = grams_per_item[i].len();
         let m = matched[i].len();
-        let overlap = if total > 0 { m as f64 / total as f64 } else { 0.0 };
+        let overlap = if total > 0 {
+            m as f64 / total as f64
+        } else {
+            0.0
+        };
         let t = report.tasks.entry(it.task.clone()).or_default();
         t.items += 1;
         t.contaminated += usize::from(m > 0);
@@ -217,8 +220,12 @@ pub fn load_items(path: &std::path::Path) -> anyhow::Result<Vec<EvalItem>> {
     let mut items = Vec::new();
     for (ln, line) in text.split(|&b| b == b'\n').enumerate() {
         let line_no = ln + 1;
-        let line = std::str::from_utf8(line)
-            .map_err(|e| anyhow::anyhow!("{name}:{line_no}: invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
+        let line = std::str::from_utf8(line).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}:{line_no}: invalid UTF-8 at byte {} of the line",
+                e.valid_up_to()
+            )
+        })?;
         if line.trim().is_empty() {
             continue;
         }

@@ -146,7 +146,9 @@ impl MinHasher {
                 *s = (*s).min(v);
             }
         }
-        sig.into_iter().map(|v| v.min(u32::MAX as u64) as u32).collect()
+        sig.into_iter()
+            .map(|v| v.min(u32::MAX as u64) as u32)
+            .collect()
     }
 }
 
@@ -247,7 +249,11 @@ pub fn near_duplicates_of_signatures(sigs: &[Vec<u32>], threshold: f64) -> NearD
                 let x = keys[m].1 as usize;
                 let (first, prev) = (keys[g].1 as usize, keys[m - 1].1 as usize);
                 let targets = [first, prev];
-                let targets = if m - 1 == g { &targets[..1] } else { &targets[..] };
+                let targets = if m - 1 == g {
+                    &targets[..1]
+                } else {
+                    &targets[..]
+                };
                 for &y in targets {
                     let (rx, ry) = (find(&mut parent, x), find(&mut parent, y));
                     if rx == ry {

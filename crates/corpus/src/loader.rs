@@ -31,7 +31,10 @@ impl ShardSet {
     pub fn open(dir: &Path) -> Result<ShardSet> {
         let manifest = Manifest::load(dir)?;
         let fp = u64::from_str_radix(&manifest.tokenizer.fingerprint, 16).with_context(|| {
-            format!("{}: bad tokenizer fingerprint", dir.join("manifest.json").display())
+            format!(
+                "{}: bad tokenizer fingerprint",
+                dir.join("manifest.json").display()
+            )
         })?;
         let mut shards = Vec::new();
         for info in &manifest.shards {
@@ -299,13 +302,13 @@ impl BatchPlan {
     /// Start offsets (in the split) of the rows of batch `index`.
     pub fn starts(&mut self, index: u64) -> Vec<u64> {
         let mut out = Vec::with_capacity(self.cfg.batch);
-        let mut row = index * self.cfg.batch as u64;
-        let (mut epoch, mut base) = if row >= self.cached_base.1 {
+        let first = index * self.cfg.batch as u64;
+        let (mut epoch, mut base) = if first >= self.cached_base.1 {
             self.cached_base
         } else {
             (0, 0)
         };
-        for _ in 0..self.cfg.batch {
+        for row in first..first + self.cfg.batch as u64 {
             loop {
                 let n = self.windows_per_epoch(epoch);
                 if row < base + n {
@@ -317,7 +320,6 @@ impl BatchPlan {
             self.cached_base = (epoch, base);
             let k = self.order[(row - base) as usize];
             out.push(self.offset + k * self.cfg.context as u64);
-            row += 1;
         }
         out
     }

@@ -105,7 +105,11 @@ impl Manifest {
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a valid manifest", path.display()))?;
         if m.format != FORMAT {
-            bail!("{}: format is `{}`, not `{FORMAT}`", path.display(), m.format);
+            bail!(
+                "{}: format is `{}`, not `{FORMAT}`",
+                path.display(),
+                m.format
+            );
         }
         Ok(m)
     }

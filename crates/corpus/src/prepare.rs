@@ -29,9 +29,11 @@ pub fn progress_bar(len: u64, what: &str, enabled: bool) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_message(what.to_string());
     pb
@@ -243,7 +245,7 @@ pub fn split_of(text: &str, seed: u64, val_fraction: f64) -> Split {
 fn copies(text_hash: u64, seed: u64, weight: f64) -> usize {
     let base = weight.floor();
     let frac = weight - base;
-    let u = (combine(text_hash, seed ^ 0x3e16_47) >> 11) as f64 / (1u64 << 53) as f64;
+    let u = (combine(text_hash, seed ^ 0x003e_1647) >> 11) as f64 / (1u64 << 53) as f64;
     base as usize + usize::from(u < frac)
 }
 
@@ -307,10 +309,8 @@ pub fn write_shards(
     );
     let mut bytes = 0;
     for chunk in docs.chunks(2048) {
-        let encoded: Vec<Result<Vec<u32>>> = chunk
-            .par_iter()
-            .map(|d| tok.encode(&d.text))
-            .collect();
+        let encoded: Vec<Result<Vec<u32>>> =
+            chunk.par_iter().map(|d| tok.encode(&d.text)).collect();
         for (d, e) in chunk.iter().zip(encoded) {
             let ids = e?;
             let w = match d.split {
@@ -504,7 +504,22 @@ pub fn prepare(recipe: &Recipe, out: &Path, force: bool, progress: bool) -> Resu
     Ok(report)
 }
 
-/// Writes `tokens_total` tokens of the synthetic language as documents of
+/// How much synthetic language to write, and how.
+#[derive(Clone, Copy, Debug)]
+pub struct LanguageWrite {
+    /// Tokens to write (rounded up to whole documents).
+    pub tokens: u64,
+    /// Tokens per document.
+    pub doc_len: usize,
+    /// Fraction of documents held out for validation.
+    pub val_fraction: f64,
+    /// Seed of the samples.
+    pub seed: u64,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// Writes `tokens` tokens of the synthetic language as documents of
 /// `doc_len` tokens (each from the start state) into `out`, with the exact
 /// entropy rate and window loss in the manifest. Document `i` goes to
 /// validation when a hash of (seed, i) falls below `val_fraction`.
@@ -512,13 +527,16 @@ pub fn write_language(
     src: &UnifilarSource,
     spec: &str,
     out: &Path,
-    tokens_total: u64,
-    doc_len: usize,
-    val_fraction: f64,
-    seed: u64,
-    progress: bool,
+    opts: &LanguageWrite,
 ) -> Result<Manifest> {
     use rand::SeedableRng;
+    let LanguageWrite {
+        tokens: tokens_total,
+        doc_len,
+        val_fraction,
+        seed,
+        progress,
+    } = *opts;
     if doc_len < 2 {
         bail!("--doc-len must be at least 2");
     }

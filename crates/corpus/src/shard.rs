@@ -85,7 +85,10 @@ impl Header {
             tokenizer: u64_at(40),
         };
         if h.width != 2 && h.width != 4 {
-            bail!("{name}: bad token width {} at byte 12 (want 2 or 4)", h.width);
+            bail!(
+                "{name}: bad token width {} at byte 12 (want 2 or 4)",
+                h.width
+            );
         }
         if u32_at(20) as usize != HEADER_LEN {
             bail!("{name}: bad header length {} at byte 20", u32_at(20));
@@ -94,7 +97,7 @@ impl Header {
             bail!("{name}: vocabulary {} does not fit 16-bit tokens", h.vocab);
         }
         let want = (HEADER_LEN as u64)
-            .checked_add(h.tokens.checked_mul(h.width as u64).unwrap_or(u64::MAX))
+            .checked_add(h.tokens.saturating_mul(h.width as u64))
             .and_then(|x| x.checked_add(h.docs.checked_mul(8)?));
         if want != Some(file_len) {
             bail!(
@@ -214,7 +217,10 @@ impl Shard {
     pub fn open(path: &Path) -> Result<Shard> {
         let name = path.display().to_string();
         let f = File::open(path).with_context(|| format!("cannot open shard {name}"))?;
-        let len = f.metadata().with_context(|| format!("cannot stat {name}"))?.len();
+        let len = f
+            .metadata()
+            .with_context(|| format!("cannot stat {name}"))?
+            .len();
         // SAFETY: shards are written once (temp file + rename) and never
         // modified in place; the map is read-only.
         let map = unsafe { Mmap::map(&f) }.with_context(|| format!("cannot map {name}"))?;

@@ -350,14 +350,22 @@ fn read_parquet(
     let fh = File::open(file).with_context(|| format!("cannot read {name}"))?;
     let reader = SerializedFileReader::new(fh)
         .with_context(|| format!("{name}: not a readable Parquet file"))?;
-    let root = reader.metadata().file_metadata().schema_descr().root_schema_ptr();
+    let root = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema_ptr();
     let field = root
         .get_fields()
         .iter()
         .find(|f| f.name() == opts.text_field)
         .cloned()
         .with_context(|| {
-            let cols: Vec<_> = root.get_fields().iter().map(|f| f.name().to_string()).collect();
+            let cols: Vec<_> = root
+                .get_fields()
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect();
             format!(
                 "{name}: no column `{}` (columns: {}; set it with --text-field)",
                 opts.text_field,

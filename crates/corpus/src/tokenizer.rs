@@ -125,7 +125,8 @@ impl Tokenizer {
     pub fn load(path: &Path) -> Result<Self> {
         let json = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read tokenizer {}", path.display()))?;
-        Self::from_json(&json).with_context(|| format!("{}: not a valid tokenizer.json", path.display()))
+        Self::from_json(&json)
+            .with_context(|| format!("{}: not a valid tokenizer.json", path.display()))
     }
 
     /// Parses a `tokenizer.json` document.
@@ -218,7 +219,12 @@ mod tests {
     #[test]
     fn bpe_round_trip_and_reload() {
         let texts: Vec<String> = (0..300)
-            .map(|i| format!("the quick brown fox {i} jumps over the lazy dog; naïve café ☕ {}", i * 7))
+            .map(|i| {
+                format!(
+                    "the quick brown fox {i} jumps over the lazy dog; naïve café ☕ {}",
+                    i * 7
+                )
+            })
             .collect();
         let t = Tokenizer::train_bpe(texts.iter(), 400, 2).unwrap();
         assert!(t.vocab_size() > 256 && t.vocab_size() <= 400);

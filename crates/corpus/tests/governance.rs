@@ -46,10 +46,15 @@ fn dedup_finds_planted_duplicates() {
     let (docs, exact, near) = planted(2000, 5);
     let ex = exact_duplicates(&docs);
     let found_exact: HashSet<usize> = (0..docs.len()).filter(|&i| ex[i].is_some()).collect();
-    assert_eq!(found_exact, exact, "exact dedup must be perfect on planted data");
+    assert_eq!(
+        found_exact, exact,
+        "exact dedup must be perfect on planted data"
+    );
 
     let res = near_duplicates(&docs, MinHashConfig::default());
-    let found: HashSet<usize> = (0..docs.len()).filter(|&i| res.duplicate_of[i].is_some()).collect();
+    let found: HashSet<usize> = (0..docs.len())
+        .filter(|&i| res.duplicate_of[i].is_some())
+        .collect();
     let planted: HashSet<usize> = exact.union(&near).copied().collect();
     let tp = found.intersection(&planted).count() as f64;
     let precision = tp / found.len().max(1) as f64;
@@ -94,7 +99,11 @@ fn contamination_finds_planted_items() {
     // into documents (different case and spacing)
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut train: Vec<String> = (0..500)
-        .map(|_| (0..200).map(|_| format!("f{} ", rng.gen_range(0..1000))).collect())
+        .map(|_| {
+            (0..200)
+                .map(|_| format!("f{} ", rng.gen_range(0..1000)))
+                .collect()
+        })
         .collect();
     let planted: HashSet<String> = items
         .iter()
@@ -103,7 +112,11 @@ fn contamination_finds_planted_items() {
         .chain(items.iter().filter(|it| it.task == "add").take(5))
         .map(|it| it.id.clone())
         .collect();
-    for (k, it) in items.iter().filter(|it| planted.contains(&it.id)).enumerate() {
+    for (k, it) in items
+        .iter()
+        .filter(|it| planted.contains(&it.id))
+        .enumerate()
+    {
         train[k * 7] = format!("{} {} {}", train[k * 7], it.text.to_uppercase(), "tail");
     }
     let rep = check(&items, train.iter(), 13);
@@ -118,6 +131,9 @@ fn contamination_finds_planted_items() {
     assert_eq!(rep.tasks["add"].contaminated, 5);
     assert_eq!(rep.train_docs, 500);
     for it in rep.items.iter().filter(|i| planted.contains(&i.id)) {
-        assert!((it.overlap - 1.0).abs() < 1e-12 && it.train_docs == 1, "{it:?}");
+        assert!(
+            (it.overlap - 1.0).abs() < 1e-12 && it.train_docs == 1,
+            "{it:?}"
+        );
     }
 }

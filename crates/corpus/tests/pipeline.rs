@@ -2,9 +2,9 @@
 //! source formats; the split is disjoint and stable; the loader is
 //! deterministic whatever the prefetch; bad inputs give located errors.
 
+use scalelab_corpus::loader::{batch_starts, windows_per_epoch};
 use scalelab_corpus::prepare::{prepare, Recipe, SourceEntry};
 use scalelab_corpus::source::{read_documents, BadInput, SourceOptions, TextSplit};
-use scalelab_corpus::loader::{batch_starts, windows_per_epoch};
 use scalelab_corpus::{Loader, LoaderConfig, ShardSet, Split, Tokenizer};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -51,9 +51,8 @@ fn write_parquet(path: &Path, docs: &[String]) {
         .unwrap(),
     );
     let f = std::fs::File::create(path).unwrap();
-    let mut w =
-        SerializedFileWriter::new(f, schema, Arc::new(WriterProperties::builder().build()))
-            .unwrap();
+    let mut w = SerializedFileWriter::new(f, schema, Arc::new(WriterProperties::builder().build()))
+        .unwrap();
     let mut rg = w.next_row_group().unwrap();
     let vals: Vec<ByteArray> = docs.iter().map(|d| ByteArray::from(d.as_str())).collect();
     let mut col = rg.next_column().unwrap().unwrap();
@@ -109,7 +108,11 @@ fn round_trip_both_tokenizers_and_stable_split() {
         // disjoint split with roughly the asked-for fraction
         let tr: BTreeSet<_> = train.iter().collect();
         assert!(val.iter().all(|v| !tr.contains(v)));
-        assert!(!val.is_empty() && val.len() < docs.len() / 2, "{}", val.len());
+        assert!(
+            !val.is_empty() && val.len() < docs.len() / 2,
+            "{}",
+            val.len()
+        );
         // stable under a re-run
         let out2 = tmp.path().join(format!("again-{tk}"));
         prepare(&recipe(tmp.path(), tk), &out2, false, false).unwrap();
@@ -129,7 +132,10 @@ fn round_trip_both_tokenizers_and_stable_split() {
     }
     // the wrong tokenizer is refused by name
     let set = ShardSet::open(&tmp.path().join("out-bpe")).unwrap();
-    let err = set.check_tokenizer(&Tokenizer::Byte).unwrap_err().to_string();
+    let err = set
+        .check_tokenizer(&Tokenizer::Byte)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("vocabulary"), "{err}");
 }
 
@@ -204,8 +210,13 @@ fn bad_inputs_give_located_errors() {
         text_split: TextSplit::Line,
         ..Default::default()
     };
-    let err = read_documents(&p, &opts, |_| Ok(())).unwrap_err().to_string();
-    assert!(err.contains("bad.txt") && err.contains("offset 14") && err.contains("line 2"), "{err}");
+    let err = read_documents(&p, &opts, |_| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.txt") && err.contains("offset 14") && err.contains("line 2"),
+        "{err}"
+    );
     opts.on_bad = BadInput::Skip;
     let mut got = Vec::new();
     let rep = read_documents(&p, &opts, |d| {
@@ -226,15 +237,23 @@ fn bad_inputs_give_located_errors() {
     let err = read_documents(&j, &SourceOptions::default(), |_| Ok(()))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("x.jsonl:2") && err.contains("invalid JSON"), "{err}");
+    assert!(
+        err.contains("x.jsonl:2") && err.contains("invalid JSON"),
+        "{err}"
+    );
 
     // empty corpus
     let e = tmp.path().join("empty");
     std::fs::create_dir(&e).unwrap();
     std::fs::write(e.join("a.txt"), "   \n").unwrap();
-    let err = prepare(&Recipe::single(e.clone()), &tmp.path().join("o"), false, false)
-        .unwrap_err()
-        .to_string();
+    let err = prepare(
+        &Recipe::single(e.clone()),
+        &tmp.path().join("o"),
+        false,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("empty"), "{err}");
 
     // a truncated shard is refused with its name
@@ -248,7 +267,10 @@ fn bad_inputs_give_located_errors() {
     let bytes = std::fs::read(&shard).unwrap();
     std::fs::write(&shard, &bytes[..bytes.len() - 3]).unwrap();
     let err = ShardSet::open(&out).err().unwrap().to_string();
-    assert!(err.contains("train_00000.bin") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("train_00000.bin") && err.contains("truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -287,12 +309,15 @@ fn recipe_weights_filters_and_dedup() {
     let rp = tmp.path().join("recipe.toml");
     std::fs::write(&rp, toml).unwrap();
     let r = Recipe::load(&rp).unwrap();
-    assert_eq!(r.sources[1], SourceEntry {
-        path: tmp.path().join("b"),
-        weight: 2.5,
-        text_field: "text".into(),
-        text_split: TextSplit::File,
-    });
+    assert_eq!(
+        r.sources[1],
+        SourceEntry {
+            path: tmp.path().join("b"),
+            weight: 2.5,
+            text_field: "text".into(),
+            text_split: TextSplit::File,
+        }
+    );
     let out = tmp.path().join("out");
     let rep = prepare(&r, &out, false, false).unwrap();
     assert_eq!(rep.filtered.get("min_chars"), Some(&1));
@@ -319,5 +344,8 @@ fn recipe_weights_filters_and_dedup() {
     // unknown keys in a recipe are refused with the file name
     std::fs::write(&rp, "[[sources]]\npath = \"a\"\nwieght = 2\n").unwrap();
     let err = format!("{:#}", Recipe::load(&rp).unwrap_err());
-    assert!(err.contains("recipe.toml") && err.contains("wieght"), "{err}");
+    assert!(
+        err.contains("recipe.toml") && err.contains("wieght"),
+        "{err}"
+    );
 }

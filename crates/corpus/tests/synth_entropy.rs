@@ -15,7 +15,11 @@ fn mean_and_se(xs: &[f64]) -> (f64, f64) {
 
 #[test]
 fn entropy_rate_matches_empirical_nll() {
-    for spec in ["default", "topics=4,states=16,seed=3", "vocab=32,topics=2,states=8,branch=3,switch=0.1,seed=9"] {
+    for spec in [
+        "default",
+        "topics=4,states=16,seed=3",
+        "vocab=32,topics=2,states=8,branch=3,switch=0.1,seed=9",
+    ] {
         let src = LanguageSpec::parse(spec).unwrap().build().unwrap();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
         let n = 2_000_000;
@@ -31,7 +35,10 @@ fn entropy_rate_matches_empirical_nll() {
         let (m, se) = mean_and_se(&blocks);
         let rate = src.entropy_rate();
         eprintln!("{spec}: rate {rate:.5} empirical {m:.5} ± {se:.5}");
-        assert!(se > 0.0 && se < 0.01 * rate, "standard error too large: {se}");
+        assert!(
+            se > 0.0 && se < 0.01 * rate,
+            "standard error too large: {se}"
+        );
         assert!(
             (m - rate).abs() < 4.0 * se,
             "{spec}: empirical NLL {m} vs entropy rate {rate} (se {se})"

@@ -4,7 +4,7 @@ use clap::{Subcommand, ValueEnum};
 use scalelab_corpus::contamination;
 use scalelab_corpus::dedup::{self, MinHashConfig};
 use scalelab_corpus::prepare::{
-    ensure_out_dir, manifest_for, prepare, write_language, write_shards, Planned,
+    ensure_out_dir, manifest_for, prepare, write_language, write_shards, LanguageWrite, Planned,
     Recipe,
 };
 use scalelab_corpus::source::{read_documents, BadInput, SourceOptions, TextSplit};
@@ -486,11 +486,13 @@ fn run_synth(a: SynthArgs) -> Result<()> {
                 &src,
                 &spec.to_string(),
                 out,
-                a.tokens,
-                a.doc_len,
-                a.val_fraction,
-                a.seed,
-                !a.json,
+                &LanguageWrite {
+                    tokens: a.tokens,
+                    doc_len: a.doc_len,
+                    val_fraction: a.val_fraction,
+                    seed: a.seed,
+                    progress: !a.json,
+                },
             )?;
             if a.json {
                 return print_json(&serde_json::json!({
@@ -521,16 +523,14 @@ fn run_synth(a: SynthArgs) -> Result<()> {
             let mut stream = MixtureStream::new(mspec.clone(), src.clone(), a.doc_len, a.seed);
             let mut planned = Vec::new();
             let mut bytes = 0u64;
-            let mut per_source: std::collections::BTreeMap<String, (u64, u64)> =
-                Default::default();
+            let mut per_source: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
             while bytes < a.tokens {
                 let d = stream.next_doc();
                 bytes += d.text.len() as u64;
                 let e = per_source.entry(d.source.clone()).or_default();
                 e.0 += 1;
                 e.1 += d.text.len() as u64;
-                let u = scalelab_corpus::hash::combine(planned.len() as u64, a.seed ^ 0x5b1f)
-                    >> 11;
+                let u = scalelab_corpus::hash::combine(planned.len() as u64, a.seed ^ 0x5b1f) >> 11;
                 let split = if (u as f64 / (1u64 << 53) as f64) < a.val_fraction {
                     Split::Val
                 } else {
@@ -760,7 +760,8 @@ fn run_dedup(a: DedupArgs) -> Result<()> {
     }
     let exact = dedup::exact_duplicates(&texts);
     let mut keep: Vec<bool> = exact.iter().map(|d| d.is_none()).collect();
-    let mut dup_of: Vec<Option<(usize, &str)>> = exact.iter().map(|d| d.map(|j| (j, "exact"))).collect();
+    let mut dup_of: Vec<Option<(usize, &str)>> =
+        exact.iter().map(|d| d.map(|j| (j, "exact"))).collect();
     let mut near_removed = 0;
     if !a.exact_only {
         let idx: Vec<usize> = (0..texts.len()).filter(|&i| keep[i]).collect();
@@ -819,7 +820,10 @@ fn run_dedup(a: DedupArgs) -> Result<()> {
             a.threshold
         );
     }
-    println!("  kept                {}", keep.iter().filter(|k| **k).count());
+    println!(
+        "  kept                {}",
+        keep.iter().filter(|k| **k).count()
+    );
     for p in pairs.iter().take(10) {
         println!(
             "    {} ~ {} ({})",
@@ -906,10 +910,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             format!("{tk}_tokenize_shard_mb_per_s"),
             (rep.bytes_tokenized as f64 / 1e6 / rep.tokenize_seconds).into(),
         );
-        results.insert(
-            format!("{tk}_prepare_total_s"),
-            rep.seconds.into(),
-        );
+        results.insert(format!("{tk}_prepare_total_s"), rep.seconds.into());
     }
     // MinHash signatures + LSH, single thread and all threads
     let cfg = MinHashConfig::default();
@@ -927,7 +928,10 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     let res = dedup::near_duplicates_of_signatures(&sigs, cfg.threshold);
     let sn = t.elapsed().as_secs_f64();
     results.insert("minhash_lsh_1thread_s".into(), s1.into());
-    results.insert("minhash_lsh_1thread_docs_per_s".into(), (docs.len() as f64 / s1).into());
+    results.insert(
+        "minhash_lsh_1thread_docs_per_s".into(),
+        (docs.len() as f64 / s1).into(),
+    );
     results.insert("minhash_lsh_1thread_mb_per_s".into(), (mb / s1).into());
     results.insert("minhash_lsh_all_threads_s".into(), sn.into());
     results.insert("minhash_lsh_all_threads_mb_per_s".into(), (mb / sn).into());

@@ -107,9 +107,9 @@ impl LanguageSpec {
             if part.is_empty() {
                 continue;
             }
-            let (k, v) = part.split_once('=').with_context(|| {
-                format!("language spec: `{part}` is not of the form key=value")
-            })?;
+            let (k, v) = part
+                .split_once('=')
+                .with_context(|| format!("language spec: `{part}` is not of the form key=value"))?;
             let (k, v) = (k.trim(), v.trim());
             let bad = || format!("language spec: bad value `{v}` for `{k}`");
             match k {
@@ -292,7 +292,7 @@ impl UnifilarSource {
             let mut cs = Vec::with_capacity(row.len());
             let mut h = 0.0;
             for e in row {
-                if e.token >= vocab || e.next as usize >= n || !(e.prob > 0.0) {
+                if e.token >= vocab || e.next as usize >= n || e.prob.is_nan() || e.prob <= 0.0 {
                     bail!("unifilar source: state {s} has an invalid emission {e:?}");
                 }
                 let slot = &mut dense[s * v + e.token as usize];

@@ -56,31 +56,19 @@ impl TaskItem {
 pub enum TaskGenerator {
     /// `a+b=` with `digits` digits per operand; optional worked steps
     /// (digit-wise sums with carries, least significant first).
-    Add {
-        digits: (u32, u32),
-        steps: bool,
-    },
+    Add { digits: (u32, u32), steps: bool },
     /// `a*b=` with `digits` digits per operand; optional worked steps
     /// (one partial product per digit of b, then the sum).
-    Mul {
-        digits: (u32, u32),
-        steps: bool,
-    },
+    Mul { digits: (u32, u32), steps: bool },
     /// Key–value retrieval: `records` lines `k=KEY v=VALUE`, one of them
     /// queried at the end.
-    Needle {
-        records: (u32, u32),
-    },
+    Needle { records: (u32, u32) },
     /// Chained variable lookups with distractors: `hops` assignments must be
     /// followed to reach the value.
-    Multihop {
-        hops: (u32, u32),
-    },
+    Multihop { hops: (u32, u32) },
     /// Few-shot pattern induction: `shots` input→output examples of a hidden
     /// string rule, then a query.
-    Induction {
-        shots: (u32, u32),
-    },
+    Induction { shots: (u32, u32) },
 }
 
 fn range(rng: &mut impl Rng, r: (u32, u32)) -> u32 {
@@ -279,9 +267,15 @@ impl TaskGenerator {
             }
             TaskGenerator::Induction { shots } => {
                 let s = range(rng, shots) as usize;
-                let rule = *[Rule::Reverse, Rule::Shift, Rule::Double, Rule::Sort, Rule::Swap]
-                    .choose(rng)
-                    .unwrap();
+                let rule = *[
+                    Rule::Reverse,
+                    Rule::Shift,
+                    Rule::Double,
+                    Rule::Sort,
+                    Rule::Swap,
+                ]
+                .choose(rng)
+                .unwrap();
                 let shift = rng.gen_range(1..26u8);
                 let mut prompt = String::new();
                 for _ in 0..s {
