@@ -389,7 +389,12 @@ pub fn prepare(recipe: &Recipe, out: &Path, force: bool, progress: bool) -> Resu
     pb.finish_and_clear();
     report.documents_read = texts.len();
     if texts.is_empty() {
-        bail!("the corpus is empty: no non-empty documents in the sources");
+        let bad: usize = report.read.values().map(|r| r.skipped_bad).sum();
+        let empty: usize = report.read.values().map(|r| r.skipped_empty).sum();
+        bail!(
+            "the corpus is empty: no non-empty documents in the sources \
+             ({bad} skipped for bad UTF-8/JSON, {empty} empty)"
+        );
     }
     // 2. filter
     let mut keep = vec![true; texts.len()];

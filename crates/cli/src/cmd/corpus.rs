@@ -31,6 +31,7 @@ use std::sync::Arc;
 ///   scalelab corpus stats data/web
 ///   scalelab corpus contamination evals.jsonl data/web
 #[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -38,27 +39,14 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Tokenize text, JSONL or Parquet sources into shards (filters, dedup,
-    /// split and mixture weights applied and recorded).
-    Prepare(PrepareArgs),
-    /// Write the synthetic language (exact entropy rate reported) or a
-    /// mixture with task data as shards.
-    Synth(SynthArgs),
-    /// Generate evaluation items of an ability task as JSONL (prompt, target,
-    /// answer, task, difficulty, reasoning type).
-    Tasks(TasksArgs),
-    /// Documents, tokens, duplicates and unigram entropy of shards or sources.
-    Stats(StatsArgs),
-    /// N-gram overlap between evaluation items and training data, per task
-    /// and item.
-    Contamination(ContamArgs),
-    /// Find exact and near duplicates in sources; optionally write the
-    /// deduplicated documents.
-    Dedup(DedupArgs),
-    /// Throughput benchmark (tokenizing/sharding and MinHash) on generated
-    /// documents; see bench/corpus_bench.sh.
+    Prepare(Box<PrepareArgs>),
+    Synth(Box<SynthArgs>),
+    Tasks(Box<TasksArgs>),
+    Stats(Box<StatsArgs>),
+    Contamination(Box<ContamArgs>),
+    Dedup(Box<DedupArgs>),
     #[command(hide = true)]
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -106,7 +94,8 @@ impl SourceArgs {
     }
 }
 
-/// Tokenize sources into shards.
+/// Tokenize text, JSONL or Parquet sources into token shards, applying
+/// filters, dedup, the split and mixture weights, and recording them.
 ///
 /// Sources are files or directories (searched recursively for .txt, .md,
 /// .jsonl and .parquet). Alternatively a TOML recipe names several sources
@@ -132,6 +121,7 @@ impl SourceArgs {
 /// The validation split is chosen per document from a hash of its text, so it
 /// is disjoint from training and the same on every re-run.
 #[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
 struct PrepareArgs {
     /// Source files or directories (ignored with --recipe).
     sources: Vec<PathBuf>,
@@ -189,7 +179,8 @@ struct PrepareArgs {
     json: bool,
 }
 
-/// Write synthetic data as shards.
+/// Write the synthetic language (exact entropy rate reported) or a mixture
+/// with task data as token shards.
 ///
 /// Without --mix: the synthetic language, one token per symbol (vocabulary
 /// from the spec, 64 by default), in documents of --doc-len tokens that each
@@ -204,6 +195,7 @@ struct PrepareArgs {
 /// e.g. --mix "lang=0.7,add:1-4:steps=0.1,needle:8-64=0.1,multihop:1-3=0.05,induction:2-6=0.05".
 /// Language documents are rendered one character per token.
 #[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
 struct SynthArgs {
     /// Output directory.
     #[arg(long, short)]
@@ -237,12 +229,14 @@ struct SynthArgs {
     json: bool,
 }
 
-/// Generate evaluation items.
+/// Generate evaluation items of ability tasks as JSONL (prompt, target,
+/// answer, task, difficulty, reasoning type).
 ///
 /// Tasks (difficulty range in brackets): add:LO-HI[:steps] and
 /// mul:LO-HI[:steps] (digits), needle:LO-HI (key-value records in the
 /// haystack), multihop:LO-HI (hops), induction:LO-HI (shots).
 #[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
 struct TasksArgs {
     /// Task specs, e.g. add:1-5 needle:16-256.
     #[arg(required = true)]
@@ -258,8 +252,8 @@ struct TasksArgs {
     out: Option<PathBuf>,
 }
 
-/// Statistics of a prepared directory (per split) or of raw sources
-/// (tokenized on the fly).
+/// Documents, tokens, duplicates and unigram entropy of a prepared
+/// directory (per split) or of raw sources (tokenized on the fly).
 #[derive(clap::Args, Debug)]
 struct StatsArgs {
     /// A prepared directory, or source files/directories.
@@ -274,7 +268,8 @@ struct StatsArgs {
     json: bool,
 }
 
-/// Contamination of evaluation items by training data.
+/// N-gram overlap between evaluation items and training data, per task and
+/// item.
 ///
 /// EVAL is a JSONL file of items with `prompt` and `target` (or `text`), and
 /// optionally `id` and `task` (as written by `scalelab corpus tasks`). TRAIN
@@ -301,7 +296,8 @@ struct ContamArgs {
     json: bool,
 }
 
-/// Exact and near duplicates in sources.
+/// Find exact and near (MinHash LSH) duplicates in sources; optionally
+/// write the deduplicated documents.
 #[derive(clap::Args, Debug)]
 struct DedupArgs {
     /// Source files or directories.
@@ -329,6 +325,8 @@ struct DedupArgs {
     json: bool,
 }
 
+/// Throughput benchmark (tokenizing/sharding and MinHash) on generated
+/// documents; see bench/corpus_bench.sh.
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// Documents to generate (with 10% exact and 10% near duplicates).
@@ -345,13 +343,13 @@ struct BenchArgs {
 /// Runs `scalelab corpus`.
 pub fn run(args: Args) -> Result<()> {
     match args.cmd {
-        Cmd::Prepare(a) => run_prepare(a),
-        Cmd::Synth(a) => run_synth(a),
-        Cmd::Tasks(a) => run_tasks(a),
-        Cmd::Stats(a) => run_stats(a),
-        Cmd::Contamination(a) => run_contamination(a),
-        Cmd::Dedup(a) => run_dedup(a),
-        Cmd::Bench(a) => run_bench(a),
+        Cmd::Prepare(a) => run_prepare(*a),
+        Cmd::Synth(a) => run_synth(*a),
+        Cmd::Tasks(a) => run_tasks(*a),
+        Cmd::Stats(a) => run_stats(*a),
+        Cmd::Contamination(a) => run_contamination(*a),
+        Cmd::Dedup(a) => run_dedup(*a),
+        Cmd::Bench(a) => run_bench(*a),
     }
 }
 
@@ -660,16 +658,18 @@ fn run_stats(a: StatsArgs) -> Result<()> {
     let opts = a.source.options();
     let mut b = StatsBuilder::default();
     let mut bytes = 0u64;
+    let mut skipped = 0;
     for p in &a.paths {
-        read_documents(p, &opts, |d| {
+        let r = read_documents(p, &opts, |d| {
             bytes += d.text.len() as u64;
             b.add(&tok.encode(&d.text)?);
             Ok(())
         })?;
+        skipped += r.skipped_bad;
     }
     let s = b.finish();
     if s.documents == 0 {
-        bail!("the corpus is empty");
+        bail!("the corpus is empty ({skipped} documents skipped for bad UTF-8/JSON)");
     }
     if a.json {
         return print_json(&serde_json::json!({"bytes": bytes, "stats": s}));
@@ -748,15 +748,17 @@ fn run_dedup(a: DedupArgs) -> Result<()> {
     let opts = a.source.options();
     let mut texts = Vec::new();
     let mut origins = Vec::new();
+    let mut skipped = 0;
     for p in &a.sources {
-        read_documents(p, &opts, |d| {
+        let r = read_documents(p, &opts, |d| {
             texts.push(d.text);
             origins.push(d.origin);
             Ok(())
         })?;
+        skipped += r.skipped_bad;
     }
     if texts.is_empty() {
-        bail!("the corpus is empty");
+        bail!("the corpus is empty ({skipped} documents skipped for bad UTF-8/JSON)");
     }
     let exact = dedup::exact_duplicates(&texts);
     let mut keep: Vec<bool> = exact.iter().map(|d| d.is_none()).collect();
@@ -864,7 +866,7 @@ fn bench_docs(n: usize) -> Vec<String> {
         .collect();
     while docs.len() < n {
         let src = rng.gen_range(0..base);
-        if docs.len() % 2 == 0 {
+        if docs.len().is_multiple_of(2) {
             docs.push(docs[src].clone());
         } else {
             let mut w: Vec<String> = docs[src].split(' ').map(String::from).collect();
