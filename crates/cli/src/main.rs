@@ -23,6 +23,8 @@ enum Command {
     Corpus(cmd::corpus::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
+    /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
+    Plan(cmd::plan::Args),
 }
 
 fn main() {
@@ -30,6 +32,7 @@ fn main() {
     let result = match cli.command {
         Command::Corpus(args) => cmd::corpus::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -145,8 +145,11 @@ pub struct TrainingMemory {
     pub weights: f64,
     pub gradients: f64,
     pub optimizer: f64,
-    /// Activations of one micro-batch (per accelerator).
+    /// Activations of one micro-batch (per accelerator), no recomputation.
     pub activations: f64,
+    /// Activations with full recomputation: only each layer's input is kept,
+    /// `2·s·b·h` bytes per layer (Korthikanti et al. 2022).
+    pub activations_recompute: f64,
     /// Weights + gradients + optimiser state (shardable).
     pub states: f64,
 }
@@ -173,16 +176,23 @@ pub fn training_memory(params: f64, shape: &GptShape, micro_batch: f64) -> Train
         gradients,
         optimizer,
         activations,
+        activations_recompute: 2.0 * l * s * micro_batch * h,
         states: weights + gradients + optimizer,
     }
 }
 
 /// The fewest accelerators of `memory_bytes` each that hold the sharded
-/// states plus one micro-batch of activations each; `None` when one
-/// micro-batch's activations alone do not fit.
-pub fn min_accelerators(mem: &TrainingMemory, memory_bytes: f64) -> Option<u64> {
-    let free = memory_bytes - mem.activations;
-    if !(free > 0.0) {
+/// states plus one micro-batch of activations each (`recompute`: with full
+/// activation recomputation); `None` when one micro-batch's activations
+/// alone do not fit.
+pub fn min_accelerators(mem: &TrainingMemory, memory_bytes: f64, recompute: bool) -> Option<u64> {
+    let act = if recompute {
+        mem.activations_recompute
+    } else {
+        mem.activations
+    };
+    let free = memory_bytes - act;
+    if free.is_nan() || free <= 0.0 {
         return None;
     }
     Some((mem.states / free).ceil().max(1.0) as u64)
@@ -211,7 +221,10 @@ mod tests {
         assert_eq!(m.states, 16e9);
         // 2 layers · 128 · 64 · (34 + 5·2·128/64) = 2·128·64·54
         assert_eq!(m.activations, 2.0 * 128.0 * 64.0 * 54.0);
-        assert_eq!(min_accelerators(&m, 80e9), Some(1));
-        assert_eq!(min_accelerators(&m, 4e9), Some(5));
+        assert_eq!(min_accelerators(&m, 80e9, false), Some(1));
+        assert_eq!(min_accelerators(&m, 4e9, false), Some(5));
+        assert_eq!(m.activations_recompute, 2.0 * 2.0 * 128.0 * 64.0);
+        assert_eq!(min_accelerators(&m, 884_000.0, false), None);
+        assert!(min_accelerators(&m, 2e9, true).is_some());
     }
 }

@@ -317,7 +317,7 @@ fn budget_optimum(
     let x: Vec<f64> = used.iter().map(|&i| obs.ln_n[i] - x_best).collect();
     let y: Vec<f64> = used.iter().map(|&i| obs.loss[i]).collect();
     let p = polyfit(&x, &y, 2).ok_or("the sizes are degenerate")?;
-    if !(p[2] > 0.0) {
+    if p[2].is_nan() || p[2] <= 0.0 {
         return Err("the fitted parabola is not convex".into());
     }
     let xv = -p[1] / (2.0 * p[2]);
@@ -362,7 +362,7 @@ fn check(
     if obs.is_empty() {
         return Err(IsoflopError::NoRuns);
     }
-    if !(opts.window > 1.0) {
+    if opts.window.is_nan() || opts.window <= 1.0 {
         return Err(IsoflopError::BadOption(format!(
             "the window must be a factor greater than 1, got {}",
             opts.window
@@ -485,7 +485,7 @@ pub fn approach1(
             // Locate the segment and interpolate.
             let (ll, ld, ln_n) = interpolate(obs, cv, lc);
             candidates += 1;
-            if best.map_or(true, |b| ll < b.0) {
+            if best.is_none_or(|b| ll < b.0) {
                 best = Some((ll, ld, ln_n, r));
             }
         }

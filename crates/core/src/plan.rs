@@ -115,8 +115,8 @@ impl ChinchillaParams {
             alpha: p[3],
             beta: p[4],
         };
-        if !(c.a > 0.0 && c.b > 0.0 && c.alpha > 0.0 && c.beta > 0.0)
-            || !p.iter().all(|v| v.is_finite())
+        let positive = c.a > 0.0 && c.b > 0.0 && c.alpha > 0.0 && c.beta > 0.0;
+        if !positive || !p.iter().all(|v| v.is_finite())
         {
             return Err(PlanError::BadParams(format!(
                 "the closed form needs A, B, alpha, beta > 0 and finite, got A = {}, B = {}, \
@@ -171,7 +171,7 @@ impl ChinchillaParams {
 
     /// The smallest budget whose compute-optimal loss is `target`.
     pub fn budget_for_loss(&self, target: f64, k: f64) -> Result<f64, PlanError> {
-        if !(target > self.e) || !target.is_finite() {
+        if target.is_nan() || target <= self.e || !target.is_finite() {
             return Err(PlanError::Unreachable {
                 target,
                 floor: self.e,
@@ -579,7 +579,7 @@ impl LossSurface<'_> {
         let fs: Vec<f64> = xs.iter().map(|&x| total(x).ln()).collect();
         let mut best = None;
         for (i, f) in fs.iter().enumerate() {
-            if f.is_finite() && best.map_or(true, |b: usize| *f < fs[b]) {
+            if f.is_finite() && best.is_none_or(|b: usize| *f < fs[b]) {
                 best = Some(i);
             }
         }

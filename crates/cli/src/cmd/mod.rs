@@ -1,3 +1,4 @@
 //! One module per subcommand.
 pub mod corpus;
 pub mod fit;
+pub mod plan;
