@@ -22,6 +22,8 @@ enum Command {
     /// language and task data, dedup, contamination and stats.
     Corpus(cmd::corpus::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
+    /// Propose pilot runs (an IsoFLOP grid) for a total budget; write a sweep file.
+    Design(cmd::design::Args),
     Fit(cmd::fit::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
@@ -31,6 +33,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Corpus(args) => cmd::corpus::run(args),
+        Command::Design(args) => cmd::design::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Plan(args) => cmd::plan::run(args),
     };

@@ -222,6 +222,19 @@ pub fn design(opts: &DesignOptions, expected_opt: &dyn Fn(f64) -> f64) -> Result
             opts.context
         ));
     }
+    let worst_exact = runs
+        .iter()
+        .map(|r| r.flops_exact / r.flops)
+        .fold(1.0_f64, f64::max);
+    if worst_exact > 1.1 {
+        warnings.push(format!(
+            "at the smallest sizes the engine's exact FLOPs exceed 6N·D by up to {:.0}% \
+             (attention and the output head): analyse with the exact `flops` column the \
+             engine logs, since counting conventions move the fitted exponents \
+             (Porian et al. 2024)",
+            (worst_exact - 1.0) * 100.0
+        ));
+    }
     let distinct_budgets = {
         let mut b: Vec<usize> = runs.iter().map(|r| r.budget).collect();
         b.dedup();

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 pub mod corpus;
+pub mod design;
 pub mod fit;
 pub mod plan;
