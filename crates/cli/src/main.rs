@@ -21,9 +21,9 @@ enum Command {
     /// Corpora: prepare token shards from text/JSONL/Parquet, synthetic
     /// language and task data, dedup, contamination and stats.
     Corpus(cmd::corpus::Args),
-    /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     /// Propose pilot runs (an IsoFLOP grid) for a total budget; write a sweep file.
     Design(cmd::design::Args),
+    /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
