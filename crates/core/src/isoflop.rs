@@ -191,10 +191,9 @@ pub fn group_budgets(obs: &Observations, rel_tol: f64) -> Vec<(f64, Vec<usize>)>
             _ => out.push((obs.c[i], vec![i])),
         }
     }
-    // Report each budget as the geometric mean of its members.
+    // Report each budget as its median member's FLOPs (exact when all agree).
     for (c, members) in &mut out {
-        let m = members.iter().map(|&i| obs.ln_c[i]).sum::<f64>() / members.len() as f64;
-        *c = m.exp();
+        *c = obs.c[members[members.len() / 2]];
     }
     out
 }
