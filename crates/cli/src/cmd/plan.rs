@@ -345,7 +345,7 @@ pub fn run(args: Args) -> Result<()> {
         let mut plans = Vec::new();
         if !args.flops.is_empty() {
             text.push_str(&format!(
-                "\n{:>10}  {:>22}  {:>22}  {:>16}  {:>16}\n",
+                "\n{:>10}  {:>22}  {:>22}  {:>16}  {:>20}\n",
                 "FLOPs", "N_opt", "D_opt", "tokens/param", "loss"
             ));
         }
@@ -373,17 +373,17 @@ pub fn run(args: Args) -> Result<()> {
                 Some(c) => format!("{v:.prec$e} [{:.1e},{:.1e}]", c[0], c[1]),
                 None => format!("{v:.prec$e}"),
             };
-            let cellf = |v: f64, k: usize| match cis.get(k) {
-                Some(c) => format!("{v:.2} [{:.1},{:.1}]", c[0], c[1]),
-                None => format!("{v:.3}"),
+            let cellf = |v: f64, k: usize, prec: usize| match cis.get(k) {
+                Some(c) => format!("{v:.prec$} [{:.prec$},{:.prec$}]", c[0], c[1]),
+                None => format!("{v:.prec$}"),
             };
             text.push_str(&format!(
-                "{:>10.2e}  {:>22}  {:>22}  {:>16}  {:>16}\n",
+                "{:>10.2e}  {:>22}  {:>22}  {:>16}  {:>20}\n",
                 c,
                 cell(a.n, 0, 3),
                 cell(a.d, 1, 3),
-                cellf(a.tokens_per_param(), 2),
-                cellf(a.loss, 3)
+                cellf(a.tokens_per_param(), 2, 1),
+                cellf(a.loss, 3, 3)
             ));
             // The closed form checked against the numerical minimisation.
             if method == "closed-form" {
