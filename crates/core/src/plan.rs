@@ -116,8 +116,7 @@ impl ChinchillaParams {
             beta: p[4],
         };
         let positive = c.a > 0.0 && c.b > 0.0 && c.alpha > 0.0 && c.beta > 0.0;
-        if !positive || !p.iter().all(|v| v.is_finite())
-        {
+        if !positive || !p.iter().all(|v| v.is_finite()) {
             return Err(PlanError::BadParams(format!(
                 "the closed form needs A, B, alpha, beta > 0 and finite, got A = {}, B = {}, \
                  alpha = {}, beta = {}",
