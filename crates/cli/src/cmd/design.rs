@@ -7,28 +7,32 @@ use scalelab_core::plan::{self, six_n};
 use serde_json::json;
 use std::path::PathBuf;
 
-/// Propose pilot runs that can identify a scaling law.
-///
-/// The design is an IsoFLOP grid: `--budgets` FLOP budgets spread evenly in
-/// log space over `--decades` decades (at least 1.5 recommended), and at each
-/// budget `--sizes` model sizes spread evenly in ln N over ×`--spread` either
-/// side of the expected compute-optimal size (from `--tokens-per-param`, or
-/// from a previous fit with `--fit`). The budgets are scaled so that all runs
-/// together spend `--pilot-flops` (6N convention). Each size becomes a GPT
-/// shape through the accounting shape rule; tokens are C/(6N) with N the
-/// shape's exact non-embedding count. Warnings say when the design cannot
-/// identify the law (too few budgets or sizes, too narrow a span, sizes the
-/// shape rule cannot hit, runs too short to train).
-///
-/// Examples:
-///
-///   scalelab design --pilot-flops 1e17
-///
-///   scalelab design --pilot-flops 5e17 --budgets 6 --decades 2.5 --sizes 9 --out sweep.json
-///
-///   scalelab design --pilot-flops 1e18 --fit fit.json --json
+/// Shown after the options in `--help`: the method and examples (the
+/// subcommand's one-line summary comes from its variant in `main.rs`).
+const HELP: &str = r#"Propose pilot runs that can identify a scaling law.
+
+The design is an IsoFLOP grid: `--budgets` FLOP budgets spread evenly in
+log space over `--decades` decades (at least 1.5 recommended), and at each
+budget `--sizes` model sizes spread evenly in ln N over ×`--spread` either
+side of the expected compute-optimal size (from `--tokens-per-param`, or
+from a previous fit with `--fit`). The budgets are scaled so that all runs
+together spend `--pilot-flops` (6N convention). Each size becomes a GPT
+shape through the accounting shape rule; tokens are C/(6N) with N the
+shape's exact non-embedding count. Warnings say when the design cannot
+identify the law (too few budgets or sizes, too narrow a span, sizes the
+shape rule cannot hit, runs too short to train).
+
+Examples:
+
+  scalelab design --pilot-flops 1e17
+
+  scalelab design --pilot-flops 5e17 --budgets 6 --decades 2.5 --sizes 9 --out sweep.json
+
+  scalelab design --pilot-flops 1e18 --fit fit.json --json"#;
+
+/// Arguments of `scalelab design` (the long help is [`HELP`]).
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = HELP)]
 pub struct Args {
     /// Total FLOPs of all pilot runs together (6N convention).
     /// Example: `--pilot-flops 1e17`.

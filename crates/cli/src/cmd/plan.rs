@@ -12,29 +12,33 @@ use scalelab_core::plan::{
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-/// Plan a compute-optimal training run from a fitted scaling law.
-///
-/// Given `fit.json` (written by `scalelab fit --out fit.json`) and one or more
-/// FLOP budgets, prints the compute-optimal parameters N, tokens D, tokens per
-/// parameter and the predicted loss. For the Chinchilla law under the 6N
-/// convention it uses the closed form N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b
-/// with G = (αA/(βB))^(1/(α+β)); every other law or convention is minimised
-/// numerically along the iso-FLOP curve. When the fit has bootstrap draws,
-/// every number gets a 95% percentile interval.
-///
-/// Examples:
-///
-///   scalelab plan --fit fit.json --flops 1e21,1e22,1e23
-///
-///   scalelab plan --fit fit.json --flops 1e23 --compare-conventions --accelerator H100 --count 256 --mfu 0.4
-///
-///   scalelab plan --fit fit.json --target-loss 2.1 --inference-tokens 1e12
-///
-///   scalelab plan --fit fit.json --loss-at 7e10:1.4e12
-///
-///   scalelab plan --gpt layers=12,width=768,heads=12,context=1024,vocab=50257
+/// Shown after the options in `--help`: the method and examples (the
+/// subcommand's one-line summary comes from its variant in `main.rs`).
+const HELP: &str = r#"Plan a compute-optimal training run from a fitted scaling law.
+
+Given `fit.json` (written by `scalelab fit --out fit.json`) and one or more
+FLOP budgets, prints the compute-optimal parameters N, tokens D, tokens per
+parameter and the predicted loss. For the Chinchilla law under the 6N
+convention it uses the closed form N_opt = G·(C/6)^a, D_opt = G⁻¹·(C/6)^b
+with G = (αA/(βB))^(1/(α+β)); every other law or convention is minimised
+numerically along the iso-FLOP curve. When the fit has bootstrap draws,
+every number gets a 95% percentile interval.
+
+Examples:
+
+  scalelab plan --fit fit.json --flops 1e21,1e22,1e23
+
+  scalelab plan --fit fit.json --flops 1e23 --compare-conventions --accelerator H100 --count 256 --mfu 0.4
+
+  scalelab plan --fit fit.json --target-loss 2.1 --inference-tokens 1e12
+
+  scalelab plan --fit fit.json --loss-at 7e10:1.4e12
+
+  scalelab plan --gpt layers=12,width=768,heads=12,context=1024,vocab=50257"#;
+
+/// Arguments of `scalelab plan` (the long help is [`HELP`]).
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = HELP)]
 pub struct Args {
     /// The fit to plan from: a `scalelab.fit/1` JSON file written by
     /// `scalelab fit --out fit.json`. The law must depend on both N and D
