@@ -172,6 +172,10 @@ impl Recipe {
                 s.path = base.join(&s.path);
             }
         }
+        if !matches!(r.tokenizer.as_str(), "byte" | "bpe") && Path::new(&r.tokenizer).is_relative()
+        {
+            r.tokenizer = base.join(&r.tokenizer).display().to_string();
+        }
         r.validate()
             .with_context(|| format!("{}: bad recipe", path.display()))?;
         Ok(r)

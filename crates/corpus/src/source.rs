@@ -380,7 +380,35 @@ fn read_parquet(
         .get_row_iter(Some(projection))
         .with_context(|| format!("{name}: cannot read rows"))?;
     for (i, row) in rows.enumerate() {
-        let row = row.with_context(|| format!("{name}: row {i}: decode error"))?;
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                // e.g. invalid UTF-8 in a UTF8-annotated column; the message
+                // can hold the whole value, so keep it short
+                let mut msg = e.to_string();
+                if msg.len() > 160 {
+                    let cut = (0..=160)
+                        .rev()
+                        .find(|&k| msg.is_char_boundary(k))
+                        .unwrap_or(0);
+                    msg.truncate(cut);
+                    msg.push('…');
+                }
+                let kind = if msg.contains("Utf8") || msg.contains("String") {
+                    "invalid UTF-8"
+                } else {
+                    "cannot decode"
+                };
+                report.bad(
+                    opts.on_bad,
+                    format!(
+                        "{name}: row {i}: {kind} in column `{}` ({msg})",
+                        opts.text_field
+                    ),
+                )?;
+                continue;
+            }
+        };
         let origin = format!("{name}#row{i}");
         match row.get_column_iter().next().map(|(_, f)| f) {
             Some(Field::Str(s)) => emit(s.clone(), origin, report)?,

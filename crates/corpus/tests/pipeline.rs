@@ -349,3 +349,54 @@ fn recipe_weights_filters_and_dedup() {
         "{err}"
     );
 }
+
+#[test]
+fn parquet_with_invalid_utf8_is_an_error_not_a_panic() {
+    use parquet::data_type::{ByteArray, ByteArrayType};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    for annotated in [true, false] {
+        let path = tmp.path().join(format!("bad{annotated}.parquet"));
+        let schema = if annotated {
+            "message schema { REQUIRED BYTE_ARRAY text (UTF8); }"
+        } else {
+            "message schema { REQUIRED BYTE_ARRAY text; }"
+        };
+        let schema = Arc::new(parquet::schema::parser::parse_message_type(schema).unwrap());
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w =
+            SerializedFileWriter::new(f, schema, Arc::new(WriterProperties::builder().build()))
+                .unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let vals = vec![
+            ByteArray::from("fine"),
+            ByteArray::from(vec![b'a', 0xff, b'b']),
+        ];
+        let mut col = rg.next_column().unwrap().unwrap();
+        col.typed::<ByteArrayType>()
+            .write_batch(&vals, None, None)
+            .unwrap();
+        col.close().unwrap();
+        rg.close().unwrap();
+        w.close().unwrap();
+        let res = std::panic::catch_unwind(|| {
+            read_documents(&path, &SourceOptions::default(), |_| Ok(())).map(|_| ())
+        });
+        let err = res
+            .expect("reading must not panic")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".parquet") && err.contains("row 1"), "{err}");
+        let mut opts = SourceOptions::default();
+        opts.on_bad = BadInput::Skip;
+        let mut n = 0;
+        let rep = read_documents(&path, &opts, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((n, rep.skipped_bad), (1, 1));
+    }
+}
