@@ -389,8 +389,10 @@ fn parquet_with_invalid_utf8_is_an_error_not_a_panic() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(".parquet") && err.contains("row 1"), "{err}");
-        let mut opts = SourceOptions::default();
-        opts.on_bad = BadInput::Skip;
+        let opts = SourceOptions {
+            on_bad: BadInput::Skip,
+            ..Default::default()
+        };
         let mut n = 0;
         let rep = read_documents(&path, &opts, |_| {
             n += 1;
