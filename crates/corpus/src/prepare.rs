@@ -313,8 +313,12 @@ pub fn write_shards(
     );
     let mut bytes = 0;
     for chunk in docs.chunks(2048) {
-        let encoded: Vec<Result<Vec<u32>>> =
-            chunk.par_iter().map(|d| tok.encode(&d.text)).collect();
+        let encoded: Vec<Result<Vec<u32>>> = chunk
+            .par_iter()
+            .map_init(crate::tokenizer::EncodeCache::default, |cache, d| {
+                tok.encode_cached(&d.text, cache)
+            })
+            .collect();
         for (d, e) in chunk.iter().zip(encoded) {
             let ids = e?;
             let w = match d.split {
