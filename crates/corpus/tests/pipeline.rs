@@ -199,6 +199,12 @@ fn loader_is_deterministic_whatever_the_prefetch() {
     assert_eq!(buf, a[5]);
     // wrong buffer size is an error, not a panic
     assert!(l.next_batch(&mut [0u32; 3]).is_err());
+    // random access (step-indexed trainers) gives the same batches in any order
+    let mut plan = scalelab_corpus::BatchPlan::new(view.clone(), cfg(0, 1)).unwrap();
+    for i in (0..n as u64).rev().step_by(3) {
+        plan.fill(i, &mut buf);
+        assert_eq!(buf, a[i as usize]);
+    }
 }
 
 #[test]

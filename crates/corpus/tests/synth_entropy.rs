@@ -80,3 +80,24 @@ fn impossible_tokens_are_reported() {
     assert!(err.contains("position 0"), "{err}");
     assert!(src.log_likelihood(&[1000]).is_err());
 }
+
+#[test]
+fn random_access_batches_do_not_depend_on_order() {
+    let src = LanguageSpec::default().build().unwrap();
+    let (batch, context) = (4, 16);
+    let get = |i: u64| {
+        let mut b = vec![0u32; batch * (context + 1)];
+        LanguageStream::batch_at(&src, 9, i, batch, context, &mut b);
+        b
+    };
+    let forward: Vec<Vec<u32>> = (0..6).map(get).collect();
+    let backward: Vec<Vec<u32>> = (0..6).rev().map(get).collect();
+    for (i, b) in forward.iter().enumerate() {
+        assert_eq!(b, &backward[5 - i]);
+        // every row is a valid document of the language
+        for row in b.chunks(context + 1) {
+            assert!(src.log_likelihood(row).is_ok());
+        }
+    }
+    assert_ne!(forward[0], forward[1]);
+}
