@@ -27,6 +27,16 @@ pub fn progress_bar(len: u64, what: &str, enabled: bool) -> ProgressBar {
     if !enabled || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return ProgressBar::hidden();
     }
+    if len == 0 {
+        // unknown length: a spinner with a count
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_message(what.to_string());
+        return pb;
+    }
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template(
