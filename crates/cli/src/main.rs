@@ -27,6 +27,8 @@ enum Command {
     Fit(cmd::fit::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
+    /// Train a GPT pilot run with the built-in engine.
+    Train(cmd::train::Args),
 }
 
 fn main() {
@@ -36,6 +38,7 @@ fn main() {
         Command::Design(args) => cmd::design::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Train(args) => cmd::train::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

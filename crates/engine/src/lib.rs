@@ -8,11 +8,22 @@
 //! * [`checkpoint`]: atomic safetensors checkpoints;
 //! * [`train`]: [`train::TrainConfig`] and the [`train::Trainer`] loop used by
 //!   `scalelab train` and by sweeps.
+//!
+//! Everything runs on CPU. The layer functions take plain buffers in the
+//! documented layouts, so a GPU backend can provide the same functions over
+//! device buffers of the same layout without changing the model or trainer.
 
+pub mod checkpoint;
+pub mod data;
+pub mod error;
 pub mod kernels;
 pub mod model;
 pub mod optim;
 mod par;
 pub mod real;
+pub mod train;
 
+pub use data::TokenSource;
+pub use error::EngineError;
 pub use par::simd_level_name;
+pub use train::{RunSummary, StepReport, TrainConfig, Trainer};

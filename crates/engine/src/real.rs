@@ -163,7 +163,7 @@ pub fn exp_f32(x: f32) -> f32 {
 /// derivative need). Branch-free.
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
-    let a = x.abs().min(9.0);
+    let a = x.abs().min(10.0);
     let e = exp_f32(2.0 * a);
     let t = 1.0 - 2.0 / (e + 1.0);
     t.copysign(x)

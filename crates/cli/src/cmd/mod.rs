@@ -3,3 +3,4 @@ pub mod corpus;
 pub mod design;
 pub mod fit;
 pub mod plan;
+pub mod train;

@@ -1,0 +1,653 @@
+//! The training loop: configuration, [`Trainer`], metrics and summaries.
+//!
+//! A run directory holds `config.toml` (the resolved configuration),
+//! `metrics.jsonl` (one JSON object per logged step), `checkpoint.safetensors`
+//! and, once finished, `summary.json`.
+
+use crate::checkpoint::{self, CheckpointState};
+use crate::data::TokenSource;
+use crate::error::{EngineError, Result};
+use crate::model::Gpt;
+use crate::optim::{adamw_step, clip_factor, grad_norm, AdamWConfig, LrSchedule};
+use scalelab_core::accounting::GptShape;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything that defines a training run. Loadable from TOML; every field
+/// but the model shape has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub n_layer: usize,
+    pub d_model: usize,
+    pub n_head: usize,
+    /// MLP width (default `4 · d_model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_ff: Option<usize>,
+    #[serde(default = "d_context")]
+    pub context: usize,
+    /// Vocabulary size (default: the data's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<usize>,
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    /// Optimiser steps; give this or `tokens` (`steps = ceil(tokens / (batch · context))`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
+    /// Token budget (see `steps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Peak learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// Final learning rate as a fraction of the peak.
+    #[serde(default = "d_min_lr_ratio")]
+    pub min_lr_ratio: f64,
+    /// Linear warm-up steps (default: 5% of the steps, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_steps: Option<u64>,
+    #[serde(default = "d_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "d_beta1")]
+    pub beta1: f64,
+    #[serde(default = "d_beta2")]
+    pub beta2: f64,
+    #[serde(default = "d_eps")]
+    pub eps: f64,
+    /// Global gradient-norm clip (0 disables).
+    #[serde(default = "d_grad_clip")]
+    pub grad_clip: f64,
+    #[serde(default)]
+    pub seed: u64,
+    /// Threads for this run (a local pool; results are deterministic for a
+    /// given count).
+    #[serde(default = "d_threads")]
+    pub threads: usize,
+    /// Evaluate validation loss every this many steps (0: only at the end).
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Validation batches per evaluation.
+    #[serde(default = "d_eval_batches")]
+    pub eval_batches: u64,
+    /// Checkpoint every this many steps (0: only at the end).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Data: `random` or a path to a text file read as bytes.
+    #[serde(default = "d_data")]
+    pub data: String,
+    /// Fraction of a text file held out for validation.
+    #[serde(default = "d_val_fraction")]
+    pub val_fraction: f64,
+    /// The run is declared diverged when the training loss exceeds
+    /// `divergence_factor · ln(vocab)` (a fresh model sits near `ln(vocab)`),
+    /// or when the loss or gradient norm is not finite.
+    #[serde(default = "d_divergence_factor")]
+    pub divergence_factor: f64,
+}
+
+fn d_context() -> usize {
+    128
+}
+fn d_batch() -> usize {
+    16
+}
+fn d_lr() -> f64 {
+    1e-3
+}
+fn d_min_lr_ratio() -> f64 {
+    0.1
+}
+fn d_weight_decay() -> f64 {
+    0.1
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.95
+}
+fn d_eps() -> f64 {
+    1e-8
+}
+fn d_grad_clip() -> f64 {
+    1.0
+}
+fn d_threads() -> usize {
+    1
+}
+fn d_eval_batches() -> u64 {
+    8
+}
+fn d_data() -> String {
+    "random".into()
+}
+fn d_val_fraction() -> f64 {
+    0.1
+}
+fn d_divergence_factor() -> f64 {
+    3.0
+}
+
+impl Default for TrainConfig {
+    /// A 2-layer, 64-wide, 4-head model on random tokens for 100 steps.
+    fn default() -> Self {
+        TrainConfig {
+            n_layer: 2,
+            d_model: 64,
+            n_head: 4,
+            d_ff: None,
+            context: d_context(),
+            vocab: None,
+            batch: d_batch(),
+            steps: Some(100),
+            tokens: None,
+            lr: d_lr(),
+            min_lr_ratio: d_min_lr_ratio(),
+            warmup_steps: None,
+            weight_decay: d_weight_decay(),
+            beta1: d_beta1(),
+            beta2: d_beta2(),
+            eps: d_eps(),
+            grad_clip: d_grad_clip(),
+            seed: 0,
+            threads: d_threads(),
+            eval_every: 0,
+            eval_batches: d_eval_batches(),
+            checkpoint_every: 0,
+            data: d_data(),
+            val_fraction: d_val_fraction(),
+            divergence_factor: d_divergence_factor(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses TOML text; errors name the offending key and line.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| EngineError::Config(e.to_string()))
+    }
+
+    /// Reads a TOML file.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| EngineError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+
+    /// The model shape, with `vocab` resolved against the data's vocabulary.
+    pub fn shape(&self, data_vocab: usize) -> GptShape {
+        GptShape {
+            n_layer: self.n_layer,
+            d_model: self.d_model,
+            n_head: self.n_head,
+            d_ff: self.d_ff.unwrap_or(4 * self.d_model),
+            context: self.context,
+            vocab: self.vocab.unwrap_or(data_vocab),
+            tied_head: true,
+        }
+    }
+
+    /// Total optimiser steps.
+    pub fn total_steps(&self) -> u64 {
+        match (self.steps, self.tokens) {
+            (Some(s), _) => s,
+            (None, Some(t)) => t.div_ceil((self.batch * self.context) as u64),
+            (None, None) => 0,
+        }
+    }
+
+    /// Warm-up steps (5% of the run by default, at least 1).
+    pub fn warmup(&self) -> u64 {
+        self.warmup_steps
+            .unwrap_or_else(|| (self.total_steps() as f64 * 0.05).ceil().max(1.0) as u64)
+    }
+
+    /// Checks everything that can be checked against the data, with a
+    /// message naming the field.
+    pub fn validate(&self, data: &dyn TokenSource) -> Result<GptShape> {
+        let err = |m: String| Err(EngineError::Config(m));
+        let shape = self.shape(data.vocab_size());
+        if let Err(m) = shape.validate() {
+            return err(m);
+        }
+        if let Some(v) = self.vocab {
+            if v < data.vocab_size() {
+                return err(format!(
+                    "vocab = {v} is smaller than the data's vocabulary ({}, from {})",
+                    data.vocab_size(),
+                    data.describe()
+                ));
+            }
+        }
+        if let Some(max) = data.max_context() {
+            if self.context > max {
+                return err(format!(
+                    "context = {} is larger than the data allows ({max} tokens, from {})",
+                    self.context,
+                    data.describe()
+                ));
+            }
+        }
+        if self.batch == 0 {
+            return err("batch must be at least 1".into());
+        }
+        if self.steps.is_some() && self.tokens.is_some() {
+            return err("give steps or tokens, not both".into());
+        }
+        if self.steps.is_none() && self.tokens.is_none() {
+            return err("give steps or tokens".into());
+        }
+        if self.total_steps() == 0 {
+            return err("steps (or tokens) must be at least 1 step's worth".into());
+        }
+        if self.warmup() >= self.total_steps() && self.total_steps() > 1 {
+            return err(format!(
+                "warmup_steps = {} must be below the number of steps ({})",
+                self.warmup(),
+                self.total_steps()
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return err(format!("lr must be positive, got {}", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return err(format!("min_lr_ratio must be in [0, 1], got {}", self.min_lr_ratio));
+        }
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+            return err("beta1 and beta2 must be in [0, 1)".into());
+        }
+        if !(self.weight_decay >= 0.0) || !(self.grad_clip >= 0.0) || !(self.eps > 0.0) {
+            return err("weight_decay and grad_clip must be ≥ 0 and eps > 0".into());
+        }
+        if self.threads == 0 || self.threads > 1024 {
+            return err(format!("threads must be between 1 and 1024, got {}", self.threads));
+        }
+        if self.eval_batches == 0 {
+            return err("eval_batches must be at least 1".into());
+        }
+        if !(self.divergence_factor > 1.0) {
+            return err("divergence_factor must be above 1".into());
+        }
+        Ok(shape)
+    }
+}
+
+/// One logged step (a line of `metrics.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Steps completed (1 after the first step).
+    pub step: u64,
+    /// Training tokens seen so far.
+    pub tokens: u64,
+    /// Training FLOPs so far (engine-exact convention, see `accounting`).
+    pub flops: f64,
+    pub train_loss: f64,
+    /// Mean validation loss when evaluated at this step.
+    pub val_loss: Option<f64>,
+    /// Learning rate used for this step.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    pub tokens_per_second: f64,
+}
+
+/// The end-of-run summary (`summary.json`, and `scalelab train --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub completed: bool,
+    pub steps: u64,
+    pub params_non_embedding: u64,
+    pub params_total: u64,
+    pub tokens: u64,
+    pub flops: f64,
+    pub flops_per_token: f64,
+    pub final_train_loss: f64,
+    pub final_val_loss: Option<f64>,
+    /// Median over the steps this process ran after the first 10% (timing warm-up).
+    pub tokens_per_second: f64,
+    pub gflops_per_second: f64,
+    pub peak_rss_mb: f64,
+    pub threads: usize,
+    pub simd: String,
+    pub data: String,
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    cfg: TrainConfig,
+    shape: GptShape,
+    schedule: LrSchedule,
+    adam: AdamWConfig,
+    model: Gpt<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    data: Box<dyn TokenSource>,
+    pool: rayon::ThreadPool,
+    step: u64,
+    total: u64,
+    run_dir: Option<PathBuf>,
+    metrics: Option<std::io::BufWriter<std::fs::File>>,
+    step_seconds: Vec<f64>,
+    last_train_loss: f64,
+    last_val_loss: Option<f64>,
+    flops_per_token: f64,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer").field("cfg", &self.cfg).field("step", &self.step).finish()
+    }
+}
+
+const METRICS_FILE: &str = "metrics.jsonl";
+const CONFIG_FILE: &str = "config.toml";
+const SUMMARY_FILE: &str = "summary.json";
+
+impl Trainer {
+    /// Starts a fresh run. With `run_dir`, writes `config.toml` and
+    /// `metrics.jsonl` there and checkpoints; refuses a directory that
+    /// already holds a checkpoint (resume it instead).
+    pub fn new(cfg: TrainConfig, data: Box<dyn TokenSource>, run_dir: Option<&Path>) -> Result<Self> {
+        let shape = cfg.validate(data.as_ref())?;
+        let mut t = Self::build(cfg, shape, data, run_dir)?;
+        if let Some(dir) = &t.run_dir {
+            if checkpoint::path_in(dir).exists() {
+                return Err(EngineError::Config(format!(
+                    "{} already holds a checkpoint: resume it or choose another run directory",
+                    dir.display()
+                )));
+            }
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+            let p = dir.join(CONFIG_FILE);
+            checkpoint::write_atomic(&p, t.cfg.to_toml().as_bytes())?;
+            let p = dir.join(METRICS_FILE);
+            let f = std::fs::File::create(&p).map_err(|e| EngineError::io(&p, e))?;
+            t.metrics = Some(std::io::BufWriter::new(f));
+        }
+        Ok(t)
+    }
+
+    /// Continues the run in `run_dir` from its checkpoint, with the
+    /// configuration stored in it. The metrics log is cut back to the
+    /// checkpoint's step, so the resumed log continues the uninterrupted one
+    /// exactly. `data` must be the same source (it is checked for shape only).
+    pub fn resume(run_dir: &Path, data: Box<dyn TokenSource>) -> Result<Self> {
+        let path = checkpoint::path_in(run_dir);
+        if !path.exists() {
+            return Err(EngineError::Checkpoint(format!("{}: no checkpoint to resume", path.display())));
+        }
+        let (_, cfg_json) = checkpoint::read_meta(&path)?;
+        let cfg: TrainConfig = serde_json::from_str(&cfg_json)
+            .map_err(|e| EngineError::Checkpoint(format!("{}: bad config ({e})", path.display())))?;
+        let shape = cfg.validate(data.as_ref())?;
+        let mut t = Self::build(cfg, shape, data, Some(run_dir))?;
+        let state = checkpoint::load(&path, &t.model.layout)?;
+        t.model.params = state.params;
+        t.m = state.adam_m;
+        t.v = state.adam_v;
+        t.step = state.step;
+        // Keep only the metric lines up to the checkpoint.
+        let mp = run_dir.join(METRICS_FILE);
+        let mut kept = String::new();
+        if let Ok(f) = std::fs::File::open(&mp) {
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line.map_err(|e| EngineError::io(&mp, e))?;
+                match serde_json::from_str::<StepReport>(&line) {
+                    Ok(r) if r.step <= state.step => {
+                        t.last_train_loss = r.train_loss;
+                        if r.val_loss.is_some() {
+                            t.last_val_loss = r.val_loss;
+                        }
+                        kept.push_str(&line);
+                        kept.push('\n');
+                    }
+                    _ => {}
+                }
+            }
+        }
+        checkpoint::write_atomic(&mp, kept.as_bytes())?;
+        let f = std::fs::OpenOptions::new().append(true).open(&mp).map_err(|e| EngineError::io(&mp, e))?;
+        t.metrics = Some(std::io::BufWriter::new(f));
+        Ok(t)
+    }
+
+    fn build(cfg: TrainConfig, shape: GptShape, data: Box<dyn TokenSource>, run_dir: Option<&Path>) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.threads)
+            .build()
+            .map_err(|e| EngineError::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
+        let mut model = Gpt::<f32>::new(shape, cfg.seed, cfg.threads);
+        model.ensure_activations(cfg.batch, cfg.context);
+        let n = model.layout.total;
+        let total = cfg.total_steps();
+        Ok(Trainer {
+            schedule: LrSchedule {
+                peak: cfg.lr,
+                min_ratio: cfg.min_lr_ratio,
+                warmup: cfg.warmup(),
+                total,
+            },
+            adam: AdamWConfig {
+                beta1: cfg.beta1,
+                beta2: cfg.beta2,
+                eps: cfg.eps,
+                weight_decay: cfg.weight_decay,
+            },
+            flops_per_token: shape.flops_per_token().exact,
+            shape,
+            model,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            data,
+            pool,
+            step: 0,
+            total,
+            run_dir: run_dir.map(Path::to_path_buf),
+            metrics: None,
+            step_seconds: Vec::new(),
+            last_train_loss: f64::NAN,
+            last_val_loss: None,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+    pub fn shape(&self) -> GptShape {
+        self.shape
+    }
+    pub fn model(&self) -> &Gpt<f32> {
+        &self.model
+    }
+    /// Steps completed.
+    pub fn current_step(&self) -> u64 {
+        self.step
+    }
+    pub fn total_steps(&self) -> u64 {
+        self.total
+    }
+    pub fn is_finished(&self) -> bool {
+        self.step >= self.total
+    }
+    fn tokens_per_step(&self) -> u64 {
+        (self.cfg.batch * self.cfg.context) as u64
+    }
+
+    /// Mean validation loss over `eval_batches` fixed batches.
+    pub fn evaluate(&mut self) -> Result<f64> {
+        let (b, t) = (self.cfg.batch, self.cfg.context);
+        let mut sum = 0.0;
+        for i in 0..self.cfg.eval_batches {
+            let (tok, tgt) = self.model.io_buffers();
+            self.data.val_batch(i, b, t, tok, tgt)?;
+            check_tokens(tok, tgt, self.shape.vocab)?;
+            let model = &mut self.model;
+            sum += self.pool.install(|| model.forward(false));
+        }
+        let l = sum / self.cfg.eval_batches as f64;
+        self.last_val_loss = Some(l);
+        Ok(l)
+    }
+
+    /// One optimiser step, plus evaluation, logging and checkpointing when due.
+    pub fn step(&mut self) -> Result<StepReport> {
+        if self.is_finished() {
+            return Err(EngineError::Config(format!("the run is already finished ({} steps)", self.total)));
+        }
+        let s = self.step;
+        let lr = self.schedule.lr(s);
+        let (b, t) = (self.cfg.batch, self.cfg.context);
+        {
+            let (tok, tgt) = self.model.io_buffers();
+            self.data.train_batch(s, b, t, tok, tgt)?;
+            check_tokens(tok, tgt, self.shape.vocab)?;
+        }
+        let threads = self.cfg.threads;
+        let clip = self.cfg.grad_clip;
+        let limit = self.cfg.divergence_factor * (self.shape.vocab as f64).ln().max(1.0);
+        let (model, m, v, adam) = (&mut self.model, &mut self.m, &mut self.v, &self.adam);
+        let t0 = Instant::now();
+        let (loss, norm) = self.pool.install(|| {
+            let loss = model.forward(true);
+            model.backward();
+            let norm = grad_norm(&model.grads, threads);
+            if loss.is_finite() && norm.is_finite() && loss <= limit {
+                let scale = clip_factor(norm, clip);
+                adamw_step(&mut model.params, &model.grads, m, v, &model.layout, adam, lr, s + 1, scale, threads);
+            }
+            (loss, norm)
+        });
+        let secs = t0.elapsed().as_secs_f64();
+        if !(loss.is_finite() && norm.is_finite() && loss <= limit) {
+            return Err(EngineError::Diverged {
+                step: s + 1,
+                loss,
+                grad_norm: norm,
+            });
+        }
+        self.step_seconds.push(secs);
+        self.step += 1;
+        self.last_train_loss = loss;
+        let due = |every: u64, step: u64, total: u64| step == total || (every > 0 && step % every == 0);
+        let val_loss = if due(self.cfg.eval_every, self.step, self.total) {
+            Some(self.evaluate()?)
+        } else {
+            None
+        };
+        let tokens = self.step * self.tokens_per_step();
+        let report = StepReport {
+            step: self.step,
+            tokens,
+            flops: tokens as f64 * self.flops_per_token,
+            train_loss: loss,
+            val_loss,
+            lr,
+            grad_norm: norm,
+            tokens_per_second: self.tokens_per_step() as f64 / secs,
+        };
+        if let (Some(w), Some(dir)) = (self.metrics.as_mut(), self.run_dir.as_ref()) {
+            let line = serde_json::to_string(&report).expect("serialise");
+            let p = dir.join(METRICS_FILE);
+            writeln!(w, "{line}").and_then(|_| w.flush()).map_err(|e| EngineError::io(p, e))?;
+        }
+        if self.run_dir.is_some() && due(self.cfg.checkpoint_every, self.step, self.total) {
+            self.save_checkpoint()?;
+        }
+        Ok(report)
+    }
+
+    /// Writes the checkpoint now (needs a run directory).
+    pub fn save_checkpoint(&self) -> Result<()> {
+        let dir = self
+            .run_dir
+            .as_ref()
+            .ok_or_else(|| EngineError::Config("no run directory to checkpoint into".into()))?;
+        let state = CheckpointState {
+            step: self.step,
+            config_json: serde_json::to_string(&self.cfg).expect("serialise"),
+            params: self.model.params.clone(),
+            adam_m: self.m.clone(),
+            adam_v: self.v.clone(),
+        };
+        checkpoint::save(&checkpoint::path_in(dir), &self.model.layout, &state)
+    }
+
+    /// Runs to the end, calling `on_step` after every step; `on_step` may
+    /// stop the run early (`ControlFlow::Break`), in which case the summary
+    /// has `completed: false` (the last checkpoint stays resumable). Writes
+    /// `summary.json` into the run directory when finished.
+    pub fn run(&mut self, mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>) -> Result<RunSummary> {
+        while !self.is_finished() {
+            let r = self.step()?;
+            if on_step(&r).is_break() {
+                return Ok(self.summary());
+            }
+        }
+        let s = self.summary();
+        if let Some(dir) = &self.run_dir {
+            let json = serde_json::to_string_pretty(&s).expect("serialise");
+            checkpoint::write_atomic(&dir.join(SUMMARY_FILE), json.as_bytes())?;
+        }
+        Ok(s)
+    }
+
+    /// The summary of the run so far.
+    pub fn summary(&self) -> RunSummary {
+        let p = self.shape.params();
+        let mut times = self.step_seconds.clone();
+        let skip = times.len() / 10;
+        let mut times = times.split_off(skip.min(times.len().saturating_sub(1)));
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let tps = if times.is_empty() {
+            0.0
+        } else {
+            self.tokens_per_step() as f64 / times[times.len() / 2]
+        };
+        let tokens = self.step * self.tokens_per_step();
+        RunSummary {
+            completed: self.is_finished(),
+            steps: self.step,
+            params_non_embedding: p.non_embedding,
+            params_total: p.total,
+            tokens,
+            flops: tokens as f64 * self.flops_per_token,
+            flops_per_token: self.flops_per_token,
+            final_train_loss: self.last_train_loss,
+            final_val_loss: self.last_val_loss,
+            tokens_per_second: tps,
+            gflops_per_second: tps * self.flops_per_token / 1e9,
+            peak_rss_mb: peak_rss_mb(),
+            threads: self.cfg.threads,
+            simd: crate::simd_level_name().to_string(),
+            data: self.data.describe(),
+        }
+    }
+}
+
+fn check_tokens(tok: &[u32], tgt: &[u32], vocab: usize) -> Result<()> {
+    if let Some(&bad) = tok.iter().chain(tgt).find(|&&x| x as usize >= vocab) {
+        return Err(EngineError::Data(format!("token {bad} is outside the vocabulary (size {vocab})")));
+    }
+    Ok(())
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`; 0 elsewhere).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
