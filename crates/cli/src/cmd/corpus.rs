@@ -942,3 +942,59 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     debug_assert_eq!(removed1, res.removed());
     print_json(&results)
 }
+
+/// Training data from the corpus crate for `scalelab train --data`: `synth`
+/// or `synth:<language spec>` (the synthetic language, streamed without
+/// files) or a directory prepared by `scalelab corpus prepare`/`synth`.
+/// Returns `None` for anything else, so the engine's own sources (a text
+/// file, `random`) still apply.
+pub fn open_token_source(
+    spec: &str,
+    seed: u64,
+) -> Result<Option<Box<dyn scalelab_engine::TokenSource>>> {
+    Ok(scalelab_corpus::CorpusTokens::open(spec, seed)?
+        .map(|c| Box::new(EngineTokens(c)) as Box<dyn scalelab_engine::TokenSource>))
+}
+
+/// [`scalelab_corpus::CorpusTokens`] as the engine's data source.
+struct EngineTokens(scalelab_corpus::CorpusTokens);
+
+fn engine_err(e: anyhow::Error) -> scalelab_engine::EngineError {
+    scalelab_engine::EngineError::Data(format!("{e:#}"))
+}
+
+impl scalelab_engine::TokenSource for EngineTokens {
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn max_context(&self) -> Option<usize> {
+        self.0.max_context()
+    }
+    fn train_batch(
+        &mut self,
+        step: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> scalelab_engine::error::Result<()> {
+        self.0
+            .train_batch(step, batch, seq, tokens, targets)
+            .map_err(engine_err)
+    }
+    fn val_batch(
+        &mut self,
+        index: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> scalelab_engine::error::Result<()> {
+        self.0
+            .val_batch(index, batch, seq, tokens, targets)
+            .map_err(engine_err)
+    }
+}

@@ -68,7 +68,10 @@ pub struct Args {
     /// Checkpoint every K steps (always at the end).
     #[arg(long)]
     checkpoint_every: Option<u64>,
-    /// Training data: a text file (read as bytes, vocabulary 256) or `random`.
+    /// Training data: a text file (read as bytes, vocabulary 256), `random`,
+    /// `synth` or `synth:SPEC` (the synthetic language with a known entropy
+    /// rate; see `scalelab corpus synth --help`), or a directory prepared by
+    /// `scalelab corpus prepare` / `synth`.
     #[arg(long)]
     data: Option<String>,
     /// Run directory.
@@ -153,12 +156,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         let (_, json) = checkpoint::read_meta(&ck)?;
         let cfg: TrainConfig = serde_json::from_str(&json).context("checkpoint configuration")?;
-        let src = data::open(&cfg.data, cfg.vocab, cfg.val_fraction, cfg.seed)?;
+        let src = match super::corpus::open_token_source(&cfg.data, cfg.seed)? {
+            Some(s) => s,
+            None => data::open(&cfg.data, cfg.vocab, cfg.val_fraction, cfg.seed)?,
+        };
         Trainer::resume(dir, src)?
     } else {
         let cfg = build_config(&a)?;
-        let src = data::open(&cfg.data, cfg.vocab, cfg.val_fraction, cfg.seed)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let src = match super::corpus::open_token_source(&cfg.data, cfg.seed)? {
+            Some(s) => s,
+            None => data::open(&cfg.data, cfg.vocab, cfg.val_fraction, cfg.seed)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
         Trainer::new(cfg, src, a.out.as_deref())?
     };
     let shape = trainer.shape();
