@@ -89,11 +89,7 @@ impl GptShape {
 
     /// Head dimension `d_model / n_head` (integer division).
     pub fn head_dim(&self) -> usize {
-        if self.n_head == 0 {
-            0
-        } else {
-            self.d_model / self.n_head
-        }
+        self.d_model.checked_div(self.n_head).unwrap_or(0)
     }
 
     /// Checks the shape is one the engine can build: every size positive and
@@ -112,7 +108,7 @@ impl GptShape {
                 return Err(format!("{name} must be at least 1"));
             }
         }
-        if self.d_model % self.n_head != 0 {
+        if self.d_model.checked_rem(self.n_head) != Some(0) {
             return Err(format!(
                 "n_head = {} does not divide d_model = {}",
                 self.n_head, self.d_model
@@ -245,7 +241,10 @@ pub fn shape_for_params(
     context: usize,
     vocab: usize,
 ) -> Option<GptShape> {
-    if !(target_non_embedding >= 1.0) || !target_non_embedding.is_finite() {
+    if target_non_embedding.is_nan()
+        || target_non_embedding < 1.0
+        || !target_non_embedding.is_finite()
+    {
         return None;
     }
     let l = (target_non_embedding / (12.0 * ASPECT_RATIO * ASPECT_RATIO))
@@ -259,7 +258,10 @@ pub fn shape_for_params(
             .params()
             .non_embedding as f64;
         let err = (n / target_non_embedding).ln().abs();
-        if best.map_or(true, |(e, _)| err < e) {
+        if match best {
+            None => true,
+            Some((e, _)) => err < e,
+        } {
             best = Some((err, d));
         }
         if n > target_non_embedding {

@@ -45,7 +45,11 @@ fn to_bytes(x: &[f32]) -> Vec<u8> {
 
 /// Writes `state` to `path` atomically.
 pub fn save(path: &Path, layout: &ParamLayout, state: &CheckpointState) -> Result<()> {
-    let bufs = [to_bytes(&state.params), to_bytes(&state.adam_m), to_bytes(&state.adam_v)];
+    let bufs = [
+        to_bytes(&state.params),
+        to_bytes(&state.adam_m),
+        to_bytes(&state.adam_v),
+    ];
     let mut views = Vec::with_capacity(3 * layout.tensors.len());
     for (prefix, buf) in ["", "adam_m.", "adam_v."].iter().zip(&bufs) {
         for t in &layout.tensors {
@@ -59,16 +63,22 @@ pub fn save(path: &Path, layout: &ParamLayout, state: &CheckpointState) -> Resul
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("step".to_string(), state.step.to_string());
     meta.insert("config".to_string(), state.config_json.clone());
-    let data = safetensors::serialize(views, &Some(meta)).map_err(|e| EngineError::Checkpoint(format!("{e:?}")))?;
+    let data = safetensors::serialize(views, &Some(meta))
+        .map_err(|e| EngineError::Checkpoint(format!("{e:?}")))?;
     write_atomic(path, &data)
 }
 
 /// Writes `data` to `path` via a temporary file, fsync and rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     {
         let mut f = std::fs::File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
@@ -90,12 +100,16 @@ pub fn read_meta(path: &Path) -> Result<(u64, String)> {
 
 fn meta_of(path: &Path, bytes: &[u8]) -> Result<(u64, String)> {
     let bad = |m: &str| EngineError::Checkpoint(format!("{}: {m}", path.display()));
-    let (_, md) = SafeTensors::read_metadata(bytes).map_err(|e| bad(&format!("not a safetensors file ({e:?})")))?;
+    let (_, md) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(&format!("not a safetensors file ({e:?})")))?;
     let m = md.metadata().as_ref().ok_or_else(|| bad("no metadata"))?;
     if m.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad("not a scalelab engine checkpoint"));
     }
-    let step = m.get("step").and_then(|s| s.parse().ok()).ok_or_else(|| bad("no step"))?;
+    let step = m
+        .get("step")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no step"))?;
     let config = m.get("config").cloned().ok_or_else(|| bad("no config"))?;
     Ok((step, config))
 }
@@ -106,13 +120,17 @@ pub fn load(path: &Path, layout: &ParamLayout) -> Result<CheckpointState> {
     let (step, config_json) = meta_of(path, &bytes)?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| EngineError::Checkpoint(format!("{}: {e:?}", path.display())))?;
-    let mut bufs = [vec![0f32; layout.total], vec![0f32; layout.total], vec![0f32; layout.total]];
+    let mut bufs = [
+        vec![0f32; layout.total],
+        vec![0f32; layout.total],
+        vec![0f32; layout.total],
+    ];
     for (prefix, buf) in ["", "adam_m.", "adam_v."].iter().zip(bufs.iter_mut()) {
         for t in &layout.tensors {
             let name = format!("{prefix}{}", t.name);
-            let view = st
-                .tensor(&name)
-                .map_err(|_| EngineError::Checkpoint(format!("{}: missing tensor {name}", path.display())))?;
+            let view = st.tensor(&name).map_err(|_| {
+                EngineError::Checkpoint(format!("{}: missing tensor {name}", path.display()))
+            })?;
             if view.dtype() != Dtype::F32 || view.shape() != t.shape.as_slice() {
                 return Err(EngineError::Checkpoint(format!(
                     "{}: tensor {name} is {:?} {:?}, expected F32 {:?}",

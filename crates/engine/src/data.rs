@@ -21,10 +21,23 @@ pub trait TokenSource: Send {
     fn max_context(&self) -> Option<usize>;
     /// Fills `tokens` and `targets` (each `batch·seq`, row-major) with the
     /// training batch for `step`; `targets` are the next tokens.
-    fn train_batch(&mut self, step: u64, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32]) -> Result<()>;
+    fn train_batch(
+        &mut self,
+        step: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> Result<()>;
     /// Fills the `index`-th validation batch (the same for every evaluation).
-    fn val_batch(&mut self, index: u64, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32])
-        -> Result<()>;
+    fn val_batch(
+        &mut self,
+        index: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> Result<()>;
 }
 
 /// Stream number for validation batches (training uses the step number).
@@ -56,7 +69,9 @@ impl TextBytes {
     /// Uses `bytes`, splitting off the last `val_fraction` for validation.
     pub fn from_bytes(name: String, bytes: Vec<u8>, val_fraction: f64, seed: u64) -> Result<Self> {
         if !(val_fraction > 0.0 && val_fraction < 1.0) {
-            return Err(EngineError::Config(format!("val_fraction must be in (0, 1), got {val_fraction}")));
+            return Err(EngineError::Config(format!(
+                "val_fraction must be in (0, 1), got {val_fraction}"
+            )));
         }
         let split = ((bytes.len() as f64) * (1.0 - val_fraction)).round() as usize;
         let val = bytes[split..].to_vec();
@@ -68,7 +83,12 @@ impl TextBytes {
                 train.len() + val.len()
             )));
         }
-        Ok(TextBytes { name, train, val, seed })
+        Ok(TextBytes {
+            name,
+            train,
+            val,
+            seed,
+        })
     }
 
     /// The unigram (byte-frequency) cross-entropy of the validation split
@@ -80,10 +100,22 @@ impl TextBytes {
             counts[b as usize] += 1.0;
         }
         let total: f64 = counts.iter().sum();
-        -self.val.iter().map(|&b| (counts[b as usize] / total).ln()).sum::<f64>() / self.val.len() as f64
+        -self
+            .val
+            .iter()
+            .map(|&b| (counts[b as usize] / total).ln())
+            .sum::<f64>()
+            / self.val.len() as f64
     }
 
-    fn fill(data: &[u8], rng: &mut ChaCha8Rng, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32]) {
+    fn fill(
+        data: &[u8],
+        rng: &mut ChaCha8Rng,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) {
         let max_start = data.len() - seq - 1;
         for b in 0..batch {
             let start = rng.gen_range(0..=max_start);
@@ -101,17 +133,36 @@ impl TokenSource for TextBytes {
         256
     }
     fn describe(&self) -> String {
-        format!("bytes of {} ({} train / {} validation)", self.name, self.train.len(), self.val.len())
+        format!(
+            "bytes of {} ({} train / {} validation)",
+            self.name,
+            self.train.len(),
+            self.val.len()
+        )
     }
     fn max_context(&self) -> Option<usize> {
         Some(self.train.len().min(self.val.len()) - 1)
     }
-    fn train_batch(&mut self, step: u64, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32]) -> Result<()> {
+    fn train_batch(
+        &mut self,
+        step: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> Result<()> {
         let mut rng = rng_for(self.seed, step);
         Self::fill(&self.train, &mut rng, batch, seq, tokens, targets);
         Ok(())
     }
-    fn val_batch(&mut self, index: u64, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32]) -> Result<()> {
+    fn val_batch(
+        &mut self,
+        index: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> Result<()> {
         let mut rng = rng_for(self.seed, VAL_STREAM | index);
         Self::fill(&self.val, &mut rng, batch, seq, tokens, targets);
         Ok(())
@@ -149,16 +200,33 @@ impl TokenSource for RandomTokens {
         self.vocab
     }
     fn describe(&self) -> String {
-        format!("random tokens (vocabulary {}, seed {})", self.vocab, self.seed)
+        format!(
+            "random tokens (vocabulary {}, seed {})",
+            self.vocab, self.seed
+        )
     }
     fn max_context(&self) -> Option<usize> {
         None
     }
-    fn train_batch(&mut self, step: u64, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32]) -> Result<()> {
+    fn train_batch(
+        &mut self,
+        step: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> Result<()> {
         self.fill(step, batch, seq, tokens, targets);
         Ok(())
     }
-    fn val_batch(&mut self, index: u64, batch: usize, seq: usize, tokens: &mut [u32], targets: &mut [u32]) -> Result<()> {
+    fn val_batch(
+        &mut self,
+        index: u64,
+        batch: usize,
+        seq: usize,
+        tokens: &mut [u32],
+        targets: &mut [u32],
+    ) -> Result<()> {
         self.fill(VAL_STREAM | index, batch, seq, tokens, targets);
         Ok(())
     }
@@ -166,7 +234,12 @@ impl TokenSource for RandomTokens {
 
 /// Opens the engine's built-in sources from a `--data` value: `random`
 /// (vocabulary `vocab`, default 256) or a path to a text file read as bytes.
-pub fn open(spec: &str, vocab: Option<usize>, val_fraction: f64, seed: u64) -> Result<Box<dyn TokenSource>> {
+pub fn open(
+    spec: &str,
+    vocab: Option<usize>,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<Box<dyn TokenSource>> {
     if spec == "random" {
         let v = vocab.unwrap_or(256);
         if v == 0 {

@@ -11,11 +11,18 @@ pub enum EngineError {
     /// The data source failed or cannot serve the configuration.
     Data(String),
     /// A file could not be read or written.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A checkpoint is missing, corrupt or does not match the run.
     Checkpoint(String),
     /// The loss or gradient became non-finite, or the loss exploded.
-    Diverged { step: u64, loss: f64, grad_norm: f64 },
+    Diverged {
+        step: u64,
+        loss: f64,
+        grad_norm: f64,
+    },
 }
 
 impl EngineError {
@@ -34,7 +41,11 @@ impl fmt::Display for EngineError {
             EngineError::Data(m) => write!(f, "data: {m}"),
             EngineError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             EngineError::Checkpoint(m) => write!(f, "checkpoint: {m}"),
-            EngineError::Diverged { step, loss, grad_norm } => write!(
+            EngineError::Diverged {
+                step,
+                loss,
+                grad_norm,
+            } => write!(
                 f,
                 "training diverged at step {step}: loss {loss}, gradient norm {grad_norm}"
             ),

@@ -95,7 +95,14 @@ pub(crate) unsafe fn gemm_raw<T: Real>(
 
 /// Encoder forward: `out[n] = wte[tokens[n]] + wpe[n mod T]`.
 /// out (N, C), tokens (N), wte (V, C), wpe (≥T, C).
-pub fn encoder_forward<T: Real>(out: &mut [T], tokens: &[u32], wte: &[T], wpe: &[T], t: usize, c: usize) {
+pub fn encoder_forward<T: Real>(
+    out: &mut [T],
+    tokens: &[u32],
+    wte: &[T],
+    wpe: &[T],
+    t: usize,
+    c: usize,
+) {
     for (n, row) in out.chunks_exact_mut(c).enumerate() {
         let tok = tokens[n] as usize;
         let pos = n % t;
@@ -161,30 +168,33 @@ pub fn layernorm_forward<T: Real>(
     let inv_c = T::from_f64(1.0 / c as f64);
     let eps = T::from_f64(LN_EPS);
     for_chunks(rows, threads, |_, range| {
-        simd(|| {
-            for r in range {
-                let x = &inp[r * c..(r + 1) * c];
-                let o = unsafe { std::slice::from_raw_parts_mut(po.get().add(r * c), c) };
-                let mut s = T::ZERO;
-                for &xi in x {
-                    s += xi;
+        simd(
+            #[inline(always)]
+            || {
+                for r in range {
+                    let x = &inp[r * c..(r + 1) * c];
+                    let o = unsafe { std::slice::from_raw_parts_mut(po.get().add(r * c), c) };
+                    let mut s = T::ZERO;
+                    for &xi in x {
+                        s += xi;
+                    }
+                    let m = s * inv_c;
+                    let mut v = T::ZERO;
+                    for &xi in x {
+                        let d = xi - m;
+                        v += d * d;
+                    }
+                    let rs = T::ONE / (v * inv_c + eps).sqrt();
+                    for i in 0..c {
+                        o[i] = (x[i] - m) * rs * w[i] + b[i];
+                    }
+                    unsafe {
+                        *pm.get().add(r) = m;
+                        *pr.get().add(r) = rs;
+                    }
                 }
-                let m = s * inv_c;
-                let mut v = T::ZERO;
-                for &xi in x {
-                    let d = xi - m;
-                    v += d * d;
-                }
-                let rs = T::ONE / (v * inv_c + eps).sqrt();
-                for i in 0..c {
-                    o[i] = (x[i] - m) * rs * w[i] + b[i];
-                }
-                unsafe {
-                    *pm.get().add(r) = m;
-                    *pr.get().add(r) = rs;
-                }
-            }
-        })
+            },
+        )
     });
 }
 
@@ -214,34 +224,38 @@ pub fn layernorm_backward<T: Real>(
     let ps = SyncPtr::new(scratch.as_mut_ptr());
     let inv_c = T::from_f64(1.0 / c as f64);
     for_chunks(rows, chunks, |ch, range| {
-        simd(|| {
-            let part = unsafe { std::slice::from_raw_parts_mut(ps.get().add(2 * c * ch), 2 * c) };
-            let (pdw, pdb) = part.split_at_mut(c);
-            for r in range {
-                let x = &inp[r * c..(r + 1) * c];
-                let dy = &dout[r * c..(r + 1) * c];
-                let di = unsafe { std::slice::from_raw_parts_mut(pd.get().add(r * c), c) };
-                let m = mean[r];
-                let rs = rstd[r];
-                let mut dnorm_mean = T::ZERO;
-                let mut dnorm_norm_mean = T::ZERO;
-                for i in 0..c {
-                    let norm = (x[i] - m) * rs;
-                    let dnorm = w[i] * dy[i];
-                    dnorm_mean += dnorm;
-                    dnorm_norm_mean += dnorm * norm;
+        simd(
+            #[inline(always)]
+            || {
+                let part =
+                    unsafe { std::slice::from_raw_parts_mut(ps.get().add(2 * c * ch), 2 * c) };
+                let (pdw, pdb) = part.split_at_mut(c);
+                for r in range {
+                    let x = &inp[r * c..(r + 1) * c];
+                    let dy = &dout[r * c..(r + 1) * c];
+                    let di = unsafe { std::slice::from_raw_parts_mut(pd.get().add(r * c), c) };
+                    let m = mean[r];
+                    let rs = rstd[r];
+                    let mut dnorm_mean = T::ZERO;
+                    let mut dnorm_norm_mean = T::ZERO;
+                    for i in 0..c {
+                        let norm = (x[i] - m) * rs;
+                        let dnorm = w[i] * dy[i];
+                        dnorm_mean += dnorm;
+                        dnorm_norm_mean += dnorm * norm;
+                    }
+                    dnorm_mean *= inv_c;
+                    dnorm_norm_mean *= inv_c;
+                    for i in 0..c {
+                        let norm = (x[i] - m) * rs;
+                        let dnorm = w[i] * dy[i];
+                        pdb[i] += dy[i];
+                        pdw[i] += norm * dy[i];
+                        di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs;
+                    }
                 }
-                dnorm_mean *= inv_c;
-                dnorm_norm_mean *= inv_c;
-                for i in 0..c {
-                    let norm = (x[i] - m) * rs;
-                    let dnorm = w[i] * dy[i];
-                    pdb[i] += dy[i];
-                    pdw[i] += norm * dy[i];
-                    di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * rs;
-                }
-            }
-        })
+            },
+        )
     });
     for ch in 0..chunks {
         let part = &scratch[2 * c * ch..2 * c * (ch + 1)];
@@ -274,17 +288,20 @@ pub fn matmul_forward<T: Real>(
     debug_assert_eq!(w.len(), oc * c);
     let mut read_dst = accumulate;
     if let Some(b) = bias {
-        simd(|| {
-            for row in out.chunks_exact_mut(oc) {
-                if accumulate {
-                    for i in 0..oc {
-                        row[i] += b[i];
+        simd(
+            #[inline(always)]
+            || {
+                for row in out.chunks_exact_mut(oc) {
+                    if accumulate {
+                        for i in 0..oc {
+                            row[i] += b[i];
+                        }
+                    } else {
+                        row.copy_from_slice(b);
                     }
-                } else {
-                    row.copy_from_slice(b);
                 }
-            }
-        });
+            },
+        );
         read_dst = true;
     }
     unsafe {
@@ -342,22 +359,34 @@ pub fn matmul_backward_params<T: Real>(
     if let Some(db) = dbias {
         let p = SyncPtr::new(db.as_mut_ptr());
         for_chunks(oc, threads, |_, cols| {
-            simd(|| {
-                let db = unsafe { std::slice::from_raw_parts_mut(p.get().add(cols.start), cols.len()) };
-                for n in 0..rows {
-                    let d = &dout[n * oc + cols.start..n * oc + cols.end];
-                    for i in 0..d.len() {
-                        db[i] += d[i];
+            simd(
+                #[inline(always)]
+                || {
+                    let db = unsafe {
+                        std::slice::from_raw_parts_mut(p.get().add(cols.start), cols.len())
+                    };
+                    for n in 0..rows {
+                        let d = &dout[n * oc + cols.start..n * oc + cols.end];
+                        for i in 0..d.len() {
+                            db[i] += d[i];
+                        }
                     }
-                }
-            })
+                },
+            )
         });
     }
 }
 
 /// Linear backward, input part: `dinp = dout · w` (overwritten).
 /// dinp (N, C), dout (N, OC), w (OC, C).
-pub fn matmul_backward_input<T: Real>(dinp: &mut [T], dout: &[T], w: &[T], c: usize, oc: usize, threads: usize) {
+pub fn matmul_backward_input<T: Real>(
+    dinp: &mut [T],
+    dout: &[T],
+    w: &[T],
+    c: usize,
+    oc: usize,
+    threads: usize,
+) {
     let rows = dout.len() / oc;
     unsafe {
         gemm_raw(
@@ -395,15 +424,20 @@ pub fn gelu_forward<T: Real>(out: &mut [T], inp: &[T], threads: usize) {
     let k = T::from_f64(GELU_K);
     let half = T::from_f64(0.5);
     for_chunks(n, threads, |_, range| {
-        simd(|| {
-            let o = unsafe { std::slice::from_raw_parts_mut(po.get().add(range.start), range.len()) };
-            let x = &inp[range];
-            for i in 0..x.len() {
-                let xi = x[i];
-                let u = s * (xi + k * xi * xi * xi);
-                o[i] = half * xi * (T::ONE + u.tanh());
-            }
-        })
+        simd(
+            #[inline(always)]
+            || {
+                let o = unsafe {
+                    std::slice::from_raw_parts_mut(po.get().add(range.start), range.len())
+                };
+                let x = &inp[range];
+                for i in 0..x.len() {
+                    let xi = x[i];
+                    let u = s * (xi + k * xi * xi * xi);
+                    o[i] = half * xi * (T::ONE + u.tanh());
+                }
+            },
+        )
     });
 }
 
@@ -417,19 +451,24 @@ pub fn gelu_backward_inplace<T: Real>(d: &mut [T], inp: &[T], threads: usize) {
     let k3 = T::from_f64(3.0 * GELU_K);
     let half = T::from_f64(0.5);
     for_chunks(n, threads, |_, range| {
-        simd(|| {
-            let d = unsafe { std::slice::from_raw_parts_mut(pd.get().add(range.start), range.len()) };
-            let x = &inp[range];
-            for i in 0..x.len() {
-                let xi = x[i];
-                let x2 = xi * xi;
-                let u = s * (xi + k * x2 * xi);
-                let t = u.tanh();
-                let du = s * (T::ONE + k3 * x2);
-                let g = half * (T::ONE + t) + half * xi * (T::ONE - t * t) * du;
-                d[i] *= g;
-            }
-        })
+        simd(
+            #[inline(always)]
+            || {
+                let d = unsafe {
+                    std::slice::from_raw_parts_mut(pd.get().add(range.start), range.len())
+                };
+                let x = &inp[range];
+                for i in 0..x.len() {
+                    let xi = x[i];
+                    let x2 = xi * xi;
+                    let u = s * (xi + k * x2 * xi);
+                    let t = u.tanh();
+                    let du = s * (T::ONE + k3 * x2);
+                    let g = half * (T::ONE + t) + half * xi * (T::ONE - t * t) * du;
+                    d[i] *= g;
+                }
+            },
+        )
     });
 }
 
@@ -473,7 +512,23 @@ pub fn attention_forward<T: Real>(
                 let r1 = (r0 + ATT_BLOCK).min(t);
                 // S[r0..r1, 0..r1] = scale · Q[r0..r1] · K[0..r1]ᵀ
                 unsafe {
-                    gemm_raw(r1 - r0, r1, hs, a.add(r0 * t), t, 1, false, q.add(r0 * c3), c3, 1, k, 1, c3, scale, 1);
+                    gemm_raw(
+                        r1 - r0,
+                        r1,
+                        hs,
+                        a.add(r0 * t),
+                        t,
+                        1,
+                        false,
+                        q.add(r0 * c3),
+                        c3,
+                        1,
+                        k,
+                        1,
+                        c3,
+                        scale,
+                        1,
+                    );
                 }
                 // causal softmax of each row
                 for row in r0..r1 {
@@ -482,7 +537,23 @@ pub fn attention_forward<T: Real>(
                 }
                 // out[r0..r1] = P[r0..r1, 0..r1] · V[0..r1]
                 unsafe {
-                    gemm_raw(r1 - r0, hs, r1, o.add(r0 * c), c, 1, false, a.add(r0 * t), t, 1, v, c3, 1, T::ONE, 1);
+                    gemm_raw(
+                        r1 - r0,
+                        hs,
+                        r1,
+                        o.add(r0 * c),
+                        c,
+                        1,
+                        false,
+                        a.add(r0 * t),
+                        t,
+                        1,
+                        v,
+                        c3,
+                        1,
+                        T::ONE,
+                        1,
+                    );
                 }
                 r0 = r1;
             }
@@ -494,26 +565,29 @@ pub fn attention_forward<T: Real>(
 /// on are set to zero (the causal mask).
 #[inline]
 fn softmax_causal_row<T: Real>(p: &mut [T], len: usize) {
-    simd(|| {
-        let (live, masked) = p.split_at_mut(len);
-        let mut m = live[0];
-        for &x in live.iter() {
-            m = m.max(x);
-        }
-        let mut s = T::ZERO;
-        for x in live.iter_mut() {
-            let e = (*x - m).exp();
-            *x = e;
-            s += e;
-        }
-        let inv = T::ONE / s;
-        for x in live.iter_mut() {
-            *x *= inv;
-        }
-        for x in masked.iter_mut() {
-            *x = T::ZERO;
-        }
-    })
+    simd(
+        #[inline(always)]
+        || {
+            let (live, masked) = p.split_at_mut(len);
+            let mut m = live[0];
+            for &x in live.iter() {
+                m = m.max(x);
+            }
+            let mut s = T::ZERO;
+            for x in live.iter_mut() {
+                let e = (*x - m).exp();
+                *x = e;
+                s += e;
+            }
+            let inv = T::ONE / s;
+            for x in live.iter_mut() {
+                *x *= inv;
+            }
+            for x in masked.iter_mut() {
+                *x = T::ZERO;
+            }
+        },
+    )
 }
 
 /// Attention backward. dqkv (B, T, 3C) is **overwritten**; `scratch` holds
@@ -554,7 +628,23 @@ pub fn attention_backward<T: Real>(
                 let r1 = (r0 + ATT_BLOCK).min(t);
                 unsafe {
                     // dP[r0..r1, 0..r1] = dO[r0..r1] · V[0..r1]ᵀ
-                    gemm_raw(r1 - r0, r1, hs, dp.add(r0 * t), t, 1, false, d_o.add(r0 * c), c, 1, v, 1, c3, T::ONE, 1);
+                    gemm_raw(
+                        r1 - r0,
+                        r1,
+                        hs,
+                        dp.add(r0 * t),
+                        t,
+                        1,
+                        false,
+                        d_o.add(r0 * c),
+                        c,
+                        1,
+                        v,
+                        1,
+                        c3,
+                        T::ONE,
+                        1,
+                    );
                     // dV[r0..r1] = P[r0..T, r0..r1]ᵀ · dO[r0..T]
                     gemm_raw(
                         r1 - r0,
@@ -578,19 +668,22 @@ pub fn attention_backward<T: Real>(
                 for row in r0..r1 {
                     let pr = unsafe { std::slice::from_raw_parts(p.add(row * t), r1) };
                     let dr = unsafe { std::slice::from_raw_parts_mut(dp.add(row * t), r1) };
-                    simd(|| {
-                        let len = row + 1;
-                        let mut dot = T::ZERO;
-                        for j in 0..len {
-                            dot += pr[j] * dr[j];
-                        }
-                        for j in 0..len {
-                            dr[j] = scale * pr[j] * (dr[j] - dot);
-                        }
-                        for x in dr[len..].iter_mut() {
-                            *x = T::ZERO;
-                        }
-                    });
+                    simd(
+                        #[inline(always)]
+                        || {
+                            let len = row + 1;
+                            let mut dot = T::ZERO;
+                            for j in 0..len {
+                                dot += pr[j] * dr[j];
+                            }
+                            for j in 0..len {
+                                dr[j] = scale * pr[j] * (dr[j] - dot);
+                            }
+                            for x in dr[len..].iter_mut() {
+                                *x = T::ZERO;
+                            }
+                        },
+                    );
                 }
                 r0 = r1;
             }
@@ -599,7 +692,23 @@ pub fn attention_backward<T: Real>(
                 let r1 = (r0 + ATT_BLOCK).min(t);
                 unsafe {
                     // dQ[r0..r1] = dS[r0..r1, 0..r1] · K[0..r1]
-                    gemm_raw(r1 - r0, hs, r1, dq.add(r0 * c3), c3, 1, false, dp.add(r0 * t), t, 1, k, c3, 1, T::ONE, 1);
+                    gemm_raw(
+                        r1 - r0,
+                        hs,
+                        r1,
+                        dq.add(r0 * c3),
+                        c3,
+                        1,
+                        false,
+                        dp.add(r0 * t),
+                        t,
+                        1,
+                        k,
+                        c3,
+                        1,
+                        T::ONE,
+                        1,
+                    );
                     // dK[r0..r1] = dS[r0..T, r0..r1]ᵀ · Q[r0..T]
                     gemm_raw(
                         r1 - r0,
@@ -649,34 +758,40 @@ pub fn crossentropy_forward_backward<T: Real>(
             let row = unsafe { std::slice::from_raw_parts_mut(pl.get().add(r * v), v) };
             let tgt = targets[r] as usize;
             let target_logit = row[tgt];
-            let (m, s) = simd(|| {
-                let mut m = row[0];
-                for &x in row.iter() {
-                    m = m.max(x);
-                }
-                let mut s = T::ZERO;
-                if dscale.is_some() {
-                    for x in row.iter_mut() {
-                        let e = (*x - m).exp();
-                        *x = e;
-                        s += e;
-                    }
-                } else {
+            let (m, s) = simd(
+                #[inline(always)]
+                || {
+                    let mut m = row[0];
                     for &x in row.iter() {
-                        s += (x - m).exp();
+                        m = m.max(x);
                     }
-                }
-                (m, s)
-            });
+                    let mut s = T::ZERO;
+                    if dscale.is_some() {
+                        for x in row.iter_mut() {
+                            let e = (*x - m).exp();
+                            *x = e;
+                            s += e;
+                        }
+                    } else {
+                        for &x in row.iter() {
+                            s += (x - m).exp();
+                        }
+                    }
+                    (m, s)
+                },
+            );
             let loss = s.to_f64().ln() + m.to_f64() - target_logit.to_f64();
             unsafe { *ploss.get().add(r) = loss };
             if let Some(ds) = dscale {
                 let f = ds / s;
-                simd(|| {
-                    for x in row.iter_mut() {
-                        *x *= f;
-                    }
-                });
+                simd(
+                    #[inline(always)]
+                    || {
+                        for x in row.iter_mut() {
+                            *x *= f;
+                        }
+                    },
+                );
                 row[tgt] -= ds;
             }
         }

@@ -118,7 +118,10 @@ impl ParamLayout {
             vec![c],
             vec![c],
         ];
-        let decay = [true, true, false, false, true, false, true, false, false, false, true, false, true, false, false, false];
+        let decay = [
+            true, true, false, false, true, false, true, false, false, false, true, false, true,
+            false, false, false,
+        ];
         let mut offset = 0;
         let mut tensors = Vec::with_capacity(N_TENSORS);
         for (i, shape) in shapes.into_iter().enumerate() {
@@ -131,7 +134,10 @@ impl ParamLayout {
             offset += spec.len();
             tensors.push(spec);
         }
-        ParamLayout { tensors, total: offset }
+        ParamLayout {
+            tensors,
+            total: offset,
+        }
     }
 
     /// The spec of the tensor called `name`.
@@ -164,32 +170,32 @@ const LNFB: usize = 15;
 pub struct Activations<T: Real> {
     pub batch: usize,
     pub seq: usize,
-    pub tokens: Vec<u32>,   // (N)
-    pub targets: Vec<u32>,  // (N)
-    res: Vec<T>,            // (L+1, N, C) residual stream entering each layer, and the final one
-    ln1: Vec<T>,            // (L, N, C)
-    ln1_mean: Vec<T>,       // (L, N)
-    ln1_rstd: Vec<T>,       // (L, N)
-    qkv: Vec<T>,            // (L, N, 3C)
-    atty: Vec<T>,           // (L, N, C)
-    att: Vec<T>,            // (L, B, NH, T, T)
-    res2: Vec<T>,           // (L, N, C) residual after attention
-    ln2: Vec<T>,            // (L, N, C)
-    ln2_mean: Vec<T>,       // (L, N)
-    ln2_rstd: Vec<T>,       // (L, N)
-    fch: Vec<T>,            // (L, N, F) MLP pre-activation (GELU recomputed in backward)
-    lnf: Vec<T>,            // (N, C)
-    lnf_mean: Vec<T>,       // (N)
-    lnf_rstd: Vec<T>,       // (N)
-    pub logits: Vec<T>,     // (N, V), dlogits after backward-enabled forward
-    pub losses: Vec<f64>,   // (N)
+    pub tokens: Vec<u32>,  // (N)
+    pub targets: Vec<u32>, // (N)
+    res: Vec<T>,           // (L+1, N, C) residual stream entering each layer, and the final one
+    ln1: Vec<T>,           // (L, N, C)
+    ln1_mean: Vec<T>,      // (L, N)
+    ln1_rstd: Vec<T>,      // (L, N)
+    qkv: Vec<T>,           // (L, N, 3C)
+    atty: Vec<T>,          // (L, N, C)
+    att: Vec<T>,           // (L, B, NH, T, T)
+    res2: Vec<T>,          // (L, N, C) residual after attention
+    ln2: Vec<T>,           // (L, N, C)
+    ln2_mean: Vec<T>,      // (L, N)
+    ln2_rstd: Vec<T>,      // (L, N)
+    fch: Vec<T>,           // (L, N, F) MLP pre-activation (GELU recomputed in backward)
+    lnf: Vec<T>,           // (N, C)
+    lnf_mean: Vec<T>,      // (N)
+    lnf_rstd: Vec<T>,      // (N)
+    pub logits: Vec<T>,    // (N, V), dlogits after backward-enabled forward
+    pub losses: Vec<f64>,  // (N)
     // scratch, shared by all layers
-    gelu: Vec<T>,           // (N, F)
-    dres: Vec<T>,           // (N, C)
-    dtmp: Vec<T>,           // (N, C)
-    dqkv: Vec<T>,           // (N, 3C)
-    datt: Vec<T>,           // (threads, T, T)
-    ln_scratch: Vec<T>,     // (threads, 2C)
+    gelu: Vec<T>,       // (N, F)
+    dres: Vec<T>,       // (N, C)
+    dtmp: Vec<T>,       // (N, C)
+    dqkv: Vec<T>,       // (N, 3C)
+    datt: Vec<T>,       // (threads, T, T)
+    ln_scratch: Vec<T>, // (threads, 2C)
 }
 
 impl<T: Real> Activations<T> {
@@ -233,11 +239,32 @@ impl<T: Real> Activations<T> {
     pub fn bytes(&self) -> usize {
         let t = std::mem::size_of::<T>();
         let vecs = [
-            &self.res, &self.ln1, &self.ln1_mean, &self.ln1_rstd, &self.qkv, &self.atty, &self.att, &self.res2,
-            &self.ln2, &self.ln2_mean, &self.ln2_rstd, &self.fch, &self.lnf, &self.lnf_mean, &self.lnf_rstd,
-            &self.logits, &self.gelu, &self.dres, &self.dtmp, &self.dqkv, &self.datt, &self.ln_scratch,
+            &self.res,
+            &self.ln1,
+            &self.ln1_mean,
+            &self.ln1_rstd,
+            &self.qkv,
+            &self.atty,
+            &self.att,
+            &self.res2,
+            &self.ln2,
+            &self.ln2_mean,
+            &self.ln2_rstd,
+            &self.fch,
+            &self.lnf,
+            &self.lnf_mean,
+            &self.lnf_rstd,
+            &self.logits,
+            &self.gelu,
+            &self.dres,
+            &self.dtmp,
+            &self.dqkv,
+            &self.datt,
+            &self.ln_scratch,
         ];
-        vecs.iter().map(|v| v.len() * t).sum::<usize>() + self.losses.len() * 8 + self.tokens.len() * 8
+        vecs.iter().map(|v| v.len() * t).sum::<usize>()
+            + self.losses.len() * 8
+            + self.tokens.len() * 8
     }
 }
 
@@ -260,7 +287,10 @@ impl<T: Real> Gpt<T> {
     /// normal(0, 0.02/√(2L)), biases 0, LayerNorm gains 1.
     /// The shape must be valid and have a tied head.
     pub fn new(shape: GptShape, seed: u64, threads: usize) -> Self {
-        assert!(shape.validate().is_ok() && shape.tied_head, "invalid shape {shape:?}");
+        assert!(
+            shape.validate().is_ok() && shape.tied_head,
+            "invalid shape {shape:?}"
+        );
         let layout = ParamLayout::new(&shape);
         let mut params = vec![T::ZERO; layout.total];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -337,11 +367,32 @@ impl<T: Real> Gpt<T> {
         for l in 0..l_n {
             let res_in = &a.res[l * nc..(l + 1) * nc];
             let ln1 = &mut a.ln1[l * nc..(l + 1) * nc];
-            let (m1, r1) = (&mut a.ln1_mean[l * n..(l + 1) * n], &mut a.ln1_rstd[l * n..(l + 1) * n]);
-            layernorm_forward(ln1, m1, r1, res_in, &pt(LN1W)[l * c..(l + 1) * c], &pt(LN1B)[l * c..(l + 1) * c], c, th);
+            let (m1, r1) = (
+                &mut a.ln1_mean[l * n..(l + 1) * n],
+                &mut a.ln1_rstd[l * n..(l + 1) * n],
+            );
+            layernorm_forward(
+                ln1,
+                m1,
+                r1,
+                res_in,
+                &pt(LN1W)[l * c..(l + 1) * c],
+                &pt(LN1B)[l * c..(l + 1) * c],
+                c,
+                th,
+            );
             let qkv = &mut a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
             let w = &pt(QKVW)[l * 3 * c * c..(l + 1) * 3 * c * c];
-            matmul_forward(qkv, ln1, w, Some(&pt(QKVB)[l * 3 * c..(l + 1) * 3 * c]), c, 3 * c, false, th);
+            matmul_forward(
+                qkv,
+                ln1,
+                w,
+                Some(&pt(QKVB)[l * 3 * c..(l + 1) * 3 * c]),
+                c,
+                3 * c,
+                false,
+                th,
+            );
             let atty = &mut a.atty[l * nc..(l + 1) * nc];
             let att_len = b * nh * t * t;
             let att = &mut a.att[l * att_len..(l + 1) * att_len];
@@ -349,25 +400,77 @@ impl<T: Real> Gpt<T> {
             let res2 = &mut a.res2[l * nc..(l + 1) * nc];
             copy(res2, res_in, th);
             let w = &pt(PROJW)[l * c * c..(l + 1) * c * c];
-            matmul_forward(res2, atty, w, Some(&pt(PROJB)[l * c..(l + 1) * c]), c, c, true, th);
+            matmul_forward(
+                res2,
+                atty,
+                w,
+                Some(&pt(PROJB)[l * c..(l + 1) * c]),
+                c,
+                c,
+                true,
+                th,
+            );
             let ln2 = &mut a.ln2[l * nc..(l + 1) * nc];
-            let (m2, r2) = (&mut a.ln2_mean[l * n..(l + 1) * n], &mut a.ln2_rstd[l * n..(l + 1) * n]);
-            layernorm_forward(ln2, m2, r2, res2, &pt(LN2W)[l * c..(l + 1) * c], &pt(LN2B)[l * c..(l + 1) * c], c, th);
+            let (m2, r2) = (
+                &mut a.ln2_mean[l * n..(l + 1) * n],
+                &mut a.ln2_rstd[l * n..(l + 1) * n],
+            );
+            layernorm_forward(
+                ln2,
+                m2,
+                r2,
+                res2,
+                &pt(LN2W)[l * c..(l + 1) * c],
+                &pt(LN2B)[l * c..(l + 1) * c],
+                c,
+                th,
+            );
             let fch = &mut a.fch[l * n * f..(l + 1) * n * f];
             let w = &pt(FCW)[l * f * c..(l + 1) * f * c];
-            matmul_forward(fch, ln2, w, Some(&pt(FCB)[l * f..(l + 1) * f]), c, f, false, th);
+            matmul_forward(
+                fch,
+                ln2,
+                w,
+                Some(&pt(FCB)[l * f..(l + 1) * f]),
+                c,
+                f,
+                false,
+                th,
+            );
             gelu_forward(&mut a.gelu, fch, th);
             let (res_done, res_next) = a.res.split_at_mut((l + 1) * nc);
             let _ = res_done;
             let res_out = &mut res_next[..nc];
             copy(res_out, res2, th);
             let w = &pt(FCPW)[l * c * f..(l + 1) * c * f];
-            matmul_forward(res_out, &a.gelu, w, Some(&pt(FCPB)[l * c..(l + 1) * c]), f, c, true, th);
+            matmul_forward(
+                res_out,
+                &a.gelu,
+                w,
+                Some(&pt(FCPB)[l * c..(l + 1) * c]),
+                f,
+                c,
+                true,
+                th,
+            );
         }
         let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
-        layernorm_forward(&mut a.lnf, &mut a.lnf_mean, &mut a.lnf_rstd, res_last, pt(LNFW), pt(LNFB), c, th);
+        layernorm_forward(
+            &mut a.lnf,
+            &mut a.lnf_mean,
+            &mut a.lnf_rstd,
+            res_last,
+            pt(LNFW),
+            pt(LNFB),
+            c,
+            th,
+        );
         matmul_forward(&mut a.logits, &a.lnf, pt(WTE), None, c, v, false, th);
-        let dscale = if for_backward { Some(T::from_f64(1.0 / n as f64)) } else { None };
+        let dscale = if for_backward {
+            Some(T::from_f64(1.0 / n as f64))
+        } else {
+            None
+        };
         crossentropy_forward_backward(&mut a.logits, &mut a.losses, &a.targets, v, dscale, th);
         a.losses.iter().sum::<f64>() / n as f64
     }
@@ -405,7 +508,17 @@ impl<T: Real> Gpt<T> {
         a.dres.fill(T::ZERO);
         let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
         layernorm_backward(
-            &mut a.dres, dlnfw, dlnfb, &mut a.ln_scratch, &a.dtmp, res_last, &a.lnf_mean, &a.lnf_rstd, pt(LNFW), c, th,
+            &mut a.dres,
+            dlnfw,
+            dlnfb,
+            &mut a.ln_scratch,
+            &a.dtmp,
+            res_last,
+            &a.lnf_mean,
+            &a.lnf_rstd,
+            pt(LNFW),
+            c,
+            th,
         );
         for l in (0..l_n).rev() {
             let lc = l * c..(l + 1) * c;
@@ -413,12 +526,28 @@ impl<T: Real> Gpt<T> {
             // MLP: res_{l+1} = res2 + gelu(fch) · fc_projᵀ + b
             gelu_forward(&mut a.gelu, fch, th);
             let w_range = l * c * f..(l + 1) * c * f;
-            matmul_backward_params(&mut dfcpw[w_range.clone()], Some(&mut dfcpb[lc.clone()]), &a.dres, &a.gelu, f, c, th);
+            matmul_backward_params(
+                &mut dfcpw[w_range.clone()],
+                Some(&mut dfcpb[lc.clone()]),
+                &a.dres,
+                &a.gelu,
+                f,
+                c,
+                th,
+            );
             matmul_backward_input(&mut a.gelu, &a.dres, &pt(FCPW)[w_range], f, c, th);
             gelu_backward_inplace(&mut a.gelu, fch, th);
             let ln2 = &a.ln2[l * nc..(l + 1) * nc];
             let w_range = l * f * c..(l + 1) * f * c;
-            matmul_backward_params(&mut dfcw[w_range.clone()], Some(&mut dfcb[l * f..(l + 1) * f]), &a.gelu, ln2, c, f, th);
+            matmul_backward_params(
+                &mut dfcw[w_range.clone()],
+                Some(&mut dfcb[l * f..(l + 1) * f]),
+                &a.gelu,
+                ln2,
+                c,
+                f,
+                th,
+            );
             matmul_backward_input(&mut a.dtmp, &a.gelu, &pt(FCW)[w_range], c, f, th);
             let res2 = &a.res2[l * nc..(l + 1) * nc];
             layernorm_backward(
@@ -437,7 +566,15 @@ impl<T: Real> Gpt<T> {
             // Attention: res2 = res_l + atty · projᵀ + b
             let atty = &a.atty[l * nc..(l + 1) * nc];
             let w_range = l * c * c..(l + 1) * c * c;
-            matmul_backward_params(&mut dprojw[w_range.clone()], Some(&mut dprojb[lc.clone()]), &a.dres, atty, c, c, th);
+            matmul_backward_params(
+                &mut dprojw[w_range.clone()],
+                Some(&mut dprojb[lc.clone()]),
+                &a.dres,
+                atty,
+                c,
+                c,
+                th,
+            );
             matmul_backward_input(&mut a.dtmp, &a.dres, &pt(PROJW)[w_range], c, c, th);
             let att_len = b * nh * t * t;
             let qkv = &a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
@@ -456,7 +593,15 @@ impl<T: Real> Gpt<T> {
             let ln1 = &a.ln1[l * nc..(l + 1) * nc];
             let w_range = l * 3 * c * c..(l + 1) * 3 * c * c;
             let b_range = l * 3 * c..(l + 1) * 3 * c;
-            matmul_backward_params(&mut dqkvw[w_range.clone()], Some(&mut dqkvb[b_range]), &a.dqkv, ln1, c, 3 * c, th);
+            matmul_backward_params(
+                &mut dqkvw[w_range.clone()],
+                Some(&mut dqkvb[b_range]),
+                &a.dqkv,
+                ln1,
+                c,
+                3 * c,
+                th,
+            );
             matmul_backward_input(&mut a.dtmp, &a.dqkv, &pt(QKVW)[w_range], c, 3 * c, th);
             let res_in = &a.res[l * nc..(l + 1) * nc];
             layernorm_backward(
@@ -482,7 +627,11 @@ impl<T: Real> Gpt<T> {
         Gpt {
             shape: self.shape,
             layout: self.layout.clone(),
-            params: self.params.iter().map(|x| U::from_f64(x.to_f64())).collect(),
+            params: self
+                .params
+                .iter()
+                .map(|x| U::from_f64(x.to_f64()))
+                .collect(),
             grads: vec![U::ZERO; self.layout.total],
             threads: self.threads,
             acts: None,

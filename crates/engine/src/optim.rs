@@ -35,18 +35,21 @@ pub fn grad_norm<T: Real>(grads: &[T], threads: usize) -> f64 {
     let chunks = chunks.min(partial.len());
     let pp = SyncPtr::new(partial.as_mut_ptr());
     for_chunks(grads.len(), chunks, |ch, range| {
-        let s = simd(|| {
-            // f32 lanes summed in blocks of 1024, blocks summed in f64
-            let mut total = 0f64;
-            for block in grads[range].chunks(1024) {
-                let mut acc = T::ZERO;
-                for &g in block {
-                    acc += g * g;
+        let s = simd(
+            #[inline(always)]
+            || {
+                // f32 lanes summed in blocks of 1024, blocks summed in f64
+                let mut total = 0f64;
+                for block in grads[range].chunks(1024) {
+                    let mut acc = T::ZERO;
+                    for &g in block {
+                        acc += g * g;
+                    }
+                    total += acc.to_f64();
                 }
-                total += acc.to_f64();
-            }
-            total
-        });
+                total
+            },
+        );
         unsafe { *pp.get().add(ch) = s };
     });
     partial[..chunks].iter().sum::<f64>().sqrt()
@@ -91,26 +94,33 @@ pub fn adamw_step<T: Real>(
     let pm = SyncPtr::new(m.as_mut_ptr());
     let pv = SyncPtr::new(v.as_mut_ptr());
     for spec in &layout.tensors {
-        let decay = T::from_f64(if spec.decay { 1.0 - lr * cfg.weight_decay } else { 1.0 });
+        let decay = T::from_f64(if spec.decay {
+            1.0 - lr * cfg.weight_decay
+        } else {
+            1.0
+        });
         let off = spec.offset;
         for_chunks(spec.len(), threads, |_, r| {
-            simd(|| {
-                let start = off + r.start;
-                let len = r.len();
-                let p = unsafe { std::slice::from_raw_parts_mut(pp.get().add(start), len) };
-                let m = unsafe { std::slice::from_raw_parts_mut(pm.get().add(start), len) };
-                let v = unsafe { std::slice::from_raw_parts_mut(pv.get().add(start), len) };
-                let g = &grads[start..start + len];
-                for i in 0..len {
-                    let gi = g[i] * gs;
-                    let mi = b1 * m[i] + one_m_b1 * gi;
-                    let vi = b2 * v[i] + one_m_b2 * gi * gi;
-                    m[i] = mi;
-                    v[i] = vi;
-                    let denom = vi.sqrt() * inv_bc2_sqrt + eps;
-                    p[i] = p[i] * decay - step_size * mi / denom;
-                }
-            })
+            simd(
+                #[inline(always)]
+                || {
+                    let start = off + r.start;
+                    let len = r.len();
+                    let p = unsafe { std::slice::from_raw_parts_mut(pp.get().add(start), len) };
+                    let m = unsafe { std::slice::from_raw_parts_mut(pm.get().add(start), len) };
+                    let v = unsafe { std::slice::from_raw_parts_mut(pv.get().add(start), len) };
+                    let g = &grads[start..start + len];
+                    for i in 0..len {
+                        let gi = g[i] * gs;
+                        let mi = b1 * m[i] + one_m_b1 * gi;
+                        let vi = b2 * v[i] + one_m_b2 * gi * gi;
+                        m[i] = mi;
+                        v[i] = vi;
+                        let denom = vi.sqrt() * inv_bc2_sqrt + eps;
+                        p[i] = p[i] * decay - step_size * mi / denom;
+                    }
+                },
+            )
         });
     }
 }

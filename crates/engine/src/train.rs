@@ -258,21 +258,32 @@ impl TrainConfig {
             return err(format!("lr must be positive, got {}", self.lr));
         }
         if !(0.0..=1.0).contains(&self.min_lr_ratio) {
-            return err(format!("min_lr_ratio must be in [0, 1], got {}", self.min_lr_ratio));
+            return err(format!(
+                "min_lr_ratio must be in [0, 1], got {}",
+                self.min_lr_ratio
+            ));
         }
         if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
             return err("beta1 and beta2 must be in [0, 1)".into());
         }
-        if !(self.weight_decay >= 0.0) || !(self.grad_clip >= 0.0) || !(self.eps > 0.0) {
+        let non_negative = |x: f64| x >= 0.0; // false for NaN
+        if !non_negative(self.weight_decay)
+            || !non_negative(self.grad_clip)
+            || !non_negative(self.eps)
+            || self.eps == 0.0
+        {
             return err("weight_decay and grad_clip must be ≥ 0 and eps > 0".into());
         }
         if self.threads == 0 || self.threads > 1024 {
-            return err(format!("threads must be between 1 and 1024, got {}", self.threads));
+            return err(format!(
+                "threads must be between 1 and 1024, got {}",
+                self.threads
+            ));
         }
         if self.eval_batches == 0 {
             return err("eval_batches must be at least 1".into());
         }
-        if !(self.divergence_factor > 1.0) {
+        if self.divergence_factor.is_nan() || self.divergence_factor <= 1.0 {
             return err("divergence_factor must be above 1".into());
         }
         Ok(shape)
@@ -342,7 +353,10 @@ pub struct Trainer {
 
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Trainer").field("cfg", &self.cfg).field("step", &self.step).finish()
+        f.debug_struct("Trainer")
+            .field("cfg", &self.cfg)
+            .field("step", &self.step)
+            .finish()
     }
 }
 
@@ -354,7 +368,11 @@ impl Trainer {
     /// Starts a fresh run. With `run_dir`, writes `config.toml` and
     /// `metrics.jsonl` there and checkpoints; refuses a directory that
     /// already holds a checkpoint (resume it instead).
-    pub fn new(cfg: TrainConfig, data: Box<dyn TokenSource>, run_dir: Option<&Path>) -> Result<Self> {
+    pub fn new(
+        cfg: TrainConfig,
+        data: Box<dyn TokenSource>,
+        run_dir: Option<&Path>,
+    ) -> Result<Self> {
         let shape = cfg.validate(data.as_ref())?;
         let mut t = Self::build(cfg, shape, data, run_dir)?;
         if let Some(dir) = &t.run_dir {
@@ -381,11 +399,15 @@ impl Trainer {
     pub fn resume(run_dir: &Path, data: Box<dyn TokenSource>) -> Result<Self> {
         let path = checkpoint::path_in(run_dir);
         if !path.exists() {
-            return Err(EngineError::Checkpoint(format!("{}: no checkpoint to resume", path.display())));
+            return Err(EngineError::Checkpoint(format!(
+                "{}: no checkpoint to resume",
+                path.display()
+            )));
         }
         let (_, cfg_json) = checkpoint::read_meta(&path)?;
-        let cfg: TrainConfig = serde_json::from_str(&cfg_json)
-            .map_err(|e| EngineError::Checkpoint(format!("{}: bad config ({e})", path.display())))?;
+        let cfg: TrainConfig = serde_json::from_str(&cfg_json).map_err(|e| {
+            EngineError::Checkpoint(format!("{}: bad config ({e})", path.display()))
+        })?;
         let shape = cfg.validate(data.as_ref())?;
         let mut t = Self::build(cfg, shape, data, Some(run_dir))?;
         let state = checkpoint::load(&path, &t.model.layout)?;
@@ -413,16 +435,26 @@ impl Trainer {
             }
         }
         checkpoint::write_atomic(&mp, kept.as_bytes())?;
-        let f = std::fs::OpenOptions::new().append(true).open(&mp).map_err(|e| EngineError::io(&mp, e))?;
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&mp)
+            .map_err(|e| EngineError::io(&mp, e))?;
         t.metrics = Some(std::io::BufWriter::new(f));
         Ok(t)
     }
 
-    fn build(cfg: TrainConfig, shape: GptShape, data: Box<dyn TokenSource>, run_dir: Option<&Path>) -> Result<Self> {
+    fn build(
+        cfg: TrainConfig,
+        shape: GptShape,
+        data: Box<dyn TokenSource>,
+        run_dir: Option<&Path>,
+    ) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.threads)
             .build()
-            .map_err(|e| EngineError::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
+            .map_err(|e| {
+                EngineError::Config(format!("cannot start {} threads: {e}", cfg.threads))
+            })?;
         let mut model = Gpt::<f32>::new(shape, cfg.seed, cfg.threads);
         model.ensure_activations(cfg.batch, cfg.context);
         let n = model.layout.total;
@@ -500,7 +532,10 @@ impl Trainer {
     /// One optimiser step, plus evaluation, logging and checkpointing when due.
     pub fn step(&mut self) -> Result<StepReport> {
         if self.is_finished() {
-            return Err(EngineError::Config(format!("the run is already finished ({} steps)", self.total)));
+            return Err(EngineError::Config(format!(
+                "the run is already finished ({} steps)",
+                self.total
+            )));
         }
         let s = self.step;
         let lr = self.schedule.lr(s);
@@ -521,7 +556,18 @@ impl Trainer {
             let norm = grad_norm(&model.grads, threads);
             if loss.is_finite() && norm.is_finite() && loss <= limit {
                 let scale = clip_factor(norm, clip);
-                adamw_step(&mut model.params, &model.grads, m, v, &model.layout, adam, lr, s + 1, scale, threads);
+                adamw_step(
+                    &mut model.params,
+                    &model.grads,
+                    m,
+                    v,
+                    &model.layout,
+                    adam,
+                    lr,
+                    s + 1,
+                    scale,
+                    threads,
+                );
             }
             (loss, norm)
         });
@@ -536,7 +582,8 @@ impl Trainer {
         self.step_seconds.push(secs);
         self.step += 1;
         self.last_train_loss = loss;
-        let due = |every: u64, step: u64, total: u64| step == total || (every > 0 && step % every == 0);
+        let due =
+            |every: u64, step: u64, total: u64| step == total || step.checked_rem(every) == Some(0);
         let val_loss = if due(self.cfg.eval_every, self.step, self.total) {
             Some(self.evaluate()?)
         } else {
@@ -556,7 +603,9 @@ impl Trainer {
         if let (Some(w), Some(dir)) = (self.metrics.as_mut(), self.run_dir.as_ref()) {
             let line = serde_json::to_string(&report).expect("serialise");
             let p = dir.join(METRICS_FILE);
-            writeln!(w, "{line}").and_then(|_| w.flush()).map_err(|e| EngineError::io(p, e))?;
+            writeln!(w, "{line}")
+                .and_then(|_| w.flush())
+                .map_err(|e| EngineError::io(p, e))?;
         }
         if self.run_dir.is_some() && due(self.cfg.checkpoint_every, self.step, self.total) {
             self.save_checkpoint()?;
@@ -584,7 +633,10 @@ impl Trainer {
     /// stop the run early (`ControlFlow::Break`), in which case the summary
     /// has `completed: false` (the last checkpoint stays resumable). Writes
     /// `summary.json` into the run directory when finished.
-    pub fn run(&mut self, mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>) -> Result<RunSummary> {
+    pub fn run(
+        &mut self,
+        mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
+    ) -> Result<RunSummary> {
         while !self.is_finished() {
             let r = self.step()?;
             if on_step(&r).is_break() {
@@ -634,7 +686,9 @@ impl Trainer {
 
 fn check_tokens(tok: &[u32], tgt: &[u32], vocab: usize) -> Result<()> {
     if let Some(&bad) = tok.iter().chain(tgt).find(|&&x| x as usize >= vocab) {
-        return Err(EngineError::Data(format!("token {bad} is outside the vocabulary (size {vocab})")));
+        return Err(EngineError::Data(format!(
+            "token {bad} is outside the vocabulary (size {vocab})"
+        )));
     }
     Ok(())
 }
@@ -644,9 +698,11 @@ pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)

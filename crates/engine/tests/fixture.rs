@@ -20,9 +20,13 @@ struct Fixture {
 
 impl Fixture {
     fn load() -> Self {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gpt_fixture.safetensors");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/gpt_fixture.safetensors"
+        );
         Fixture {
-            bytes: std::fs::read(path).expect("fixture file (regenerate with bench/pytorch_reference.py fixture)"),
+            bytes: std::fs::read(path)
+                .expect("fixture file (regenerate with bench/pytorch_reference.py fixture)"),
         }
     }
     fn st(&self) -> SafeTensors<'_> {
@@ -32,12 +36,18 @@ impl Fixture {
         let st = self.st();
         let t = st.tensor(name).unwrap_or_else(|_| panic!("tensor {name}"));
         assert_eq!(t.dtype(), safetensors::Dtype::F64, "{name}");
-        t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect()
+        t.data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     }
     fn i32s(&self, name: &str) -> Vec<u32> {
         let st = self.st();
         let t = st.tensor(name).unwrap();
-        t.data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32).collect()
+        t.data()
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32)
+            .collect()
     }
     fn meta(&self, key: &str) -> f64 {
         let (_, m) = SafeTensors::read_metadata(&self.bytes).unwrap();
@@ -78,14 +88,27 @@ fn run<T: Real>(fx: &Fixture, tol_act: f64, tol_step: f64) {
             tgt.copy_from_slice(&fx.i32s("targets"));
         }
         let loss_eval = gpt.forward(false);
-        let logits: Vec<f64> = gpt.activations().unwrap().logits.iter().map(|x| x.to_f64()).collect();
+        let logits: Vec<f64> = gpt
+            .activations()
+            .unwrap()
+            .logits
+            .iter()
+            .map(|x| x.to_f64())
+            .collect();
         let e = rel_err(&logits, &fx.f64s("logits"));
         assert!(e < tol_act, "logits rel err {e} ({} threads)", threads);
         let ref_loss = fx.f64s("loss")[0];
-        assert!((loss_eval - ref_loss).abs() / ref_loss < tol_act, "loss {loss_eval} vs {ref_loss}");
+        assert!(
+            (loss_eval - ref_loss).abs() / ref_loss < tol_act,
+            "loss {loss_eval} vs {ref_loss}"
+        );
 
         let loss = gpt.forward(true);
-        assert_eq!(loss.to_bits(), loss_eval.to_bits(), "training and eval forward agree");
+        assert_eq!(
+            loss.to_bits(),
+            loss_eval.to_bits(),
+            "training and eval forward agree"
+        );
         gpt.backward();
         for name in TENSOR_NAMES {
             let spec = gpt.layout.get(name).unwrap();
@@ -95,7 +118,10 @@ fn run<T: Real>(fx: &Fixture, tol_act: f64, tol_step: f64) {
         }
         let norm = grad_norm(&gpt.grads, threads);
         let ref_norm = fx.f64s("grad_norm")[0];
-        assert!((norm - ref_norm).abs() / ref_norm < tol_act, "grad norm {norm} vs {ref_norm}");
+        assert!(
+            (norm - ref_norm).abs() / ref_norm < tol_act,
+            "grad norm {norm} vs {ref_norm}"
+        );
 
         let cfg = AdamWConfig {
             beta1: fx.meta("beta1"),
@@ -108,12 +134,29 @@ fn run<T: Real>(fx: &Fixture, tol_act: f64, tol_step: f64) {
         let n = gpt.layout.total;
         let (mut m, mut v) = (vec![T::ZERO; n], vec![T::ZERO; n]);
         let grads = gpt.grads.clone();
-        adamw_step(&mut gpt.params, &grads, &mut m, &mut v, &gpt.layout, &cfg, fx.meta("lr"), 1, clip, threads);
+        adamw_step(
+            &mut gpt.params,
+            &grads,
+            &mut m,
+            &mut v,
+            &gpt.layout,
+            &cfg,
+            fx.meta("lr"),
+            1,
+            clip,
+            threads,
+        );
         for name in TENSOR_NAMES {
             let spec = gpt.layout.get(name).unwrap();
-            let p: Vec<f64> = gpt.params[spec.range()].iter().map(|x| x.to_f64()).collect();
+            let p: Vec<f64> = gpt.params[spec.range()]
+                .iter()
+                .map(|x| x.to_f64())
+                .collect();
             let r = fx.f64s(&format!("adamw.{name}"));
-            let e = p.iter().zip(&r).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+            let e = p
+                .iter()
+                .zip(&r)
+                .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
             assert!(e < tol_step, "after AdamW {name}: abs err {e}");
         }
     }

@@ -56,7 +56,13 @@ fn byte_model_learns_english_from_fortunes() {
     let val = s.final_val_loss.unwrap();
     let ln256 = 256f64.ln();
     eprintln!("fortunes: val loss {first_val:.3} -> {val:.3}; ln 256 = {ln256:.3}, unigram = {unigram:.3}");
-    assert!((first_val - ln256).abs() < 0.3, "a fresh model starts near ln 256");
+    assert!(
+        (first_val - ln256).abs() < 0.3,
+        "a fresh model starts near ln 256"
+    );
     assert!(val < ln256 - 2.0, "val loss {val} not well below ln 256");
-    assert!(val < unigram - 0.4, "val loss {val} not below the unigram baseline {unigram}");
+    assert!(
+        val < unigram - 0.4,
+        "val loss {val} not below the unigram baseline {unigram}"
+    );
 }

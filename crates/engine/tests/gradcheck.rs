@@ -9,7 +9,10 @@ use scalelab_engine::model::{Gpt, TENSOR_NAMES};
 
 fn model(threads: usize) -> Gpt<f64> {
     // context 37 > 32 exercises the blocked causal attention across blocks
-    let shape = GptShape { d_ff: 20, ..GptShape::new(2, 12, 3, 37, 11) };
+    let shape = GptShape {
+        d_ff: 20,
+        ..GptShape::new(2, 12, 3, 37, 11)
+    };
     let mut gpt = Gpt::<f64>::new(shape, 7, threads);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
     // Larger, nonzero weights everywhere so no path is trivially small.
@@ -66,8 +69,16 @@ fn results_are_identical_for_a_thread_count_and_close_across_counts() {
     let lc = c.forward(true);
     c.backward();
     assert_eq!(la.to_bits(), lb.to_bits());
-    assert!(a.grads.iter().zip(&b.grads).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a
+        .grads
+        .iter()
+        .zip(&b.grads)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
     assert!((la - lc).abs() < 1e-12);
-    let e = a.grads.iter().zip(&c.grads).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    let e = a
+        .grads
+        .iter()
+        .zip(&c.grads)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     assert!(e < 1e-12, "1 vs 4 threads differ by {e}");
 }

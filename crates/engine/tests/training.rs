@@ -9,7 +9,10 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-engine-test-{}-{name}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "scalelab-engine-test-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
@@ -17,11 +20,15 @@ fn tmpdir(name: &str) -> PathBuf {
 /// A small English-like text made deterministically (for tests that need
 /// learnable data but not a real corpus).
 fn synthetic_text() -> Vec<u8> {
-    let words = ["the ", "cat ", "sat ", "on ", "a ", "mat ", "and ", "dog ", "ran ", "far ", "away. "];
+    let words = [
+        "the ", "cat ", "sat ", "on ", "a ", "mat ", "and ", "dog ", "ran ", "far ", "away. ",
+    ];
     let mut x = 12345u64;
     let mut out = Vec::new();
     while out.len() < 40_000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         out.extend_from_slice(words[(x >> 33) as usize % words.len()].as_bytes());
     }
     out
@@ -91,7 +98,12 @@ fn killed_and_resumed_run_reproduces_the_loss_curve_exactly() {
     // A run killed (abort, no cleanup) at step 17 in a child process.
     let dir = tmpdir("killed");
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kill_child_helper", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "kill_child_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -99,8 +111,13 @@ fn killed_and_resumed_run_reproduces_the_loss_curve_exactly() {
         .unwrap();
     assert!(!status.success(), "the child must die at step {KILL_AT}");
     let partial = read_metrics(&dir);
-    assert_eq!(partial.len() as u64, KILL_AT, "the killed run logged up to the kill");
-    let (ck_step, _) = scalelab_engine::checkpoint::read_meta(&dir.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(
+        partial.len() as u64,
+        KILL_AT,
+        "the killed run logged up to the kill"
+    );
+    let (ck_step, _) =
+        scalelab_engine::checkpoint::read_meta(&dir.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ck_step, 14);
 
     // Resume and finish.
@@ -111,8 +128,18 @@ fn killed_and_resumed_run_reproduces_the_loss_curve_exactly() {
     assert_eq!(resumed.len(), reference.len());
     for (a, b) in reference.iter().zip(&resumed) {
         assert_eq!(a.step, b.step);
-        assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits(), "step {}", a.step);
-        assert_eq!(a.val_loss.map(f64::to_bits), b.val_loss.map(f64::to_bits), "step {}", a.step);
+        assert_eq!(
+            a.train_loss.to_bits(),
+            b.train_loss.to_bits(),
+            "step {}",
+            a.step
+        );
+        assert_eq!(
+            a.val_loss.map(f64::to_bits),
+            b.val_loss.map(f64::to_bits),
+            "step {}",
+            a.step
+        );
         assert_eq!(a.lr.to_bits(), b.lr.to_bits());
     }
     // And the loss actually moved (the test would be vacuous otherwise).
@@ -144,32 +171,84 @@ fn same_seed_same_threads_is_deterministic_and_seed_matters() {
 
 #[test]
 fn impossible_configurations_are_refused_with_the_field_named() {
-    let text = || -> Box<dyn TokenSource> { Box::new(TextBytes::from_bytes("tiny".into(), vec![b'a'; 200], 0.1, 0).unwrap()) };
-    let err = |cfg: TrainConfig, data: Box<dyn TokenSource>| Trainer::new(cfg, data, None).unwrap_err().to_string();
+    let text = || -> Box<dyn TokenSource> {
+        Box::new(TextBytes::from_bytes("tiny".into(), vec![b'a'; 200], 0.1, 0).unwrap())
+    };
+    let err = |cfg: TrainConfig, data: Box<dyn TokenSource>| {
+        Trainer::new(cfg, data, None).unwrap_err().to_string()
+    };
     let base = TrainConfig {
         context: 8,
         steps: Some(2),
         ..TrainConfig::default()
     };
-    let e = err(TrainConfig { d_model: 30, ..base.clone() }, text());
+    let e = err(
+        TrainConfig {
+            d_model: 30,
+            ..base.clone()
+        },
+        text(),
+    );
     assert!(e.contains("n_head = 4 does not divide d_model = 30"), "{e}");
-    let e = err(TrainConfig { context: 64, ..base.clone() }, text());
-    assert!(e.contains("context = 64 is larger than the data allows"), "{e}");
-    let e = err(TrainConfig { vocab: Some(100), ..base.clone() }, text());
+    let e = err(
+        TrainConfig {
+            context: 64,
+            ..base.clone()
+        },
+        text(),
+    );
+    assert!(
+        e.contains("context = 64 is larger than the data allows"),
+        "{e}"
+    );
+    let e = err(
+        TrainConfig {
+            vocab: Some(100),
+            ..base.clone()
+        },
+        text(),
+    );
     assert!(e.contains("vocab = 100"), "{e}");
-    let e = err(TrainConfig { steps: None, ..base.clone() }, text());
+    let e = err(
+        TrainConfig {
+            steps: None,
+            ..base.clone()
+        },
+        text(),
+    );
     assert!(e.contains("steps or tokens"), "{e}");
-    let e = err(TrainConfig { lr: -1.0, ..base.clone() }, text());
+    let e = err(
+        TrainConfig {
+            lr: -1.0,
+            ..base.clone()
+        },
+        text(),
+    );
     assert!(e.contains("lr"), "{e}");
-    let e = err(TrainConfig { threads: 0, ..base.clone() }, text());
+    let e = err(
+        TrainConfig {
+            threads: 0,
+            ..base.clone()
+        },
+        text(),
+    );
     assert!(e.contains("threads"), "{e}");
-    let e = TrainConfig::from_toml_str("n_layer = 2\nd_model = 64\nn_head = 4\nbogus = 1\n").unwrap_err().to_string();
+    let e = TrainConfig::from_toml_str("n_layer = 2\nd_model = 64\nn_head = 4\nbogus = 1\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bogus"), "{e}");
     // A directory with a checkpoint is not silently overwritten.
     let dir = tmpdir("refuse");
-    let mut t = Trainer::new(base.clone(), Box::new(RandomTokens::new(256, 0)), Some(&dir)).unwrap();
+    let mut t = Trainer::new(
+        base.clone(),
+        Box::new(RandomTokens::new(256, 0)),
+        Some(&dir),
+    )
+    .unwrap();
     t.run(|_| ControlFlow::Continue(())).unwrap();
-    let e = Trainer::new(base, Box::new(RandomTokens::new(256, 0)), Some(&dir)).unwrap_err().to_string();
+    let e = Trainer::new(base, Box::new(RandomTokens::new(256, 0)), Some(&dir))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("already holds a checkpoint"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -196,6 +275,9 @@ fn toml_config_round_trips() {
     let cfg = small_config();
     let back = TrainConfig::from_toml_str(&cfg.to_toml()).unwrap();
     assert_eq!(cfg, back);
-    let t = TrainConfig::from_toml_str("n_layer = 1\nd_model = 16\nn_head = 2\ntokens = 1000\ncontext = 10\nbatch = 10\n").unwrap();
+    let t = TrainConfig::from_toml_str(
+        "n_layer = 1\nd_model = 16\nn_head = 2\ntokens = 1000\ncontext = 10\nbatch = 10\n",
+    )
+    .unwrap();
     assert_eq!(t.total_steps(), 10);
 }
