@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context};
 use scalelab_core::accounting::shape_for_params;
-use scalelab_engine::{checkpoint, data, TrainConfig, Trainer};
+use scalelab_engine::{checkpoint, data, TokenSource, TrainConfig, Trainer};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
@@ -68,10 +68,9 @@ pub struct Args {
     /// Checkpoint every K steps (always at the end).
     #[arg(long)]
     checkpoint_every: Option<u64>,
-    /// Training data: a text file (read as bytes, vocabulary 256), `random`,
-    /// `synth` or `synth:SPEC` (the synthetic language with a known entropy
-    /// rate; see `scalelab corpus synth --help`), or a directory prepared by
-    /// `scalelab corpus prepare` / `synth`.
+    /// Training data: a text file (read as bytes, vocabulary 256), `random`
+    /// (seeded random tokens), or a corpus source: `synth[:spec]` or a
+    /// directory prepared by `scalelab corpus`.
     #[arg(long)]
     data: Option<String>,
     /// Run directory.
@@ -90,7 +89,9 @@ pub struct Args {
 
 fn build_config(a: &Args) -> anyhow::Result<TrainConfig> {
     let mut cfg = match &a.config {
-        Some(p) => TrainConfig::from_toml_file(p).with_context(|| format!("--config {}", p.display()))?,
+        Some(p) => {
+            TrainConfig::from_toml_file(p).with_context(|| format!("--config {}", p.display()))?
+        }
         None => TrainConfig {
             steps: None,
             ..TrainConfig::default()
@@ -147,6 +148,20 @@ fn build_config(a: &Args) -> anyhow::Result<TrainConfig> {
     Ok(cfg)
 }
 
+/// The run's data: a corpus source (via the corpus command's adapter) when
+/// the spec names one, else the engine's own (`random`, a text file).
+fn open_data(cfg: &TrainConfig) -> anyhow::Result<Box<dyn TokenSource>> {
+    if let Some(src) = super::corpus::open_token_source(&cfg.data, cfg.seed)? {
+        return Ok(src);
+    }
+    Ok(data::open(
+        &cfg.data,
+        cfg.vocab,
+        cfg.val_fraction,
+        cfg.seed,
+    )?)
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     let mut trainer = if a.resume {
         let dir = a.out.as_ref().expect("clap requires --out");
@@ -156,18 +171,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         let (_, json) = checkpoint::read_meta(&ck)?;
         let cfg: TrainConfig = serde_json::from_str(&json).context("checkpoint configuration")?;
-        let src = match super::corpus::open_token_source(&cfg.data, cfg.seed)? {
-            Some(s) => s,
-            None => data::open(&cfg.data, cfg.vocab, cfg.val_fraction, cfg.seed)?,
-        };
+        let src = open_data(&cfg)?;
         Trainer::resume(dir, src)?
     } else {
         let cfg = build_config(&a)?;
-        let src = match super::corpus::open_token_source(&cfg.data, cfg.seed)? {
-            Some(s) => s,
-            None => data::open(&cfg.data, cfg.vocab, cfg.val_fraction, cfg.seed)
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        };
+        let src = open_data(&cfg)?;
         Trainer::new(cfg, src, a.out.as_deref())?
     };
     let shape = trainer.shape();
@@ -193,7 +201,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let quiet = a.quiet;
     let summary = trainer.run(|r| {
         if !quiet && (r.step % every == 0 || r.val_loss.is_some() || r.step == total) {
-            let val = r.val_loss.map(|v| format!(" val {v:.4}")).unwrap_or_default();
+            let val = r
+                .val_loss
+                .map(|v| format!(" val {v:.4}"))
+                .unwrap_or_default();
             eprintln!(
                 "step {:>6}/{total} loss {:.4}{val} lr {:.2e} {:.0} tok/s",
                 r.step, r.train_loss, r.lr, r.tokens_per_second
