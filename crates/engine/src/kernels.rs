@@ -18,6 +18,53 @@ use crate::par::{for_chunks, simd, SyncPtr};
 use crate::real::Real;
 use gemm::Parallelism;
 
+/// Independent partial sums in reductions: strict floating-point order
+/// would otherwise keep sums and maxima scalar.
+const LANES: usize = 16;
+
+/// `Σ f(i)` for `i` in `0..n`, accumulated in [`LANES`] partial sums (so the
+/// loop vectorises) combined in a fixed order (so it stays deterministic).
+#[inline(always)]
+fn lane_sum<T: Real>(n: usize, mut f: impl FnMut(usize) -> T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let full = n / LANES * LANES;
+    let mut i = 0;
+    while i < full {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(i + l);
+        }
+        i += LANES;
+    }
+    let mut s = T::ZERO;
+    for j in full..n {
+        s += f(j);
+    }
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+/// The maximum of a non-empty slice, vectorisably.
+#[inline(always)]
+fn lane_max<T: Real>(x: &[T]) -> T {
+    let mut acc = [x[0]; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for ch in &mut chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(ch[l]);
+        }
+    }
+    let mut m = x[0];
+    for &v in chunks.remainder() {
+        m = m.max(v);
+    }
+    for a in acc {
+        m = m.max(a);
+    }
+    m
+}
+
 /// LayerNorm epsilon (as PyTorch's default).
 pub const LN_EPS: f64 = 1e-5;
 
@@ -174,16 +221,11 @@ pub fn layernorm_forward<T: Real>(
                 for r in range {
                     let x = &inp[r * c..(r + 1) * c];
                     let o = unsafe { std::slice::from_raw_parts_mut(po.get().add(r * c), c) };
-                    let mut s = T::ZERO;
-                    for &xi in x {
-                        s += xi;
-                    }
-                    let m = s * inv_c;
-                    let mut v = T::ZERO;
-                    for &xi in x {
-                        let d = xi - m;
-                        v += d * d;
-                    }
+                    let m = lane_sum(c, |i| x[i]) * inv_c;
+                    let v = lane_sum(c, |i| {
+                        let d = x[i] - m;
+                        d * d
+                    });
                     let rs = T::ONE / (v * inv_c + eps).sqrt();
                     for i in 0..c {
                         o[i] = (x[i] - m) * rs * w[i] + b[i];
@@ -236,16 +278,8 @@ pub fn layernorm_backward<T: Real>(
                     let di = unsafe { std::slice::from_raw_parts_mut(pd.get().add(r * c), c) };
                     let m = mean[r];
                     let rs = rstd[r];
-                    let mut dnorm_mean = T::ZERO;
-                    let mut dnorm_norm_mean = T::ZERO;
-                    for i in 0..c {
-                        let norm = (x[i] - m) * rs;
-                        let dnorm = w[i] * dy[i];
-                        dnorm_mean += dnorm;
-                        dnorm_norm_mean += dnorm * norm;
-                    }
-                    dnorm_mean *= inv_c;
-                    dnorm_norm_mean *= inv_c;
+                    let dnorm_mean = lane_sum(c, |i| w[i] * dy[i]) * inv_c;
+                    let dnorm_norm_mean = lane_sum(c, |i| w[i] * dy[i] * ((x[i] - m) * rs)) * inv_c;
                     for i in 0..c {
                         let norm = (x[i] - m) * rs;
                         let dnorm = w[i] * dy[i];
@@ -569,16 +603,12 @@ fn softmax_causal_row<T: Real>(p: &mut [T], len: usize) {
         #[inline(always)]
         || {
             let (live, masked) = p.split_at_mut(len);
-            let mut m = live[0];
-            for &x in live.iter() {
-                m = m.max(x);
-            }
-            let mut s = T::ZERO;
-            for x in live.iter_mut() {
-                let e = (*x - m).exp();
-                *x = e;
-                s += e;
-            }
+            let m = lane_max(live);
+            let s = lane_sum(len, |j| {
+                let e = (live[j] - m).exp();
+                live[j] = e;
+                e
+            });
             let inv = T::ONE / s;
             for x in live.iter_mut() {
                 *x *= inv;
@@ -672,10 +702,7 @@ pub fn attention_backward<T: Real>(
                         #[inline(always)]
                         || {
                             let len = row + 1;
-                            let mut dot = T::ZERO;
-                            for j in 0..len {
-                                dot += pr[j] * dr[j];
-                            }
+                            let dot = lane_sum(len, |j| pr[j] * dr[j]);
                             for j in 0..len {
                                 dr[j] = scale * pr[j] * (dr[j] - dot);
                             }
@@ -761,22 +788,16 @@ pub fn crossentropy_forward_backward<T: Real>(
             let (m, s) = simd(
                 #[inline(always)]
                 || {
-                    let mut m = row[0];
-                    for &x in row.iter() {
-                        m = m.max(x);
-                    }
-                    let mut s = T::ZERO;
-                    if dscale.is_some() {
-                        for x in row.iter_mut() {
-                            let e = (*x - m).exp();
-                            *x = e;
-                            s += e;
-                        }
+                    let m = lane_max(row);
+                    let s = if dscale.is_some() {
+                        lane_sum(v, |j| {
+                            let e = (row[j] - m).exp();
+                            row[j] = e;
+                            e
+                        })
                     } else {
-                        for &x in row.iter() {
-                            s += (x - m).exp();
-                        }
-                    }
+                        lane_sum(v, |j| (row[j] - m).exp())
+                    };
                     (m, s)
                 },
             );

@@ -41,11 +41,20 @@ pub fn grad_norm<T: Real>(grads: &[T], threads: usize) -> f64 {
                 // f32 lanes summed in blocks of 1024, blocks summed in f64
                 let mut total = 0f64;
                 for block in grads[range].chunks(1024) {
-                    let mut acc = T::ZERO;
-                    for &g in block {
-                        acc += g * g;
+                    // 16 partial sums so the loop vectorises
+                    let mut acc = [T::ZERO; 16];
+                    let mut chunks = block.chunks_exact(16);
+                    for ch in &mut chunks {
+                        for l in 0..16 {
+                            acc[l] += ch[l] * ch[l];
+                        }
                     }
-                    total += acc.to_f64();
+                    for &g in chunks.remainder() {
+                        total += (g * g).to_f64();
+                    }
+                    for a in acc {
+                        total += a.to_f64();
+                    }
                 }
                 total
             },
