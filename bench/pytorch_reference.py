@@ -140,8 +140,8 @@ def fixture(args):
 
     torch.manual_seed(1234)
     torch.set_default_dtype(torch.float64)
-    cfg = dict(n_layer=2, d_model=16, n_head=2, context=40, vocab=50)
-    B, T = 2, 40  # T > 32 exercises the engine's blocked causal attention
+    cfg = dict(n_layer=2, d_model=16, n_head=2, context=72, vocab=50)
+    B, T = 2, 72  # T > 64 exercises the engine's blocked causal attention
     lr, wd, clip = 1e-2, 0.1, 0.05
     model = build(torch, F, sdpa=False, **cfg)
     init_like_engine(torch, model, cfg["n_layer"])

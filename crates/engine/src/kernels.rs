@@ -511,7 +511,7 @@ pub fn gelu_backward_inplace<T: Real>(d: &mut [T], inp: &[T], threads: usize) {
 
 /// Row-block size for the causal attention products (blocks above the
 /// diagonal are skipped).
-const ATT_BLOCK: usize = 32;
+const ATT_BLOCK: usize = 64;
 
 /// Attention forward.
 /// out (B, T, C), att (B, NH, T, T) softmax probabilities (zero above the

@@ -8,10 +8,10 @@ use scalelab_core::accounting::GptShape;
 use scalelab_engine::model::{Gpt, TENSOR_NAMES};
 
 fn model(threads: usize) -> Gpt<f64> {
-    // context 37 > 32 exercises the blocked causal attention across blocks
+    // context 70 > 64 exercises the blocked causal attention across blocks
     let shape = GptShape {
         d_ff: 20,
-        ..GptShape::new(2, 12, 3, 37, 11)
+        ..GptShape::new(2, 12, 3, 70, 11)
     };
     let mut gpt = Gpt::<f64>::new(shape, 7, threads);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
@@ -19,7 +19,7 @@ fn model(threads: usize) -> Gpt<f64> {
     for p in gpt.params.iter_mut() {
         *p += rng.gen_range(-0.3..0.3);
     }
-    gpt.ensure_activations(2, 37);
+    gpt.ensure_activations(2, 70);
     let (tok, tgt) = gpt.io_buffers();
     for x in tok.iter_mut().chain(tgt.iter_mut()) {
         *x = rng.gen_range(0..11);
