@@ -338,25 +338,33 @@ pub fn matmul_forward<T: Real>(
         );
         read_dst = true;
     }
-    unsafe {
+    // Threads take contiguous row ranges, each one single-threaded gemm:
+    // one synchronisation per product, deterministic.
+    let (po, pi, pw) = (SyncPtr::new(out.as_mut_ptr()), cptr(inp), cptr(w));
+    for_chunks(rows, threads, |_, r| unsafe {
         gemm_raw(
-            rows,
+            r.len(),
             oc,
             c,
-            out.as_mut_ptr(),
+            po.get().add(r.start * oc),
             oc,
             1,
             read_dst,
-            inp.as_ptr(),
+            pi.get().add(r.start * c),
             c,
             1,
-            w.as_ptr(),
+            pw.get(),
             1,
             c,
             T::ONE,
-            threads,
+            1,
         );
-    }
+    });
+}
+
+/// A shared read-only pointer for parallel gemm calls.
+fn cptr<T>(x: &[T]) -> SyncPtr<T> {
+    SyncPtr::new(x.as_ptr() as *mut T)
 }
 
 /// Linear backward, parameter part: `dw += doutᵀ · inp`, `dbias += Σ_n dout[n]`.
@@ -371,25 +379,27 @@ pub fn matmul_backward_params<T: Real>(
     threads: usize,
 ) {
     let rows = inp.len() / c;
-    unsafe {
+    // Threads take ranges of dw's rows (output features).
+    let (pw, pd, pi) = (SyncPtr::new(dw.as_mut_ptr()), cptr(dout), cptr(inp));
+    for_chunks(oc, threads, |_, r| unsafe {
         gemm_raw(
-            oc,
+            r.len(),
             c,
             rows,
-            dw.as_mut_ptr(),
+            pw.get().add(r.start * c),
             c,
             1,
             true,
-            dout.as_ptr(),
+            pd.get().add(r.start),
             1,
             oc,
-            inp.as_ptr(),
+            pi.get(),
             c,
             1,
             T::ONE,
-            threads,
+            1,
         );
-    }
+    });
     if let Some(db) = dbias {
         let p = SyncPtr::new(db.as_mut_ptr());
         for_chunks(oc, threads, |_, cols| {
@@ -422,25 +432,26 @@ pub fn matmul_backward_input<T: Real>(
     threads: usize,
 ) {
     let rows = dout.len() / oc;
-    unsafe {
+    let (pi, pd, pw) = (SyncPtr::new(dinp.as_mut_ptr()), cptr(dout), cptr(w));
+    for_chunks(rows, threads, |_, r| unsafe {
         gemm_raw(
-            rows,
+            r.len(),
             c,
             oc,
-            dinp.as_mut_ptr(),
+            pi.get().add(r.start * c),
             c,
             1,
             false,
-            dout.as_ptr(),
+            pd.get().add(r.start * oc),
             oc,
             1,
-            w.as_ptr(),
+            pw.get(),
             c,
             1,
             T::ONE,
-            threads,
+            1,
         );
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------
