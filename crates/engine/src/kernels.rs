@@ -320,28 +320,28 @@ pub fn matmul_forward<T: Real>(
     let rows = inp.len() / c;
     debug_assert_eq!(out.len(), rows * oc);
     debug_assert_eq!(w.len(), oc * c);
-    let mut read_dst = accumulate;
-    if let Some(b) = bias {
-        simd(
-            #[inline(always)]
-            || {
-                for row in out.chunks_exact_mut(oc) {
-                    if accumulate {
-                        for i in 0..oc {
-                            row[i] += b[i];
-                        }
-                    } else {
-                        row.copy_from_slice(b);
-                    }
-                }
-            },
-        );
-        read_dst = true;
-    }
-    // Threads take contiguous row ranges, each one single-threaded gemm:
-    // one synchronisation per product, deterministic.
+    let read_dst = accumulate || bias.is_some();
+    // Threads take contiguous row ranges (bias first, then one
+    // single-threaded gemm): one synchronisation per product, deterministic.
     let (po, pi, pw) = (SyncPtr::new(out.as_mut_ptr()), cptr(inp), cptr(w));
     for_chunks(rows, threads, |_, r| unsafe {
+        if let Some(b) = bias {
+            let rows_out = std::slice::from_raw_parts_mut(po.get().add(r.start * oc), r.len() * oc);
+            simd(
+                #[inline(always)]
+                || {
+                    for row in rows_out.chunks_exact_mut(oc) {
+                        if accumulate {
+                            for i in 0..oc {
+                                row[i] += b[i];
+                            }
+                        } else {
+                            row.copy_from_slice(b);
+                        }
+                    }
+                },
+            );
+        }
         gemm_raw(
             r.len(),
             oc,
@@ -832,6 +832,15 @@ pub fn crossentropy_forward_backward<T: Real>(
 
 // ---------------------------------------------------------------------------
 // Residual copy
+
+/// `dst = 0` in parallel.
+pub fn zero<T: Real>(dst: &mut [T], threads: usize) {
+    let p = SyncPtr::new(dst.as_mut_ptr());
+    for_chunks(dst.len(), threads, |_, r| {
+        let d = unsafe { std::slice::from_raw_parts_mut(p.get().add(r.start), r.len()) };
+        d.fill(T::ZERO);
+    });
+}
 
 /// `dst = src` in parallel (used to start a fused residual addition).
 pub fn copy<T: Real>(dst: &mut [T], src: &[T], threads: usize) {

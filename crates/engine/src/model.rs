@@ -489,7 +489,7 @@ impl<T: Real> Gpt<T> {
         let lay = &self.layout.tensors;
         let pt = |i: usize| &p[lay[i].range()];
         let g = &mut self.grads;
-        g.fill(T::ZERO);
+        zero(g, th);
         // Split the gradient buffer into its tensors.
         let mut rest: &mut [T] = g;
         let mut views: [&mut [T]; N_TENSORS] = Default::default();
@@ -505,7 +505,7 @@ impl<T: Real> Gpt<T> {
         // Output head (tied): logits = lnf · wteᵀ.
         matmul_backward_params(dwte, None, &a.logits, &a.lnf, c, v, th);
         matmul_backward_input(&mut a.dtmp, &a.logits, pt(WTE), c, v, th);
-        a.dres.fill(T::ZERO);
+        zero(&mut a.dres, th);
         let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
         layernorm_backward(
             &mut a.dres,
