@@ -235,6 +235,29 @@ impl<T: Real> Activations<T> {
         }
     }
 
+    /// Bytes [`Activations::new`] would allocate for this shape, batch,
+    /// sequence length and thread count (checked before allocating).
+    pub fn bytes_for(s: &GptShape, batch: usize, seq: usize, threads: usize) -> u128 {
+        let (l, c, f, v, nh) = (
+            s.n_layer as u128,
+            s.d_model as u128,
+            s.d_ff as u128,
+            s.vocab as u128,
+            s.n_head as u128,
+        );
+        let (b, t, th) = (batch as u128, seq as u128, threads.max(1) as u128);
+        let n = b * t;
+        let elems = (l + 1) * n * c          // res
+            + l * n * (c + 3 * c + c + c + c + f) // ln1, qkv, atty, res2, ln2, fch
+            + l * n * 4                     // LayerNorm means and rstds
+            + l * b * nh * t * t            // att
+            + n * c + 2 * n                 // lnf
+            + n * v                         // logits
+            + n * (f + c + c + 3 * c)       // scratch
+            + th * (t * t + 2 * c);
+        elems * std::mem::size_of::<T>() as u128 + n * 16
+    }
+
     /// Bytes held by the activation buffers.
     pub fn bytes(&self) -> usize {
         let t = std::mem::size_of::<T>();

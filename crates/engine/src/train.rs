@@ -286,8 +286,36 @@ impl TrainConfig {
         if self.divergence_factor.is_nan() || self.divergence_factor <= 1.0 {
             return err("divergence_factor must be above 1".into());
         }
+        // Refuse sizes this machine cannot hold, rather than abort on allocation.
+        let params = shape.params().total as u128 * 4 * 4; // params, grads, m, v
+        let acts = crate::model::Activations::<f32>::bytes_for(
+            &shape,
+            self.batch,
+            self.context,
+            self.threads,
+        );
+        let need = params + acts;
+        if let Some(avail) = available_memory_bytes() {
+            if need > avail as u128 {
+                return err(format!(
+                    "the model needs about {:.1} GiB (parameters, gradients, AdamW moments and activations for batch {} × context {}), more than the {:.1} GiB available; reduce the model, batch or context",
+                    need as f64 / (1u64 << 30) as f64,
+                    self.batch,
+                    self.context,
+                    avail as f64 / (1u64 << 30) as f64
+                ));
+            }
+        }
         Ok(shape)
     }
+}
+
+/// `MemAvailable` from /proc/meminfo (Linux), in bytes.
+fn available_memory_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// One logged step (a line of `metrics.jsonl`).

@@ -82,3 +82,14 @@ fn results_are_identical_for_a_thread_count_and_close_across_counts() {
         .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     assert!(e < 1e-12, "1 vs 4 threads differ by {e}");
 }
+
+#[test]
+fn activation_size_estimate_matches_the_allocation() {
+    use scalelab_engine::model::Activations;
+    for threads in [1, 3] {
+        let gpt = model(threads);
+        let a = gpt.activations().unwrap();
+        let est = Activations::<f64>::bytes_for(&gpt.shape, a.batch, a.seq, threads);
+        assert_eq!(est, a.bytes() as u128);
+    }
+}
