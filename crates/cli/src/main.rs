@@ -25,6 +25,8 @@ enum Command {
     Design(cmd::design::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
+    /// Compute-optimal exponents from IsoFLOP runs and loss curves (Approaches 1-3).
+    Isoflop(cmd::isoflop::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
     /// Train a GPT pilot run with the built-in engine.
@@ -37,6 +39,7 @@ fn main() {
         Command::Corpus(args) => cmd::corpus::run(args),
         Command::Design(args) => cmd::design::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Train(args) => cmd::train::run(args),
     };

@@ -323,6 +323,17 @@ fn hardware_translation_reports_time_and_memory() {
 }
 
 #[test]
+fn help_teaches_with_examples() {
+    for cmd in ["plan", "isoflop", "design"] {
+        let out = scalelab(&[cmd, "--help"]);
+        assert!(out.status.success());
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains("Examples:") && s.contains(&format!("scalelab {cmd} ")), "{s}");
+        assert!(s.contains("Example: `--"), "{cmd}: flags without examples\n{s}");
+    }
+}
+
+#[test]
 fn bad_input_gives_clear_errors() {
     let run = |args: &[&str]| {
         let out = scalelab(args);

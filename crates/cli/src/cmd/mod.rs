@@ -2,5 +2,6 @@
 pub mod corpus;
 pub mod design;
 pub mod fit;
+pub mod isoflop;
 pub mod plan;
 pub mod train;
