@@ -69,8 +69,9 @@ pub struct Args {
     #[arg(long)]
     checkpoint_every: Option<u64>,
     /// Training data: a text file (read as bytes, vocabulary 256), `random`
-    /// (seeded random tokens), or a corpus source: `synth[:spec]` or a
-    /// directory prepared by `scalelab corpus`.
+    /// (seeded random tokens), `synth` or `synth:SPEC` (the synthetic
+    /// language with a known entropy rate; see `scalelab corpus synth --help`),
+    /// or a directory prepared by `scalelab corpus prepare` / `synth`.
     #[arg(long)]
     data: Option<String>,
     /// Run directory.
