@@ -328,8 +328,14 @@ fn help_teaches_with_examples() {
         let out = scalelab(&[cmd, "--help"]);
         assert!(out.status.success());
         let s = String::from_utf8_lossy(&out.stdout);
-        assert!(s.contains("Examples:") && s.contains(&format!("scalelab {cmd} ")), "{s}");
-        assert!(s.contains("Example: `--"), "{cmd}: flags without examples\n{s}");
+        assert!(
+            s.contains("Examples:") && s.contains(&format!("scalelab {cmd} ")),
+            "{s}"
+        );
+        assert!(
+            s.contains("Example: `--"),
+            "{cmd}: flags without examples\n{s}"
+        );
     }
 }
 
