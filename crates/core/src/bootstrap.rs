@@ -113,8 +113,7 @@ pub fn bootstrap(
             let idx: Vec<usize> = (0..n).filter(|&j| w[j] > 0.0).collect();
             let sub = obs.select(&idx);
             let sw: Vec<f64> = idx.iter().map(|&j| w[j]).collect();
-            let mut best =
-                minimise_from(law, &sub, Some(&sw), opts.robust, &fit.raw, &opts.lbfgs);
+            let mut best = minimise_from(law, &sub, Some(&sw), opts.robust, &fit.raw, &opts.lbfgs);
             for s in &opts.extra_starts {
                 let m = minimise_from(law, &sub, Some(&sw), opts.robust, s, &opts.lbfgs);
                 if m.f < best.f {
@@ -132,7 +131,8 @@ pub fn bootstrap(
         .enumerate()
         .map(|(k, name)| spread(name, &draws.iter().map(|d| d[k]).collect::<Vec<_>>()))
         .collect();
-    let derived_draws: Vec<Vec<(&'static str, f64)>> = draws.iter().map(|d| law.derived(d)).collect();
+    let derived_draws: Vec<Vec<(&'static str, f64)>> =
+        draws.iter().map(|d| law.derived(d)).collect();
     let derived = law
         .derived(&fit.params)
         .iter()

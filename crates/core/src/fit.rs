@@ -163,7 +163,11 @@ pub fn objective_at(
 }
 
 /// Fits `law` to `obs`.
-pub fn fit_law(law: &dyn Law, obs: &Observations, opts: &FitOptions) -> Result<FitResult, FitError> {
+pub fn fit_law(
+    law: &dyn Law,
+    obs: &Observations,
+    opts: &FitOptions,
+) -> Result<FitResult, FitError> {
     fit_weighted(law, obs, None, opts)
 }
 
@@ -427,8 +431,13 @@ mod tests {
         assert_eq!(c[1], 0.0);
         assert!(c[0] > 0.0);
         // and recovers an interior solution exactly
-        let y2: Vec<f64> = (0..n).map(|i| 2.0 * x[2 * i] + 0.5 * x[2 * i + 1]).collect();
+        let y2: Vec<f64> = (0..n)
+            .map(|i| 2.0 * x[2 * i] + 0.5 * x[2 * i + 1])
+            .collect();
         let c2 = nnls_small(&x, &y2, &vec![1.0; n], n, 2).unwrap();
-        assert!((c2[0] - 2.0).abs() < 1e-10 && (c2[1] - 0.5).abs() < 1e-10, "{c2:?}");
+        assert!(
+            (c2[0] - 2.0).abs() < 1e-10 && (c2[1] - 0.5).abs() < 1e-10,
+            "{c2:?}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::robust::Robust;
 /// so results do not depend on the instruction set.
 pub const LANES: usize = 8;
 
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
@@ -162,7 +162,8 @@ fn chin_body<const HUBER: bool>(
     let mut acc = [[0.0f64; LANES]; 6];
     let ones = [1.0; LANES];
     let blocks = n / LANES;
-    let lanes = |v: &[f64], base: usize| -> [f64; LANES] { v[base..base + LANES].try_into().unwrap() };
+    let lanes =
+        |v: &[f64], base: usize| -> [f64; LANES] { v[base..base + LANES].try_into().unwrap() };
     for b in 0..blocks {
         let base = b * LANES;
         let w = match weights {
@@ -303,7 +304,10 @@ mod tests {
         let mut x = -700.0;
         while x <= 0.0 {
             let (a, b) = (exp_nonpos(x), x.exp());
-            assert!((a - b).abs() <= 4.0 * f64::EPSILON * b, "exp({x}): {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 4.0 * f64::EPSILON * b,
+                "exp({x}): {a} vs {b}"
+            );
             x += 0.0137;
         }
         assert_eq!(exp_nonpos(0.0), 1.0);
@@ -314,7 +318,10 @@ mod tests {
         let mut x = 1e-300;
         while x < 1e300 {
             let (a, b) = (ln_pos(x), x.ln());
-            assert!((a - b).abs() <= 4.0 * f64::EPSILON * b.abs().max(1.0), "ln({x}): {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 4.0 * f64::EPSILON * b.abs().max(1.0),
+                "ln({x}): {a} vs {b}"
+            );
             x *= 1.0173;
         }
         for x in [1.0, 1.5, 2.0, 3.0, 0.999_999_999] {

@@ -151,7 +151,11 @@ fn line_search<P: Problem + ?Sized>(
             x_new[i] = x[i] + alpha * p[i];
         }
         let f = ev.eval(x_new, g_new);
-        let dphi = if f.is_finite() { dot(g_new, p) } else { f64::NAN };
+        let dphi = if f.is_finite() {
+            dot(g_new, p)
+        } else {
+            f64::NAN
+        };
         Point { alpha, f, dphi }
     };
     let mut prev = Point {
@@ -358,7 +362,10 @@ mod tests {
         };
         let m = lbfgs(&rosen, &[-1.2, 1.0], &LbfgsOptions::default());
         assert!(m.converged(), "{m:?}");
-        assert!((m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
+            "{m:?}"
+        );
     }
 
     #[test]

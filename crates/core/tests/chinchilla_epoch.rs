@@ -55,7 +55,11 @@ fn epoch_points() -> Option<Observations> {
 fn check_epoch_optimum(r: &scalelab_core::fit::FitResult) {
     let rel = |name: &str, want: f64| (r.param(name).unwrap() - want).abs() / want;
     assert!(rel("E", 1.8172) < 0.005, "E = {:?}", r.param("E"));
-    assert!(rel("alpha", 0.3473) < 0.005, "alpha = {:?}", r.param("alpha"));
+    assert!(
+        rel("alpha", 0.3473) < 0.005,
+        "alpha = {:?}",
+        r.param("alpha")
+    );
     assert!(rel("beta", 0.3672) < 0.005, "beta = {:?}", r.param("beta"));
     assert!(rel("A", 477.8) < 0.03, "A = {:?}", r.param("A"));
     assert!(rel("B", 2143.0) < 0.03, "B = {:?}", r.param("B"));
@@ -74,7 +78,11 @@ fn grid_fit_reproduces_epoch() {
     let r = fit_law(&Chinchilla, &obs, &opts).unwrap();
     eprintln!("grid: {:?} in {:?}", r, t.elapsed());
     assert_eq!(r.starts, 4500);
-    assert!(r.starts_at_best >= 100, "only {} starts reached the best", r.starts_at_best);
+    assert!(
+        r.starts_at_best >= 100,
+        "only {} starts reached the best",
+        r.starts_at_best
+    );
     check_epoch_optimum(&r);
 }
 
@@ -100,7 +108,11 @@ fn kernel_speed() {
     for _ in 0..100_000 {
         s += Chinchilla.objective(&raw, &obs, None, robust, &mut g);
     }
-    eprintln!("kernel: {:?} per eval ({s}) simd={}", t.elapsed() / 100_000, scalelab_core::kernels::simd_level());
+    eprintln!(
+        "kernel: {:?} per eval ({s}) simd={}",
+        t.elapsed() / 100_000,
+        scalelab_core::kernels::simd_level()
+    );
     let generic = scalelab_core::laws::PowerLaw::new(scalelab_core::laws::Variable::N);
     let t = std::time::Instant::now();
     for _ in 0..10_000 {
@@ -123,11 +135,25 @@ fn bootstrap_matches_epoch_standard_errors() {
         extra_starts: vec![],
     };
     let b = bootstrap(&Chinchilla, &obs, &fit, &opts, &|| {});
-    eprintln!("bootstrap in {:?}: not converged {}", t.elapsed(), b.not_converged);
-    let published = [("E", 0.02566), ("A", 124.522), ("B", 1293.284), ("alpha", 0.01540), ("beta", 0.02060)];
+    eprintln!(
+        "bootstrap in {:?}: not converged {}",
+        t.elapsed(),
+        b.not_converged
+    );
+    let published = [
+        ("E", 0.02566),
+        ("A", 124.522),
+        ("B", 1293.284),
+        ("alpha", 0.01540),
+        ("beta", 0.02060),
+    ];
     for (name, se) in published {
         let s = b.params.iter().find(|s| s.name == name).unwrap();
         eprintln!("{name}: se {} (Epoch {se}), ci95 {:?}", s.se, s.ci95);
-        assert!((s.se - se).abs() / se < 0.2, "{name}: se {} vs Epoch {se}", s.se);
+        assert!(
+            (s.se - se).abs() / se < 0.2,
+            "{name}: se {} vs Epoch {se}",
+            s.se
+        );
     }
 }

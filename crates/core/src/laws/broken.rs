@@ -48,11 +48,7 @@ impl BrokenPowerLaw {
             return vec![0.0];
         }
         lx.sort_by(f64::total_cmp);
-        vec![
-            quantile(&lx, 0.25),
-            quantile(&lx, 0.5),
-            quantile(&lx, 0.75),
-        ]
+        vec![quantile(&lx, 0.25), quantile(&lx, 0.5), quantile(&lx, 0.75)]
     }
 }
 
@@ -62,7 +58,9 @@ impl Law for BrokenPowerLaw {
     }
     fn formula(&self) -> String {
         let x = self.var.symbol();
-        format!("L = E + A * {x}^-alpha1 * (1 + ({x}/x_break)^(1/smooth))^(-(alpha2-alpha1)*smooth)")
+        format!(
+            "L = E + A * {x}^-alpha1 * (1 + ({x}/x_break)^(1/smooth))^(-(alpha2-alpha1)*smooth)"
+        )
     }
     fn param_names(&self) -> Vec<&'static str> {
         vec!["E", "A", "alpha1", "alpha2", "x_break", "smooth"]

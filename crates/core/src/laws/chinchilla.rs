@@ -138,7 +138,10 @@ mod tests {
                 let f2 = generic.objective(&raw, &obs, weights, robust, &mut g2);
                 assert!((f1 - f2).abs() <= 1e-13 * f2.abs(), "{f1} vs {f2}");
                 for k in 0..5 {
-                    assert!((g1[k] - g2[k]).abs() <= 1e-12 * (1e-12 + g2[k].abs()), "{g1:?} vs {g2:?}");
+                    assert!(
+                        (g1[k] - g2[k]).abs() <= 1e-12 * (1e-12 + g2[k].abs()),
+                        "{g1:?} vs {g2:?}"
+                    );
                 }
             }
         }
