@@ -18,7 +18,11 @@ pub struct Covariates {
 impl Covariates {
     /// Covariates with compute from the 6ND convention.
     pub fn from_nd(n: f64, d: f64) -> Self {
-        Covariates { n, d, c: 6.0 * n * d }
+        Covariates {
+            n,
+            d,
+            c: 6.0 * n * d,
+        }
     }
 }
 
@@ -59,6 +63,11 @@ impl std::error::Error for InvalidObservation {}
 
 impl Observations {
     /// Builds observations, checking that every value is positive and finite.
+    ///
+    /// A covariate a table does not have (say N and D when only compute is
+    /// known) may be NaN throughout; laws that need it must not be fitted to
+    /// such observations (see [`Observations::has`]). The loss must always be
+    /// present.
     pub fn new(
         n: Vec<f64>,
         d: Vec<f64>,
@@ -69,13 +78,26 @@ impl Observations {
             n.len() == d.len() && d.len() == c.len() && c.len() == loss.len(),
             "columns of unequal length"
         );
-        for (field, col) in [("params", &n), ("tokens", &d), ("flops", &c), ("loss", &loss)] {
+        for (field, col) in [
+            ("params", &n),
+            ("tokens", &d),
+            ("flops", &c),
+            ("loss", &loss),
+        ] {
+            let missing_ok = field != "loss" && col.iter().all(|v| v.is_nan());
+            if missing_ok {
+                continue;
+            }
             if let Some((index, &value)) = col
                 .iter()
                 .enumerate()
                 .find(|(_, v)| !(v.is_finite() && **v > 0.0))
             {
-                return Err(InvalidObservation { index, field, value });
+                return Err(InvalidObservation {
+                    index,
+                    field,
+                    value,
+                });
             }
         }
         let ln = |v: &Vec<f64>| v.iter().map(|x| x.ln()).collect::<Vec<_>>();
@@ -89,6 +111,17 @@ impl Observations {
             c,
             loss,
         })
+    }
+
+    /// Whether the covariate is known (not NaN) for these runs.
+    pub fn has(&self, field: &str) -> bool {
+        let col = match field {
+            "params" => &self.n,
+            "tokens" => &self.d,
+            "flops" => &self.c,
+            _ => &self.loss,
+        };
+        !col.is_empty() && !col[0].is_nan()
     }
 
     /// Builds observations from (N, D, loss) with C = 6ND.

@@ -1,0 +1,220 @@
+//! Readers for the three table formats.
+
+use crate::{Cell, Format, Table, TableError};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn open_error(path: &Path, e: std::io::Error) -> TableError {
+    TableError::file(path, format!("cannot read the file: {e}"))
+}
+
+/// CSV (or TSV) with a header row. Cells stay text and are parsed as numbers
+/// when a column is used, so the error can show the text.
+pub fn csv(path: &Path) -> Result<Table, TableError> {
+    let bytes = std::fs::read(path).map_err(|e| open_error(path, e))?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(TableError::file(path, "the file is empty"));
+    }
+    let delim = if path.extension().and_then(|e| e.to_str()) == Some("tsv") {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .flexible(false)
+        .from_reader(&bytes[..]);
+    let columns: Vec<String> = rdr
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    check_header(path, &columns)?;
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| csv_error(path, e))?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        rows.push(
+            rec.iter()
+                .map(|s| {
+                    if s.trim().is_empty() {
+                        Cell::Null
+                    } else {
+                        Cell::Str(s.to_string())
+                    }
+                })
+                .collect(),
+        );
+        lines.push(line);
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        format: Format::Csv,
+        columns,
+        rows,
+        lines,
+    })
+}
+
+fn check_header(path: &Path, columns: &[String]) -> Result<(), TableError> {
+    let mut seen = HashMap::new();
+    for (i, c) in columns.iter().enumerate() {
+        if c.is_empty() {
+            return Err(TableError::line(
+                path,
+                1,
+                format!("header column {} has no name", i + 1),
+            ));
+        }
+        if let Some(j) = seen.insert(c.clone(), i) {
+            return Err(TableError::line(
+                path,
+                1,
+                format!(
+                    "column name '{c}' appears twice (columns {} and {})",
+                    j + 1,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> TableError {
+    let line = e.position().map(|p| p.line() as usize);
+    let msg = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("this row has {len} fields but the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { err, .. } => format!("invalid UTF-8 in field {}", err.field() + 1),
+        _ => e.to_string(),
+    };
+    match line {
+        Some(l) => TableError::line(path, l, msg),
+        None => TableError::file(path, msg),
+    }
+}
+
+/// JSON Lines: one object per line; columns in order of first appearance.
+pub fn jsonl(path: &Path) -> Result<Table, TableError> {
+    let text = std::fs::read_to_string(path).map_err(|e| open_error(path, e))?;
+    if text.trim().is_empty() {
+        return Err(TableError::file(path, "the file is empty"));
+    }
+    let mut columns: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut records: Vec<(usize, Vec<(usize, Cell)>)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let lineno = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            let mut err = TableError::line(path, lineno, format!("invalid JSON: {e}"));
+            err.location.column = Some((e.column(), "(JSON)".into()));
+            err
+        })?;
+        let serde_json::Value::Object(map) = v else {
+            return Err(TableError::line(
+                path,
+                lineno,
+                "each line must be a JSON object",
+            ));
+        };
+        let mut cells = Vec::with_capacity(map.len());
+        for (k, v) in map {
+            let col = *index.entry(k.clone()).or_insert_with(|| {
+                columns.push(k.clone());
+                columns.len() - 1
+            });
+            let cell = match v {
+                serde_json::Value::Number(n) => Cell::Num(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::String(s) => Cell::Str(s),
+                serde_json::Value::Null => Cell::Null,
+                serde_json::Value::Bool(b) => Cell::Str(b.to_string()),
+                other => Cell::Str(other.to_string()),
+            };
+            cells.push((col, cell));
+        }
+        records.push((lineno, cells));
+    }
+    let mut rows = Vec::with_capacity(records.len());
+    let mut lines = Vec::with_capacity(records.len());
+    for (lineno, cells) in records {
+        let mut row = vec![Cell::Null; columns.len()];
+        for (c, v) in cells {
+            row[c] = v;
+        }
+        rows.push(row);
+        lines.push(lineno);
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        format: Format::Jsonl,
+        columns,
+        rows,
+        lines,
+    })
+}
+
+/// Parquet, through the row API (no Arrow needed).
+pub fn parquet(path: &Path) -> Result<Table, TableError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        return Err(TableError::file(path, "the file is empty"));
+    }
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| TableError::file(path, format!("not a readable Parquet file: {e}")))?;
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let columns: Vec<String> = schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    check_header(path, &columns)?;
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    let iter = reader
+        .get_row_iter(None)
+        .map_err(|e| TableError::file(path, format!("cannot read rows: {e}")))?;
+    for (i, row) in iter.enumerate() {
+        let row =
+            row.map_err(|e| TableError::line(path, i + 1, format!("cannot read row: {e}")))?;
+        let mut cells = vec![Cell::Null; columns.len()];
+        for (j, (_, field)) in row.get_column_iter().enumerate() {
+            cells[j] = match field {
+                Field::Null => Cell::Null,
+                Field::Bool(b) => Cell::Str(b.to_string()),
+                Field::Byte(v) => Cell::Num(*v as f64),
+                Field::Short(v) => Cell::Num(*v as f64),
+                Field::Int(v) => Cell::Num(*v as f64),
+                Field::Long(v) => Cell::Num(*v as f64),
+                Field::UByte(v) => Cell::Num(*v as f64),
+                Field::UShort(v) => Cell::Num(*v as f64),
+                Field::UInt(v) => Cell::Num(*v as f64),
+                Field::ULong(v) => Cell::Num(*v as f64),
+                Field::Float(v) => Cell::Num(*v as f64),
+                Field::Double(v) => Cell::Num(*v),
+                Field::Str(s) => Cell::Str(s.clone()),
+                other => Cell::Str(other.to_string()),
+            };
+        }
+        rows.push(cells);
+        lines.push(i + 1);
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        format: Format::Parquet,
+        columns,
+        rows,
+        lines,
+    })
+}
