@@ -8,12 +8,13 @@
 pub mod accounting;
 pub mod bootstrap;
 pub mod data;
+pub mod design;
+pub mod diagnostics;
 pub mod fit;
+pub mod hardware;
+pub mod isoflop;
 pub mod kernels;
 pub mod laws;
 pub mod optim;
-pub mod robust;
-pub mod isoflop;
 pub mod plan;
-pub mod design;
-pub mod hardware;
+pub mod robust;
