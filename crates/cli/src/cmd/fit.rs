@@ -27,7 +27,7 @@ a stable log-sum-exp (for Chinchilla ln L̂ = LSE(a − α ln N, b − β ln D, 
 The objective is the SUM over runs of the Huber loss of r (δ = 1e-3), not the
 mean: a mean shrinks the objective and its gradient by the number of runs and
 makes optimisers stop early. Gradients are analytic; L-BFGS runs until the
-gradient and the relative change of the objective are tiny (1e-12 scale).
+gradient is below 1e-11 or the objective stops changing (1e-15 relative).
 
 Methods:
   varpro (default)  Variable projection: on a fine grid of exponents the
