@@ -29,6 +29,11 @@ enum Command {
     Isoflop(cmd::isoflop::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
+    /// Run a sweep of pilot runs (local or Slurm), resumable; keeps runs.csv.
+    Sweep(cmd::sweep::Args),
+    /// One run of a prepared sweep directory (what Slurm array tasks execute).
+    #[command(hide = true)]
+    SweepTask(cmd::sweep::TaskArgs),
     /// Train a GPT pilot run with the built-in engine.
     Train(cmd::train::Args),
 }
@@ -41,6 +46,8 @@ fn main() {
         Command::Fit(args) => cmd::fit::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Sweep(args) => cmd::sweep::run(args),
+        Command::SweepTask(args) => cmd::sweep::run_task_cmd(args),
         Command::Train(args) => cmd::train::run(args),
     };
     if let Err(err) = result {

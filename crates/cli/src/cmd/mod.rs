@@ -4,4 +4,5 @@ pub mod design;
 pub mod fit;
 pub mod isoflop;
 pub mod plan;
+pub mod sweep;
 pub mod train;

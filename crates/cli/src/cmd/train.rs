@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context};
 use scalelab_core::accounting::shape_for_params;
-use scalelab_engine::{checkpoint, data, TokenSource, TrainConfig, Trainer};
+use scalelab_engine::{checkpoint, TokenSource, TrainConfig, Trainer};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
@@ -152,15 +152,7 @@ fn build_config(a: &Args) -> anyhow::Result<TrainConfig> {
 /// The run's data: a corpus source (via the corpus command's adapter) when
 /// the spec names one, else the engine's own (`random`, a text file).
 fn open_data(cfg: &TrainConfig) -> anyhow::Result<Box<dyn TokenSource>> {
-    if let Some(src) = super::corpus::open_token_source(&cfg.data, cfg.seed)? {
-        return Ok(src);
-    }
-    Ok(data::open(
-        &cfg.data,
-        cfg.vocab,
-        cfg.val_fraction,
-        cfg.seed,
-    )?)
+    scalelab_sweep::data::open_source(cfg)
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {

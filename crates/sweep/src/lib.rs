@@ -1,0 +1,118 @@
+//! scalelab-sweep: many pilot runs, resumable, on this machine or a Slurm
+//! cluster.
+//!
+//! A sweep directory holds:
+//!
+//! ```text
+//! DIR/plan.json          the resolved runs (configs, sizes, budgets)
+//! DIR/.lock              held by the sweep running in DIR
+//! DIR/runs/NAME/         one run: config.toml, metrics.jsonl, checkpoint.safetensors,
+//!                        summary.json, status.json
+//! DIR/runs.csv           one row per run (also runs.parquet), see [`table`]
+//! DIR/curves.csv         every intermediate evaluation
+//! DIR/slurm/             job.sh, job_id and task logs (Slurm executor)
+//! ```
+//!
+//! Every file is written atomically (temporary file, fsync, rename), so a
+//! `kill -9` at any moment loses at most the steps since each run's last
+//! checkpoint; running the same sweep again skips finished runs and resumes
+//! the others bit-identically.
+
+pub mod data;
+pub mod local;
+pub mod lock;
+pub mod run;
+pub mod slurm;
+pub mod spec;
+pub mod table;
+
+use anyhow::{bail, Context, Result};
+use scalelab_engine::TrainConfig;
+use spec::{SweepFile, SweepPlan};
+use std::path::Path;
+
+/// Checks a configuration against its data (opening the source once per
+/// distinct data spec) and returns the data's vocabulary.
+pub fn check_config(cfg: &TrainConfig) -> Result<usize> {
+    let src = data::open_source(cfg)?;
+    cfg.validate(src.as_ref())?;
+    Ok(src.vocab_size())
+}
+
+/// Reads and resolves a sweep file, checking every run before any starts.
+pub fn load_sweep(path: &Path) -> Result<(SweepPlan, SweepFile)> {
+    spec::load(path, &check_config)
+}
+
+/// Records the plan in `dir` (or checks it matches the one there), and
+/// marks new runs pending. Refuses a directory that holds another sweep.
+pub fn prepare_dir(dir: &Path, plan: &SweepPlan) -> Result<()> {
+    std::fs::create_dir_all(dir.join("runs"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let p = spec::plan_path(dir);
+    if p.exists() {
+        let old = spec::read_plan(dir)?;
+        if old.runs != plan.runs {
+            let changed: Vec<&str> = plan
+                .runs
+                .iter()
+                .filter(|r| !old.runs.contains(r))
+                .map(|r| r.name.as_str())
+                .take(5)
+                .collect();
+            bail!(
+                "{} holds a different sweep ({} runs there, {} in the file; differing: {}): \
+                 choose another --out, or delete the directory to start over",
+                dir.display(),
+                old.runs.len(),
+                plan.runs.len(),
+                if changed.is_empty() {
+                    "order or removed runs".into()
+                } else {
+                    changed.join(", ")
+                }
+            );
+        }
+    }
+    let json = serde_json::to_string_pretty(plan).expect("serialise") + "\n";
+    scalelab_tables::write_atomic(&p, json.as_bytes())?;
+    for r in &plan.runs {
+        let rd = run::run_dir(dir, &r.name);
+        if !run::status_path(&rd).exists() {
+            std::fs::create_dir_all(&rd)
+                .with_context(|| format!("cannot create {}", rd.display()))?;
+            run::write_status(&rd, &run::Status::pending(r.config.total_steps()))?;
+        }
+    }
+    table::write_tables(dir, plan)
+}
+
+/// Runs one run of a prepared sweep directory (a Slurm array task).
+pub fn run_task(dir: &Path, index: usize) -> Result<run::Outcome> {
+    let plan = spec::read_plan(dir)?;
+    let r = plan.runs.get(index).with_context(|| {
+        format!(
+            "{}: no run {index} (the sweep has {})",
+            dir.display(),
+            plan.runs.len()
+        )
+    })?;
+    let out = run::run_one(dir, r, &mut |_| std::ops::ControlFlow::Continue(()))?;
+    Ok(out)
+}
+
+/// Marks failed runs pending again (their checkpoints are kept).
+pub fn reset_failed(dir: &Path, plan: &SweepPlan) -> Result<Vec<String>> {
+    let mut reset = Vec::new();
+    for r in &plan.runs {
+        let rd = run::run_dir(dir, &r.name);
+        let mut st = run::read_status(&rd, r.config.total_steps());
+        if st.state == run::State::Failed {
+            st.state = run::State::Pending;
+            st.reason = None;
+            run::write_status(&rd, &st)?;
+            reset.push(r.name.clone());
+        }
+    }
+    Ok(reset)
+}

@@ -1,0 +1,200 @@
+//! The local executor: K runs at a time on this machine, each in its own
+//! thread with its own (single-threaded by default) engine pool.
+//!
+//! On a terminal it shows an overall bar (steps done, ETA) and a line per
+//! active run with its loss; elsewhere it prints plain log lines.
+
+use crate::run::{read_status, run_dir, run_one, Outcome, State};
+use crate::spec::SweepPlan;
+use crate::table::write_tables;
+use anyhow::Result;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Options of a local sweep.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// Runs at a time.
+    pub jobs: usize,
+    /// No display at all.
+    pub quiet: bool,
+    /// Stop every run after this many steps in this invocation (for tests
+    /// of interruption; `None` runs to the end).
+    pub step_limit: Option<u64>,
+}
+
+/// What a sweep invocation did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SweepReport {
+    pub done: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub stopped: Vec<String>,
+    /// Runs that were already done before this invocation.
+    pub skipped: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Runs every run of the plan that is not done, `jobs` at a time, then
+/// rewrites the tables.
+pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<SweepReport> {
+    let t0 = Instant::now();
+    let mut report = SweepReport::default();
+    let mut queue = VecDeque::new();
+    let mut total_steps = 0u64;
+    let mut done_steps = 0u64;
+    for (i, r) in plan.runs.iter().enumerate() {
+        let total = r.config.total_steps();
+        total_steps += total;
+        let st = read_status(&run_dir(dir, &r.name), total);
+        match st.state {
+            State::Done => {
+                report.skipped.push(r.name.clone());
+                done_steps += total;
+            }
+            State::Failed => {
+                report
+                    .failed
+                    .push((r.name.clone(), st.reason.unwrap_or_default()));
+                done_steps += total;
+            }
+            _ => {
+                done_steps += st.step;
+                queue.push_back(i);
+            }
+        }
+    }
+    let terminal = !opts.quiet && std::io::stderr().is_terminal();
+    let multi = MultiProgress::with_draw_target(if terminal {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let overall = multi.add(ProgressBar::new(total_steps));
+    overall.set_style(
+        ProgressStyle::with_template(
+            "{msg:12} [{bar:30}] {percent:>3}% of {len} steps, {elapsed} elapsed, eta {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    overall.set_message(format!("{} runs", plan.runs.len()));
+    overall.set_position(done_steps);
+    let log = |msg: String| {
+        if !opts.quiet && !terminal {
+            eprintln!("{msg}");
+        }
+    };
+    log(format!(
+        "sweep {}: {} runs, {} to run, {} already done, {} jobs",
+        plan.name,
+        plan.runs.len(),
+        queue.len(),
+        report.skipped.len(),
+        opts.jobs
+    ));
+    let queue = Mutex::new(queue);
+    let results: Mutex<Vec<(String, Result<Outcome>)>> = Mutex::new(Vec::new());
+    let abort = AtomicBool::new(false);
+    let table_lock = Mutex::new(());
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.max(1) {
+            s.spawn(|| loop {
+                if abort.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Some(i) = queue.lock().expect("queue").pop_front() else {
+                    return;
+                };
+                let r = &plan.runs[i];
+                let total = r.config.total_steps();
+                let line = multi.insert_before(&overall, ProgressBar::new(total));
+                line.set_style(
+                    ProgressStyle::with_template("  {msg:40} {pos:>6}/{len:6} steps")
+                        .expect("template"),
+                );
+                line.set_message(r.name.clone());
+                log(format!("start  {} ({} steps)", r.name, total));
+                let mut taken = 0u64;
+                let every = (total / 4).max(1);
+                let mut on_step = |rep: &scalelab_engine::StepReport| {
+                    overall.inc(1);
+                    line.set_position(rep.step);
+                    let val = rep
+                        .val_loss
+                        .map(|v| format!(" val {v:.4}"))
+                        .unwrap_or_default();
+                    line.set_message(format!("{} loss {:.4}{val}", r.name, rep.train_loss));
+                    if rep.step.is_multiple_of(every) && rep.step < total {
+                        log(format!(
+                            "       {} step {}/{} loss {:.4}{val}",
+                            r.name, rep.step, total, rep.train_loss
+                        ));
+                    }
+                    taken += 1;
+                    if abort.load(Ordering::Relaxed) || opts.step_limit.is_some_and(|l| taken >= l)
+                    {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                };
+                let out = run_one(dir, r, &mut on_step);
+                line.finish_and_clear();
+                multi.remove(&line);
+                match &out {
+                    Ok(Outcome::Done(s)) => log(format!(
+                        "done   {} val loss {} ({:.0} tokens/s)",
+                        r.name,
+                        s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+                        s.tokens_per_second
+                    )),
+                    Ok(Outcome::Failed(why)) => {
+                        let msg = format!("failed {}: {why}", r.name);
+                        if terminal {
+                            let _ = multi.println(&msg);
+                        } else if !opts.quiet {
+                            eprintln!("{msg}");
+                        }
+                    }
+                    Ok(Outcome::Stopped) => log(format!("stopped {} (resumable)", r.name)),
+                    Err(e) => {
+                        // an I/O failure: stop handing out runs
+                        abort.store(true, Ordering::Relaxed);
+                        log(format!("error  {}: {e:#}", r.name));
+                    }
+                }
+                {
+                    let _g = table_lock.lock().expect("table");
+                    let _ = write_tables(dir, plan);
+                }
+                results.lock().expect("results").push((r.name.clone(), out));
+            });
+        }
+    });
+    overall.finish_and_clear();
+    let mut first_err = None;
+    for (name, out) in results.into_inner().expect("results") {
+        match out {
+            Ok(Outcome::Done(_)) => report.done.push(name),
+            Ok(Outcome::Failed(w)) => report.failed.push((name, w)),
+            Ok(Outcome::Stopped) => report.stopped.push(name),
+            Err(e) => {
+                if first_err.is_none() {
+                    first_err = Some(e.context(format!("run {name}")));
+                }
+            }
+        }
+    }
+    write_tables(dir, plan)?;
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}

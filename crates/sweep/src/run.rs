@@ -1,0 +1,229 @@
+//! One run of a sweep in its own directory: status file, fresh start or
+//! resume from the last checkpoint, divergence handling.
+//!
+//! A run directory holds `config.toml`, `metrics.jsonl`,
+//! `checkpoint.safetensors` and `summary.json` (written by the engine) and
+//! `status.json` (written here, atomically):
+//!
+//! ```json
+//! {"state": "done", "reason": null, "step": 120, "total_steps": 120,
+//!  "train_loss": 1.93, "val_loss": 1.95, "updated": 1764000000}
+//! ```
+//!
+//! `state` is `pending`, `running`, `done` or `failed` (with `reason`).
+
+use crate::spec::RunPlan;
+use anyhow::{Context, Result};
+use scalelab_engine::{checkpoint, EngineError, RunSummary, StepReport, Trainer};
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+/// The state of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Running => "running",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// Contents of `status.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub state: State,
+    pub reason: Option<String>,
+    pub step: u64,
+    pub total_steps: u64,
+    pub train_loss: Option<f64>,
+    pub val_loss: Option<f64>,
+    /// Unix seconds of the last update.
+    pub updated: u64,
+}
+
+impl Status {
+    pub fn pending(total_steps: u64) -> Self {
+        Status {
+            state: State::Pending,
+            reason: None,
+            step: 0,
+            total_steps,
+            train_loss: None,
+            val_loss: None,
+            updated: now(),
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The directory of a run inside a sweep directory.
+pub fn run_dir(sweep_dir: &Path, name: &str) -> PathBuf {
+    sweep_dir.join("runs").join(name)
+}
+
+pub fn status_path(dir: &Path) -> PathBuf {
+    dir.join("status.json")
+}
+
+/// Reads a run's status; a missing or unreadable file reads as pending.
+pub fn read_status(dir: &Path, total_steps: u64) -> Status {
+    std::fs::read_to_string(status_path(dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| Status::pending(total_steps))
+}
+
+/// Writes a run's status atomically.
+pub fn write_status(dir: &Path, s: &Status) -> Result<()> {
+    let mut s = s.clone();
+    s.updated = now();
+    let text = serde_json::to_string(&s).expect("serialise") + "\n";
+    scalelab_tables::write_atomic(&status_path(dir), text.as_bytes())?;
+    Ok(())
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Finished now or earlier.
+    Done(Box<RunSummary>),
+    /// Stopped for a reason recorded in its status (divergence, bad data).
+    Failed(String),
+    /// Stopped on request; resumable.
+    Stopped,
+}
+
+/// Runs (or resumes, or skips) one run. `on_step` sees every step and may
+/// stop the run (it then stays resumable from its last checkpoint).
+pub fn run_one(
+    sweep_dir: &Path,
+    plan: &RunPlan,
+    on_step: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
+) -> Result<Outcome> {
+    let dir = run_dir(sweep_dir, &plan.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let total = plan.config.total_steps();
+    let mut status = read_status(&dir, total);
+    match status.state {
+        State::Done => {
+            if let Ok(s) = read_summary(&dir) {
+                return Ok(Outcome::Done(Box::new(s)));
+            }
+        }
+        State::Failed => {
+            return Ok(Outcome::Failed(
+                status.reason.clone().unwrap_or_else(|| "failed".into()),
+            ))
+        }
+        _ => {}
+    }
+    let data = crate::data::open_source(&plan.config)?;
+    let ck = checkpoint::path_in(&dir);
+    let trainer = if ck.exists() {
+        Trainer::resume(&dir, data)
+    } else {
+        // a run that crashed before its first checkpoint starts over
+        for f in ["metrics.jsonl", "summary.json", "config.toml"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        Trainer::new(plan.config.clone(), data, Some(&dir))
+    };
+    let mut trainer = match trainer {
+        Ok(t) => t,
+        Err(e) => return fail(&dir, status, format!("cannot start: {e}")),
+    };
+    status.state = State::Running;
+    status.step = trainer.current_step();
+    write_status(&dir, &status)?;
+    let every = plan.config.checkpoint_every.max(1);
+    let mut last_val = status.val_loss;
+    let mut status_err: Option<anyhow::Error> = None;
+    let res = trainer.run(|r| {
+        if r.val_loss.is_some() {
+            last_val = r.val_loss;
+        }
+        if r.step % every == 0 || r.step == total {
+            let s = Status {
+                state: State::Running,
+                reason: None,
+                step: r.step,
+                total_steps: total,
+                train_loss: Some(r.train_loss),
+                val_loss: last_val,
+                updated: 0,
+            };
+            if let Err(e) = write_status(&dir, &s) {
+                status_err = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        on_step(r)
+    });
+    if let Some(e) = status_err {
+        return Err(e);
+    }
+    match res {
+        Ok(summary) if summary.completed => {
+            let s = Status {
+                state: State::Done,
+                reason: None,
+                step: summary.steps,
+                total_steps: total,
+                train_loss: Some(summary.final_train_loss),
+                val_loss: summary.final_val_loss,
+                updated: 0,
+            };
+            write_status(&dir, &s)?;
+            Ok(Outcome::Done(Box::new(summary)))
+        }
+        Ok(_) => Ok(Outcome::Stopped),
+        Err(e @ EngineError::Diverged { .. }) => fail(&dir, status, format!("diverged: {e}")),
+        Err(e @ (EngineError::Io { .. } | EngineError::Checkpoint(_))) => {
+            Err(anyhow::anyhow!("{}: {e}", dir.display()))
+        }
+        Err(e) => fail(&dir, status, e.to_string()),
+    }
+}
+
+fn fail(dir: &Path, mut status: Status, reason: String) -> Result<Outcome> {
+    status.state = State::Failed;
+    status.reason = Some(reason.clone());
+    write_status(dir, &status)?;
+    Ok(Outcome::Failed(reason))
+}
+
+/// Reads a finished run's `summary.json`.
+pub fn read_summary(dir: &Path) -> Result<RunSummary> {
+    let p = dir.join("summary.json");
+    let t = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&t).with_context(|| format!("{}: unreadable summary", p.display()))
+}
+
+/// Reads a run's metrics log (steps in order; a torn last line is ignored).
+pub fn read_metrics(dir: &Path) -> Vec<StepReport> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

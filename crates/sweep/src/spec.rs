@@ -1,0 +1,591 @@
+//! Sweep files (TOML) and their resolution into runs.
+//!
+//! ```toml
+//! name = "pilot"
+//!
+//! [train]                 # shared settings: fields of `scalelab train`'s config
+//! data = "synth"          # except the shape (n_layer, d_model, n_head, d_ff)
+//! context = 64            # and the budget (steps, tokens), which come per run
+//! batch = 16
+//! lr = 3e-3
+//!
+//! [schedule]
+//! tokens_per_param = 20   # D for runs that give neither tokens nor flops
+//! evals = 8               # validation evaluations per run (unless train.eval_every)
+//! checkpoints = 10        # checkpoints per run (unless train.checkpoint_every)
+//! lr_rule = { base = 3e-3, ref_params = 1e5, exponent = -0.25 }  # lr = base·(N/ref)^exponent
+//!
+//! [[runs]]                # explicit runs …
+//! params = 3e5            # target non-embedding N (shape rule) or n_layer/d_model/n_head
+//! tokens = 2e6            # or tokens_per_param, or flops (D = C/(6N))
+//!
+//! [grid]                  # … a grid (params × tokens or × tokens_per_param) …
+//! params = [1e4, 3e4, 1e5]
+//! tokens_per_param = [5, 20, 80]
+//!
+//! [design]                # … an IsoFLOP design (as `scalelab design`) …
+//! total_flops = 1e15
+//! budgets = 4
+//!
+//! design_file = "sweep.json"   # … or the file `scalelab design --out` wrote
+//! ```
+//!
+//! Every problem is reported before any run starts, naming the key and the
+//! line: unknown keys, values of the wrong type, shapes the engine refuses,
+//! data that cannot be opened.
+
+use anyhow::{anyhow, bail, Context, Result};
+use scalelab_core::accounting::{shape_for_params, GptShape};
+use scalelab_core::design::{design, optimum_at_ratio, DesignOptions};
+use scalelab_engine::TrainConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A sweep file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub train: BTreeMap<Spanned<String>, toml::Value>,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub runs: Vec<Spanned<RunEntry>>,
+    pub grid: Option<Spanned<Grid>>,
+    pub design: Option<Spanned<DesignSection>>,
+    pub design_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub slurm: SlurmSettings,
+    /// Settings of `scalelab study` (ignored by `scalelab sweep`).
+    #[serde(default)]
+    pub study: Option<toml::Table>,
+}
+
+/// Rules that turn a size into a training budget and schedule.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    #[serde(default = "d_tpp")]
+    pub tokens_per_param: f64,
+    #[serde(default = "d_evals")]
+    pub evals: u64,
+    #[serde(default = "d_checkpoints")]
+    pub checkpoints: u64,
+    pub lr_rule: Option<LrRule>,
+}
+
+fn d_tpp() -> f64 {
+    20.0
+}
+fn d_evals() -> u64 {
+    8
+}
+fn d_checkpoints() -> u64 {
+    10
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            tokens_per_param: d_tpp(),
+            evals: d_evals(),
+            checkpoints: d_checkpoints(),
+            lr_rule: None,
+        }
+    }
+}
+
+/// Learning rate by size: `lr = base · (N / ref_params)^exponent`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LrRule {
+    pub base: f64,
+    pub ref_params: f64,
+    #[serde(default)]
+    pub exponent: f64,
+}
+
+/// One explicit run.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunEntry {
+    pub name: Option<String>,
+    pub params: Option<f64>,
+    pub n_layer: Option<usize>,
+    pub d_model: Option<usize>,
+    pub n_head: Option<usize>,
+    pub d_ff: Option<usize>,
+    pub tokens: Option<f64>,
+    pub tokens_per_param: Option<f64>,
+    pub flops: Option<f64>,
+    pub seed: Option<u64>,
+    pub lr: Option<f64>,
+}
+
+/// A grid of sizes × budgets.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    pub params: Vec<f64>,
+    pub tokens: Option<Vec<f64>>,
+    pub tokens_per_param: Option<Vec<f64>>,
+}
+
+/// An IsoFLOP design, as `scalelab design`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DesignSection {
+    pub total_flops: f64,
+    #[serde(default = "d_budgets")]
+    pub budgets: usize,
+    #[serde(default = "d_decades")]
+    pub decades: f64,
+    #[serde(default = "d_sizes")]
+    pub sizes: usize,
+    #[serde(default = "d_spread")]
+    pub spread: f64,
+    #[serde(default = "d_tpp")]
+    pub tokens_per_param: f64,
+}
+fn d_budgets() -> usize {
+    5
+}
+fn d_decades() -> f64 {
+    2.0
+}
+fn d_sizes() -> usize {
+    7
+}
+fn d_spread() -> f64 {
+    4.0
+}
+
+/// Options of the Slurm executor (flags override them).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Time limit per task, Slurm syntax (`01:00:00`).
+    pub time: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub gpus: Option<String>,
+    pub mem: Option<String>,
+    /// Array tasks running at once (`%K`).
+    pub max_concurrent: Option<usize>,
+    /// Extra `#SBATCH` options, e.g. `["--qos=low"]`.
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+/// A run, fully resolved.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunPlan {
+    pub name: String,
+    pub config: TrainConfig,
+    /// Exact non-embedding parameters of the shape.
+    pub params: u64,
+    pub params_total: u64,
+    /// Vocabulary of the model (the data's unless set).
+    pub vocab: usize,
+    /// The FLOP budget the run was designed for (6N convention), if any.
+    pub flops_budget: Option<f64>,
+}
+
+impl RunPlan {
+    /// Training tokens the run will see (steps × batch × context).
+    pub fn tokens(&self) -> u64 {
+        self.config.total_steps() * (self.config.batch * self.config.context) as u64
+    }
+}
+
+/// A resolved sweep: its runs and the Slurm settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SweepPlan {
+    pub schema: String,
+    pub name: String,
+    pub runs: Vec<RunPlan>,
+    pub slurm: SlurmSettings,
+}
+
+/// Keys of `[train]` that the runs set themselves.
+const PER_RUN_KEYS: &[&str] = &["n_layer", "d_model", "n_head", "d_ff", "steps", "tokens"];
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Where a spanned item is, for messages: `file:line`.
+fn at(path: &Path, text: &str, span: std::ops::Range<usize>) -> String {
+    format!("{}:{}", path.display(), line_of(text, span.start))
+}
+
+/// Reads and resolves a sweep file. `data_vocab` opens the data once and
+/// reports its vocabulary (and checks each run's shape against it).
+pub fn load(
+    path: &Path,
+    check: &dyn Fn(&TrainConfig) -> Result<usize>,
+) -> Result<(SweepPlan, SweepFile)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read sweep file {}", path.display()))?;
+    let file: SweepFile = toml::from_str(&text)
+        .map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    let plan = resolve(path, &text, &file, check)?;
+    Ok((plan, file))
+}
+
+/// The shared training settings of `[train]`, checked key by key.
+fn base_config(path: &Path, text: &str, file: &SweepFile) -> Result<toml::Table> {
+    let allowed: Vec<String> = {
+        let t: toml::Table = toml::from_str(&TrainConfig::default().to_toml()).expect("toml");
+        let mut k: Vec<String> = t.keys().cloned().collect();
+        k.extend(["vocab", "warmup_steps"].map(String::from));
+        k.retain(|k| !PER_RUN_KEYS.contains(&k.as_str()));
+        k.sort();
+        k.dedup();
+        k
+    };
+    let mut table = toml::Table::new();
+    for (k, v) in &file.train {
+        let key = k.get_ref();
+        if PER_RUN_KEYS.contains(&key.as_str()) {
+            bail!(
+                "{}: [train] {key}: the shape and budget are set per run ([[runs]], [grid] or [design]), not in [train]",
+                at(path, text, k.span())
+            );
+        }
+        if !allowed.contains(key) {
+            bail!(
+                "{}: [train] has no key `{key}` (keys: {})",
+                at(path, text, k.span()),
+                allowed.join(", ")
+            );
+        }
+        table.insert(key.clone(), v.clone());
+    }
+    // Check the types now, with a placeholder shape and budget.
+    let mut probe = table.clone();
+    probe.insert("n_layer".into(), 1.into());
+    probe.insert("d_model".into(), 16.into());
+    probe.insert("n_head".into(), 1.into());
+    probe.insert("steps".into(), 1.into());
+    if let Err(e) = probe.try_into::<TrainConfig>() {
+        let msg = e.to_string();
+        let line = file
+            .train
+            .keys()
+            .find(|k| msg.contains(&format!("`{}`", k.get_ref())))
+            .map(|k| at(path, text, k.span()))
+            .unwrap_or_else(|| path.display().to_string());
+        bail!("{line}: [train]: {}", msg.trim_end());
+    }
+    Ok(table)
+}
+
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
+/// Resolves the file's runs into training configurations.
+pub fn resolve(
+    path: &Path,
+    text: &str,
+    file: &SweepFile,
+    check: &dyn Fn(&TrainConfig) -> Result<usize>,
+) -> Result<SweepPlan> {
+    let base = base_config(path, text, file)?;
+    let sched = &file.schedule;
+    if !positive(sched.tokens_per_param) {
+        bail!(
+            "{}: [schedule] tokens_per_param must be positive, got {}",
+            path.display(),
+            sched.tokens_per_param
+        );
+    }
+    // One probe config to learn the data's vocabulary and context.
+    let mut probe = base.clone();
+    probe.insert("n_layer".into(), 1.into());
+    probe.insert("d_model".into(), 16.into());
+    probe.insert("n_head".into(), 1.into());
+    probe.insert("steps".into(), 1.into());
+    let probe: TrainConfig = probe.try_into().expect("checked");
+    let vocab = check(&probe).with_context(|| {
+        format!(
+            "{}: [train] data = {:?} cannot be used",
+            path.display(),
+            probe.data
+        )
+    })?;
+    let vocab = probe.vocab.unwrap_or(vocab);
+    let context = probe.context;
+
+    // (name, shape, tokens, budget, seed, lr, where)
+    struct Want {
+        name: Option<String>,
+        shape: GptShape,
+        tokens: f64,
+        budget: Option<f64>,
+        seed: Option<u64>,
+        lr: Option<f64>,
+        at: String,
+    }
+    let mut wants: Vec<Want> = Vec::new();
+    let shape_of = |n: f64, at: &str| -> Result<GptShape> {
+        if !positive(n) || n < 1.0 {
+            bail!("{at}: params must be a positive number, got {n}");
+        }
+        shape_for_params(n, context, vocab).ok_or_else(|| anyhow!("{at}: no shape for {n}"))
+    };
+    for r in &file.runs {
+        let where_ = at(path, text, r.span());
+        let e = r.get_ref();
+        let shape = match (e.params, e.n_layer, e.d_model, e.n_head) {
+            (Some(n), None, None, None) => shape_of(n, &where_)?,
+            (None, Some(l), Some(d), Some(h)) => {
+                let mut s = GptShape::new(l, d, h, context, vocab);
+                if let Some(ff) = e.d_ff {
+                    s.d_ff = ff;
+                }
+                s
+            }
+            _ => bail!(
+                "{where_}: a run gives either params (a target size) or all of n_layer, d_model and n_head"
+            ),
+        };
+        let n = shape.params().non_embedding as f64;
+        let (tokens, budget) = match (e.tokens, e.tokens_per_param, e.flops) {
+            (Some(t), None, None) => (t, None),
+            (None, Some(r), None) => (r * n, None),
+            (None, None, Some(c)) => (c / (6.0 * n), Some(c)),
+            (None, None, None) => (sched.tokens_per_param * n, None),
+            _ => bail!("{where_}: give at most one of tokens, tokens_per_param and flops"),
+        };
+        if !positive(tokens) {
+            bail!("{where_}: the run's tokens must be positive, got {tokens}");
+        }
+        wants.push(Want {
+            name: e.name.clone(),
+            shape,
+            tokens,
+            budget,
+            seed: e.seed,
+            lr: e.lr,
+            at: where_,
+        });
+    }
+    if let Some(g) = &file.grid {
+        let where_ = at(path, text, g.span());
+        let g = g.get_ref();
+        let budgets: Vec<(bool, f64)> = match (&g.tokens, &g.tokens_per_param) {
+            (Some(t), None) => t.iter().map(|t| (false, *t)).collect(),
+            (None, Some(r)) => r.iter().map(|r| (true, *r)).collect(),
+            (None, None) => vec![(true, sched.tokens_per_param)],
+            _ => bail!("{where_}: [grid] gives tokens or tokens_per_param, not both"),
+        };
+        for &n in &g.params {
+            let shape = shape_of(n, &where_)?;
+            let ne = shape.params().non_embedding as f64;
+            for &(ratio, v) in &budgets {
+                let tokens = if ratio { v * ne } else { v };
+                if !positive(tokens) {
+                    bail!("{where_}: [grid] tokens must be positive, got {v}");
+                }
+                wants.push(Want {
+                    name: None,
+                    shape,
+                    tokens,
+                    budget: None,
+                    seed: None,
+                    lr: None,
+                    at: where_.clone(),
+                });
+            }
+        }
+    }
+    let mut design_runs = Vec::new();
+    if let Some(d) = &file.design {
+        let where_ = at(path, text, d.span());
+        let s = d.get_ref();
+        let opts = DesignOptions {
+            total_flops: s.total_flops,
+            budgets: s.budgets,
+            decades: s.decades,
+            sizes: s.sizes,
+            spread: s.spread,
+            context,
+            vocab,
+        };
+        let tpp = s.tokens_per_param;
+        let dz = design(&opts, &|c| optimum_at_ratio(c, tpp))
+            .map_err(|e| anyhow!("{where_}: [design]: {e}"))?;
+        for r in dz.runs {
+            design_runs.push((r.name, r.shape, r.tokens, r.flops, where_.clone()));
+        }
+    }
+    if let Some(f) = &file.design_file {
+        let where_ = at(path, text, f.span());
+        let p = path.parent().unwrap_or(Path::new(".")).join(f.get_ref());
+        let txt = std::fs::read_to_string(&p)
+            .with_context(|| format!("{where_}: design_file {}", p.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&txt)
+            .with_context(|| format!("{where_}: design_file {} is not JSON", p.display()))?;
+        if v.get("schema").and_then(|s| s.as_str()) != Some("scalelab.sweep/1") {
+            bail!(
+                "{where_}: design_file {} is not a `scalelab design --out` file (schema scalelab.sweep/1)",
+                p.display()
+            );
+        }
+        for (i, r) in v["runs"].as_array().into_iter().flatten().enumerate() {
+            let c = &r["config"];
+            let get = |k: &str| {
+                c[k].as_u64()
+                    .ok_or_else(|| anyhow!("{where_}: design_file run {i}: no `config.{k}`"))
+            };
+            let mut shape = GptShape::new(
+                get("n_layer")? as usize,
+                get("d_model")? as usize,
+                get("n_head")? as usize,
+                context,
+                vocab,
+            );
+            if let Some(ff) = c["d_ff"].as_u64() {
+                shape.d_ff = ff as usize;
+            }
+            let name = r["name"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or(format!("d{i}"));
+            design_runs.push((
+                name,
+                shape,
+                get("tokens")? as f64,
+                r["flops_budget"].as_f64().unwrap_or(f64::NAN),
+                where_.clone(),
+            ));
+        }
+    }
+    for (name, shape, tokens, budget, where_) in design_runs {
+        wants.push(Want {
+            name: Some(name),
+            shape,
+            tokens,
+            budget: budget.is_finite().then_some(budget),
+            seed: None,
+            lr: None,
+            at: where_,
+        });
+    }
+    if wants.is_empty() {
+        bail!(
+            "{}: the sweep has no runs: add [[runs]], [grid], [design] or design_file",
+            path.display()
+        );
+    }
+
+    let mut runs: Vec<RunPlan> = Vec::new();
+    for (i, w) in wants.into_iter().enumerate() {
+        let n = w.shape.params();
+        let mut t = base.clone();
+        t.insert("n_layer".into(), (w.shape.n_layer as i64).into());
+        t.insert("d_model".into(), (w.shape.d_model as i64).into());
+        t.insert("n_head".into(), (w.shape.n_head as i64).into());
+        if w.shape.d_ff != 4 * w.shape.d_model {
+            t.insert("d_ff".into(), (w.shape.d_ff as i64).into());
+        }
+        t.insert("tokens".into(), (w.tokens.round().max(1.0) as i64).into());
+        let mut cfg: TrainConfig = t
+            .try_into()
+            .map_err(|e| anyhow!("{}: {}", w.at, e.to_string().trim_end()))?;
+        if let Some(s) = w.seed {
+            cfg.seed = s;
+        }
+        let lr_explicit = file.train.keys().any(|k| k.get_ref() == "lr");
+        if let Some(lr) = w.lr {
+            cfg.lr = lr;
+        } else if let (Some(rule), false) = (sched.lr_rule, lr_explicit) {
+            cfg.lr = rule.base * (n.non_embedding as f64 / rule.ref_params).powf(rule.exponent);
+        }
+        let steps = cfg.total_steps().max(1);
+        if !file.train.keys().any(|k| k.get_ref() == "eval_every") {
+            cfg.eval_every = (steps / sched.evals.max(1)).max(1);
+        }
+        if !file.train.keys().any(|k| k.get_ref() == "checkpoint_every") {
+            cfg.checkpoint_every = (steps / sched.checkpoints.max(1)).max(1);
+        }
+        check(&cfg).map_err(|e| anyhow!("{}: run {}: {e:#}", w.at, i + 1))?;
+        let name = match w.name {
+            Some(n) => sanitize(&n),
+            None => format!(
+                "n{}-d{}",
+                short(n.non_embedding as f64),
+                short(cfg.total_steps() as f64 * (cfg.batch * cfg.context) as f64)
+            ),
+        };
+        runs.push(RunPlan {
+            name,
+            config: cfg,
+            params: n.non_embedding,
+            params_total: n.total,
+            vocab,
+            flops_budget: w.budget,
+        });
+    }
+    // unique names, in order
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &mut runs {
+        let k = seen.entry(r.name.clone()).or_insert(0);
+        *k += 1;
+        if *k > 1 {
+            r.name = format!("{}-{}", r.name, k);
+        }
+    }
+    Ok(SweepPlan {
+        schema: "scalelab.sweepplan/1".into(),
+        name: file.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into()
+        }),
+        runs,
+        slurm: file.slurm.clone(),
+    })
+}
+
+/// `3.2e5`-style short numbers for run names.
+fn short(v: f64) -> String {
+    let e = v.abs().log10().floor() as i32;
+    let m = v / 10f64.powi(e);
+    let m = format!("{m:.1}");
+    let m = m.trim_end_matches(".0");
+    format!("{m}e{e}")
+}
+
+/// A run name safe as a directory name.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Where the resolved plan lives in a sweep directory.
+pub fn plan_path(dir: &Path) -> PathBuf {
+    dir.join("plan.json")
+}
+
+/// Reads the resolved plan of a sweep directory.
+pub fn read_plan(dir: &Path) -> Result<SweepPlan> {
+    let p = plan_path(dir);
+    let text = std::fs::read_to_string(&p)
+        .with_context(|| format!("{}: not a sweep directory (no plan.json)", dir.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: unreadable plan", p.display()))
+}

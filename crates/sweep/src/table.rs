@@ -1,0 +1,135 @@
+//! The sweep's tables, rebuilt from the run directories (so they are never
+//! the only copy of anything):
+//!
+//! * `runs.csv` and `runs.parquet`: one row per run — the table `scalelab
+//!   fit`, `isoflop` and `emerge` read without flags. Columns: `run`,
+//!   `status`, `reason`, `n_layer`, `d_model`, `n_head`, `context`, `vocab`,
+//!   `params` (non-embedding N, Kaplan's convention), `params_total` (with
+//!   embeddings, Hoffmann's), `tokens` (D), `flops` (6·N·D), `flops_exact`
+//!   (the engine's exact count), `flops_budget` (the design's budget, when
+//!   designed), `loss` (final validation loss), `train_loss`, `steps`,
+//!   `seed`, `lr`, `evals` (number of intermediate evaluations).
+//! * `curves.csv`: every intermediate evaluation — `run`, `params`,
+//!   `params_total`, `step`, `tokens`, `flops`, `flops_exact`, `train_loss`,
+//!   `loss` (validation) — for IsoFLOP Approach 1 (`--run-col run`).
+
+use crate::run::{read_metrics, read_status, read_summary, run_dir, State};
+use crate::spec::SweepPlan;
+use anyhow::Result;
+use scalelab_tables::{write_csv, write_parquet, Cell};
+use std::path::Path;
+
+fn num(v: f64) -> Cell {
+    Cell::Num(v)
+}
+
+fn opt(v: Option<f64>) -> Cell {
+    v.map_or(Cell::Null, Cell::Num)
+}
+
+/// Column names of `runs.csv`.
+pub const RUN_COLUMNS: &[&str] = &[
+    "run",
+    "status",
+    "reason",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "context",
+    "vocab",
+    "params",
+    "params_total",
+    "tokens",
+    "flops",
+    "flops_exact",
+    "flops_budget",
+    "loss",
+    "train_loss",
+    "steps",
+    "seed",
+    "lr",
+    "evals",
+];
+
+/// Column names of `curves.csv`.
+pub const CURVE_COLUMNS: &[&str] = &[
+    "run",
+    "params",
+    "params_total",
+    "step",
+    "tokens",
+    "flops",
+    "flops_exact",
+    "train_loss",
+    "loss",
+];
+
+/// The rows of both tables.
+pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
+    let mut runs = Vec::new();
+    let mut curves = Vec::new();
+    for r in &plan.runs {
+        let rd = run_dir(dir, &r.name);
+        let st = read_status(&rd, r.config.total_steps());
+        let n = r.params as f64;
+        let metrics = read_metrics(&rd);
+        let summary = if st.state == State::Done {
+            read_summary(&rd).ok()
+        } else {
+            None
+        };
+        let fpt = summary.as_ref().map(|s| s.flops_per_token);
+        let tokens = r.tokens() as f64;
+        let mut evals = 0;
+        for m in &metrics {
+            if let Some(v) = m.val_loss {
+                evals += 1;
+                curves.push(vec![
+                    Cell::Str(r.name.clone()),
+                    num(n),
+                    num(r.params_total as f64),
+                    num(m.step as f64),
+                    num(m.tokens as f64),
+                    num(6.0 * n * m.tokens as f64),
+                    num(m.flops),
+                    num(m.train_loss),
+                    num(v),
+                ]);
+            }
+        }
+        runs.push(vec![
+            Cell::Str(r.name.clone()),
+            Cell::Str(st.state.as_str().into()),
+            st.reason.clone().map_or(Cell::Null, Cell::Str),
+            num(r.config.n_layer as f64),
+            num(r.config.d_model as f64),
+            num(r.config.n_head as f64),
+            num(r.config.context as f64),
+            num(r.vocab as f64),
+            num(n),
+            num(r.params_total as f64),
+            num(tokens),
+            num(6.0 * n * tokens),
+            opt(fpt.map(|f| f * tokens)),
+            opt(r.flops_budget),
+            opt(summary.as_ref().and_then(|s| s.final_val_loss)),
+            opt(summary.as_ref().map(|s| s.final_train_loss)),
+            num(r.config.total_steps() as f64),
+            num(r.config.seed as f64),
+            num(r.config.lr),
+            num(evals as f64),
+        ]);
+    }
+    (runs, curves)
+}
+
+/// Writes `runs.csv`, `runs.parquet` and `curves.csv` atomically.
+pub fn write_tables(dir: &Path, plan: &SweepPlan) -> Result<()> {
+    let (runs, curves) = rows(dir, plan);
+    let cols: Vec<String> = RUN_COLUMNS.iter().map(|s| s.to_string()).collect();
+    write_csv(&dir.join("runs.csv"), &cols, &runs)?;
+    write_parquet(&dir.join("runs.parquet"), &cols, &runs)?;
+    let ccols: Vec<String> = CURVE_COLUMNS.iter().map(|s| s.to_string()).collect();
+    write_csv(&dir.join("curves.csv"), &ccols, &curves)?;
+    Ok(())
+}
