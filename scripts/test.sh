@@ -18,6 +18,19 @@ if [ ! -e /usr/share/games/fortunes/fortunes ] && [ "$(id -u)" = 0 ] && command 
     || echo "warning: could not install fortunes"
 fi
 
+# The Slurm executor's integration test brings up a single-node cluster from
+# Debian's packages (slurmctld, slurmd, slurm-client, munge). As root, install
+# them and run that test; without root it runs only when CI=true (and fails
+# there if Slurm cannot be brought up).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing Slurm (for the Slurm executor test)"
+  if bash scripts/slurm-cluster.sh install >/dev/null; then
+    export SCALELAB_SLURM_TEST=1
+  else
+    echo "warning: could not install Slurm; its test runs only with CI=true"
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

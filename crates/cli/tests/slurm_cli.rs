@@ -1,0 +1,228 @@
+//! The Slurm executor against a real single-node Slurm cluster brought up
+//! from Debian's packages by `scripts/slurm-cluster.sh`: a sweep of four
+//! runs goes through an sbatch array, the results are collected, a task
+//! killed mid-run is resumed on re-submission, and the daemons are stopped.
+//!
+//! Runs when `CI=true` or `SCALELAB_SLURM_TEST=1` (it installs packages and
+//! starts daemons, so it needs root); otherwise it says that it skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn enabled() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+        || std::env::var("SCALELAB_SLURM_TEST").as_deref() == Ok("1")
+}
+
+struct Cluster {
+    prefix: PathBuf,
+    conf: String,
+}
+
+impl Cluster {
+    fn start(prefix: &Path) -> Cluster {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/slurm-cluster.sh"))
+            .arg("start")
+            .arg(prefix)
+            .output()
+            .expect("run slurm-cluster.sh");
+        // created first, so that a failed start is stopped on drop
+        let mut c = Cluster {
+            prefix: prefix.to_path_buf(),
+            conf: String::new(),
+        };
+        assert!(
+            out.status.success(),
+            "starting Slurm failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let conf = line
+            .strip_prefix("SLURM_CONF=")
+            .unwrap_or_else(|| panic!("unexpected output {line:?}"))
+            .to_string();
+        c.conf = conf;
+        c
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/slurm-cluster.sh"))
+            .arg("stop")
+            .arg(&self.prefix)
+            .output();
+        if let Ok(o) = out {
+            if !o.status.success() {
+                eprintln!(
+                    "stopping Slurm failed:\n{}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+    }
+}
+
+fn scalelab(conf: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        .env("SLURM_CONF", conf)
+        .args(args)
+        .output()
+        .expect("run scalelab")
+}
+
+const SWEEP: &str = r#"
+name = "slurm-test"
+[train]
+data = "synth"
+context = 32
+batch = 8
+checkpoint_every = 20
+[grid]
+params = [3e3, 1e4]
+tokens = [4e4, 8e4]
+[slurm]
+partition = "debug"
+time = "00:10:00"
+max_concurrent = 2
+"#;
+
+#[test]
+fn sweep_through_a_slurm_array() {
+    if !enabled() {
+        eprintln!(
+            "skipped: Slurm integration test (set CI=true or SCALELAB_SLURM_TEST=1; needs root)"
+        );
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("scalelab-slurm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let cluster = Cluster::start(&root.join("cluster"));
+    let sweep = root.join("sweep.toml");
+    std::fs::write(&sweep, SWEEP).unwrap();
+    let out = root.join("out");
+    let (s, o) = (sweep.display().to_string(), out.display().to_string());
+
+    let t0 = Instant::now();
+    let r = scalelab(
+        &cluster.conf,
+        &[
+            "sweep",
+            &s,
+            "--out",
+            &o,
+            "--executor",
+            "slurm",
+            "--timeout",
+            "300",
+            "--quiet",
+            "--json",
+        ],
+    );
+    assert!(
+        r.status.success(),
+        "slurm sweep failed:\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    eprintln!("slurm sweep of 4 runs: {:.1} s", t0.elapsed().as_secs_f64());
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["done"], 4, "{v}");
+    assert_eq!(v["failed"], 0, "{v}");
+    let script = std::fs::read_to_string(out.join("slurm/job.sh")).unwrap();
+    assert!(script.contains("#SBATCH --array=0,1,2,3%2"), "{script}");
+    assert!(script.contains("#SBATCH --partition=debug"), "{script}");
+    assert!(script.contains("#SBATCH --time=00:10:00"), "{script}");
+    let table = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert_eq!(
+        table
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains(",done,"))
+            .count(),
+        4,
+        "{table}"
+    );
+
+    // The same sweep run locally gives the same table: Slurm changes where
+    // runs execute, not what they compute.
+    let local = root.join("local").display().to_string();
+    let l = scalelab(&cluster.conf, &["sweep", &s, "--out", &local, "--quiet"]);
+    assert!(l.status.success(), "{}", String::from_utf8_lossy(&l.stderr));
+    assert_eq!(
+        std::fs::read_to_string(root.join("local/runs.csv")).unwrap(),
+        table
+    );
+
+    // A task that Slurm kills is resumed from its checkpoint on
+    // re-submission: fake a killed task by rewinding one run to a
+    // mid-run state (its checkpoint stays), then submit again.
+    let run = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let status = std::fs::read_to_string(run.join("status.json")).unwrap();
+    std::fs::write(
+        run.join("status.json"),
+        status.replace("\"done\"", "\"running\""),
+    )
+    .unwrap();
+    let r2 = scalelab(
+        &cluster.conf,
+        &[
+            "sweep",
+            &s,
+            "--out",
+            &o,
+            "--executor",
+            "slurm",
+            "--timeout",
+            "300",
+            "--quiet",
+            "--json",
+        ],
+    );
+    assert!(
+        r2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r2.stderr)
+    );
+    let script = std::fs::read_to_string(out.join("slurm/job.sh")).unwrap();
+    assert_eq!(
+        script
+            .lines()
+            .filter(|l| l.starts_with("#SBATCH --array="))
+            .count(),
+        1
+    );
+    assert!(
+        !script.contains("--array=0,1,2,3"),
+        "only the unfinished run is resubmitted: {script}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("runs.csv")).unwrap(),
+        table
+    );
+    // task logs were written by Slurm
+    let logs = std::fs::read_dir(out.join("slurm/logs")).unwrap().count();
+    assert!(logs >= 5, "{logs} log files");
+    drop(cluster);
+    // the daemons we started are gone
+    std::thread::sleep(Duration::from_millis(200));
+    let st = Command::new("bash")
+        .arg(repo().join("scripts/slurm-cluster.sh"))
+        .arg("status")
+        .arg(root.join("cluster"))
+        .output()
+        .unwrap();
+    assert!(!st.status.success(), "the cluster still answers after stop");
+}
