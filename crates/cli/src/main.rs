@@ -29,6 +29,8 @@ enum Command {
     Isoflop(cmd::isoflop::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
+    /// The whole loop: design, sweep, fits, IsoFLOP, plan, backtest (default: the embedded study).
+    Study(cmd::study::Args),
     /// Run a sweep of pilot runs (local or Slurm), resumable; keeps runs.csv.
     Sweep(cmd::sweep::Args),
     /// One run of a prepared sweep directory (what Slurm array tasks execute).
@@ -46,6 +48,7 @@ fn main() {
         Command::Fit(args) => cmd::fit::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Study(args) => cmd::study::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),
         Command::SweepTask(args) => cmd::sweep::run_task_cmd(args),
         Command::Train(args) => cmd::train::run(args),

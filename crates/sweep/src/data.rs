@@ -59,3 +59,17 @@ impl TokenSource for CorpusSource {
             .map_err(engine_err)
     }
 }
+
+/// For data with a known generating process (the synthetic language): its
+/// entropy rate and the exact loss floor of a perfect model trained on
+/// windows of `context` targets (positions 1..=context of fresh documents),
+/// in nats per token. `None` for real data.
+pub fn known_floor(spec: &str, seed: u64, context: usize) -> Option<(f64, f64)> {
+    match scalelab_corpus::CorpusTokens::open(spec, seed).ok()?? {
+        scalelab_corpus::CorpusTokens::Synth { source, .. } => Some((
+            source.entropy_rate(),
+            source.window_entropy_from(1, context + 1),
+        )),
+        _ => None,
+    }
+}

@@ -178,6 +178,8 @@ pub struct Input {
     pub obs: Observations,
     pub lines: Vec<usize>,
     pub notes: Vec<String>,
+    /// Runs left out (a sweep's failed or unfinished runs).
+    pub warnings: Vec<String>,
 }
 
 /// Reads a table, applies the filters and returns the observations the law
@@ -190,8 +192,45 @@ pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> 
         let filter = Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}"))?;
         parsed.push(filter);
     }
-    let kept = table.filter(&parsed)?;
+    let mut kept = table.filter(&parsed)?;
     let mut notes = Vec::new();
+    let mut warnings = Vec::new();
+    // A sweep table: runs that did not finish have no loss; leave them out.
+    let status_filtered = filters.iter().any(|f| f.contains("status"));
+    if let (Some(col), false) = (kept.column_index("status"), status_filtered) {
+        let keep: Vec<bool> = kept
+            .rows
+            .iter()
+            .map(|r| r[col].display() == "done")
+            .collect();
+        let left_out: Vec<String> = kept
+            .rows
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| !**k)
+            .map(|(r, _)| {
+                let name = kept
+                    .column_index("run")
+                    .map(|c| r[c].display())
+                    .unwrap_or_default();
+                let reason = kept
+                    .column_index("reason")
+                    .map(|c| r[c].display())
+                    .filter(|s| !s.is_empty())
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                format!("{name} ({}{reason})", r[col].display())
+            })
+            .collect();
+        if !left_out.is_empty() {
+            warnings.push(format!(
+                "{} runs left out of the fit because their status is not done: {}",
+                left_out.len(),
+                left_out.join("; ")
+            ));
+            kept = kept.retain_rows(&keep);
+        }
+    }
     if !parsed.is_empty() {
         notes.push(format!(
             "{} of {} rows kept by --where {}",
@@ -219,6 +258,7 @@ pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> 
         obs: loaded.obs,
         lines: loaded.lines,
         notes,
+        warnings,
     })
 }
 
@@ -232,6 +272,35 @@ pub fn run(args: Args) -> Result<()> {
             .build_global()
             .context("cannot set up the thread pool")?;
     }
+    let out = compute(&args)?;
+    if let Some(path) = &args.out {
+        write_atomic(path, &serde_json::to_string_pretty(&out.value)?)
+            .with_context(|| format!("cannot write --out {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out.value)?);
+    } else {
+        print!("{}", out.text);
+    }
+    for w in &out.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let (Some(path), false) = (&args.out, args.json) {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// A finished fit: the `scalelab.fit/1` object, the terminal text and the
+/// warnings.
+pub struct FitOutput {
+    pub value: Value,
+    pub text: String,
+    pub warnings: Vec<String>,
+}
+
+/// Runs a fit as `scalelab fit` would, without printing.
+pub fn compute(args: &Args) -> Result<FitOutput> {
     if args.holdout_largest == Some(0) {
         bail!("--holdout-largest must be at least 1");
     }
@@ -267,10 +336,12 @@ pub fn run(args: Args) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", input.path.display()))?;
     let fit_s = t0.elapsed().as_secs_f64();
 
-    let mut warnings: Vec<String> = design_warnings(law.as_ref(), obs)
-        .into_iter()
-        .map(|w| w.message)
-        .collect();
+    let mut warnings: Vec<String> = input.warnings.clone();
+    warnings.extend(
+        design_warnings(law.as_ref(), obs)
+            .into_iter()
+            .map(|w| w.message),
+    );
     warnings.extend(fit_warnings(&fit));
 
     let t1 = Instant::now();
@@ -316,7 +387,7 @@ pub fn run(args: Args) -> Result<()> {
 
     let residuals = residual_summary(law.as_ref(), &fit, obs);
     let value = to_json(
-        &args,
+        args,
         &input,
         &fit,
         boot.as_ref(),
@@ -326,36 +397,20 @@ pub fn run(args: Args) -> Result<()> {
         fit_s,
         bootstrap_s,
     );
-    if let Some(out) = &args.out {
-        write_atomic(out, &serde_json::to_string_pretty(&value)?)
-            .with_context(|| format!("cannot write --out {}", out.display()))?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-    } else {
-        print!(
-            "{}",
-            render(
-                &input,
-                &fit,
-                boot.as_ref(),
-                held.as_ref(),
-                &residuals,
-                fit_s,
-                bootstrap_s
-            )
-        );
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-        if let Some(out) = &args.out {
-            eprintln!("wrote {}", out.display());
-        }
-    }
-    Ok(())
+    let text = render(
+        &input,
+        &fit,
+        boot.as_ref(),
+        held.as_ref(),
+        &residuals,
+        fit_s,
+        bootstrap_s,
+    );
+    Ok(FitOutput {
+        value,
+        text,
+        warnings,
+    })
 }
 
 /// The held-out check: fit without the held-out runs, predict them.

@@ -4,5 +4,6 @@ pub mod design;
 pub mod fit;
 pub mod isoflop;
 pub mod plan;
+pub mod study;
 pub mod sweep;
 pub mod train;

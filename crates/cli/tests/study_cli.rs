@@ -1,0 +1,147 @@
+//! `scalelab study` end to end on a small IsoFLOP design of the synthetic
+//! language: the sweep, the fits, the IsoFLOP analysis, the plan, the
+//! backtest and the comparison with the known entropy rate all land in the
+//! output directory, and a re-run resumes instead of retraining.
+
+use std::process::Command;
+
+const STUDY: &str = r#"
+name = "tiny-study"
+[train]
+data = "synth"
+context = 32
+batch = 8
+lr = 3e-3
+[schedule]
+evals = 4
+checkpoints = 2
+[design]
+total_flops = 4e11
+budgets = 3
+decades = 1.0
+sizes = 4
+spread = 4.0
+tokens_per_param = 60
+[study]
+target_factor = 100
+bootstrap = 50
+"#;
+
+#[test]
+fn tiny_study_runs_the_whole_loop() {
+    let root = std::env::temp_dir().join(format!("scalelab-study-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let f = root.join("study.toml");
+    std::fs::write(&f, STUDY).unwrap();
+    let out = root.join("out");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_scalelab"))
+            .args([
+                "study",
+                &f.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+                "--json",
+                "--quiet",
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "scalelab.study/1");
+    // 3 budgets x 4 sizes, less sizes that round to the same shape
+    let runs = v["runs"].as_u64().unwrap();
+    assert!((8..=12).contains(&runs), "{runs} runs");
+    assert_eq!(v["runs_done"].as_u64().unwrap(), runs);
+    // the fitted law with intervals
+    let fit = &v["fit"];
+    assert_eq!(fit["law"], "chinchilla");
+    assert_eq!(fit["bootstrap"]["n"], 50);
+    assert!(fit["bootstrap"]["ci95"]["alpha"].is_array());
+    // plan at 100x the pilots' compute
+    let pilot = v["pilot_flops"].as_f64().unwrap();
+    let target = v["plan"]["flops"].as_f64().unwrap();
+    assert!((target / pilot - 100.0).abs() < 1e-9);
+    assert!(v["plan"]["n_opt"].as_f64().unwrap() > 0.0);
+    // a backtest on the largest budget's runs
+    let table = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let header: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+    let bi = header.iter().position(|h| *h == "flops_budget").unwrap();
+    let budgets: Vec<f64> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(bi).unwrap().parse().unwrap())
+        .collect();
+    let top = budgets.iter().cloned().fold(0.0, f64::max);
+    let n_top = budgets.iter().filter(|b| **b == top).count();
+    assert_eq!(v["backtest"]["n_test"], n_top, "{}", v["backtest"]);
+    assert!(v["backtest"]["mean_abs_rel_error"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+    // the truth of the synthetic language beside the fitted E
+    let floor = v["truth"]["floor"].as_f64().unwrap();
+    let rate = v["truth"]["entropy_rate"].as_f64().unwrap();
+    assert!(floor > rate && floor < rate * 1.05, "{}", v["truth"]);
+    // IsoFLOP exponents from the three budgets
+    assert!(
+        v["isoflop"]["exponents"]["a"].as_f64().is_some(),
+        "{}",
+        v["isoflop"]
+    );
+    for file in [
+        "study.toml",
+        "runs.csv",
+        "curves.csv",
+        "fit.json",
+        "fit-power-n.json",
+        "isoflop.json",
+        "study.json",
+        "summary.txt",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    // every pilot run's loss lies above the exact floor of the language
+    let li = header.iter().position(|h| *h == "loss").unwrap();
+    for line in table.lines().skip(1) {
+        let loss: f64 = line.split(',').nth(li).unwrap().parse().unwrap();
+        assert!(loss > floor, "{line}");
+    }
+    // re-running resumes: nothing is trained again, same fit
+    let o2 = run();
+    assert!(o2.status.success());
+    let v2: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    assert_eq!(v2["fit"]["params"], v["fit"]["params"]);
+    assert!(v2["sweep_seconds"].as_f64().unwrap() < 5.0);
+}
+
+#[test]
+fn default_study_file_is_printed_and_valid() {
+    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        .args(["study", "--print-default"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("[design]") && text.contains("[study]"));
+    // and it resolves: the sweep's dry run lists its runs
+    let dir = std::env::temp_dir().join(format!("scalelab-study-default-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("default.toml");
+    std::fs::write(&f, &text).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        .args([
+            "sweep",
+            &f.display().to_string(),
+            "--out",
+            "unused",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).lines().count() > 10);
+}
