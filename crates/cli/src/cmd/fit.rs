@@ -560,6 +560,7 @@ fn to_json(
         json!(format!("{:?}", fit.termination)),
     );
     m.insert("iterations".into(), json!(fit.iterations));
+    m.insert("evaluations".into(), json!(fit.evaluations));
     m.insert(
         "starts_not_converged".into(),
         json!(fit.starts_not_converged),
