@@ -18,6 +18,14 @@ if [ ! -e /usr/share/games/fortunes/fortunes ] && [ "$(id -u)" = 0 ] && command 
     || echo "warning: could not install fortunes"
 fi
 
+# The report's browser test renders the HTML in Debian's headless chromium.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing chromium (for the report's browser test)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+    || echo "warning: could not install chromium; the browser checks skip (and fail with CI=true)"
+fi
+
 # The Slurm executor's integration test brings up a single-node cluster from
 # Debian's packages (slurmctld, slurmd, slurm-client, munge). As root, install
 # them and run that test; without root it runs only when CI=true (and fails

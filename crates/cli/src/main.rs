@@ -29,6 +29,10 @@ enum Command {
     Isoflop(cmd::isoflop::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
     Plan(cmd::plan::Args),
+    /// One figure (SVG or PNG): IsoFLOP profiles, frontier, residuals, ...
+    Plot(cmd::report::PlotArgs),
+    /// A self-contained HTML report of a study, sweep or fit.
+    Report(cmd::report::ReportArgs),
     /// The whole loop: design, sweep, fits, IsoFLOP, plan, backtest (default: the embedded study).
     Study(cmd::study::Args),
     /// Run a sweep of pilot runs (local or Slurm), resumable; keeps runs.csv.
@@ -48,6 +52,8 @@ fn main() {
         Command::Fit(args) => cmd::fit::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Plot(args) => cmd::report::run_plot(args),
+        Command::Report(args) => cmd::report::run_report(args),
         Command::Study(args) => cmd::study::run(args),
         Command::Sweep(args) => cmd::sweep::run(args),
         Command::SweepTask(args) => cmd::sweep::run_task_cmd(args),

@@ -186,7 +186,7 @@ impl Holdout {
     /// A description for reports.
     pub fn describe(&self) -> String {
         match self {
-            Holdout::AboveFlops(c) => format!("runs with compute above {c:e} FLOPs"),
+            Holdout::AboveFlops(c) => format!("runs with compute above {c:.4e} FLOPs"),
             Holdout::Largest(k) => format!("the {k} runs with the largest compute"),
         }
     }

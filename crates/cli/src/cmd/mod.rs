@@ -4,6 +4,7 @@ pub mod design;
 pub mod fit;
 pub mod isoflop;
 pub mod plan;
+pub mod report;
 pub mod study;
 pub mod sweep;
 pub mod train;

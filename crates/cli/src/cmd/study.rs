@@ -430,7 +430,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let _ = writeln!(
         s,
-        "\nfiles in {}: runs.csv, curves.csv, fit.json, fit-power-*.json{}, study.json, summary.txt ({:.0} s in all)",
+        "\nfiles in {}: runs.csv, curves.csv, fit.json, fit-power-*.json{}, study.json, summary.txt, report.html ({:.0} s in all)",
         a.out.display(),
         if isoflop.is_some() { ", isoflop.json" } else { "" },
         t0.elapsed().as_secs_f64()
@@ -458,6 +458,10 @@ pub fn run(a: Args) -> Result<()> {
         serde_json::to_string_pretty(&study_v)?.as_bytes(),
     )?;
     scalelab_tables::write_atomic(&a.out.join("summary.txt"), s.as_bytes())?;
+    let report = super::report::write_report(&a.out)?;
+    if !a.quiet && !a.json {
+        eprintln!("report: {}", report.display());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&study_v)?);
     } else {

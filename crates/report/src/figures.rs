@@ -1,0 +1,423 @@
+//! The scaling-law figures, built from in-memory data (runs, a fitted law
+//! with its bootstrap draws, curves). Every fitted curve comes with its 95%
+//! band when draws exist; runs left out of the fit are drawn hollow.
+
+use crate::svg::{color, Item, Plot};
+use scalelab_core::data::Covariates;
+use scalelab_core::laws::Law;
+use scalelab_core::plan::{self, percentile_ci95, six_n};
+
+/// One pilot run as the figures see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPoint {
+    pub name: String,
+    pub n: f64,
+    pub d: f64,
+    pub c: f64,
+    pub loss: f64,
+    /// Used by the fit (false: failed, unfinished or filtered out).
+    pub included: bool,
+    /// The design's FLOP budget, when designed.
+    pub budget: Option<f64>,
+}
+
+/// One evaluation on a run's training curve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvePoint {
+    pub run: String,
+    pub tokens: f64,
+    pub flops: f64,
+    pub loss: f64,
+}
+
+/// A curve's point estimate and, with enough draws, its 95% band.
+type CurveBand = (Vec<f64>, Option<(Vec<f64>, Vec<f64>)>);
+
+/// A fitted law: its parameters and bootstrap draws.
+pub struct FittedLaw<'a> {
+    pub law: &'a dyn Law,
+    pub params: Vec<f64>,
+    pub draws: Vec<Vec<f64>>,
+}
+
+impl FittedLaw<'_> {
+    fn loss(&self, p: &[f64], n: f64, d: f64) -> f64 {
+        self.law.predict(p, &Covariates::from_nd(n, d))
+    }
+    /// Point estimate and 95% band of `f` over the draws, along `xs`.
+    fn curve(
+        &self,
+        xs: &[f64],
+        f: &dyn Fn(&[f64], f64) -> f64,
+    ) -> CurveBand {
+        let mid: Vec<f64> = xs.iter().map(|&x| f(&self.params, x)).collect();
+        if self.draws.len() < 20 {
+            return (mid, None);
+        }
+        let mut lo = Vec::with_capacity(xs.len());
+        let mut hi = Vec::with_capacity(xs.len());
+        for &x in xs {
+            let v: Vec<f64> = self.draws.iter().map(|d| f(d, x)).collect();
+            match percentile_ci95(&v) {
+                Some([a, b]) => {
+                    lo.push(a);
+                    hi.push(b);
+                }
+                None => {
+                    lo.push(f64::NAN);
+                    hi.push(f64::NAN);
+                }
+            }
+        }
+        (mid, Some((lo, hi)))
+    }
+}
+
+fn geom(lo: f64, hi: f64, k: usize) -> Vec<f64> {
+    (0..k)
+        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (k - 1) as f64).exp())
+        .collect()
+}
+
+fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    v.filter(|x| x.is_finite() && *x > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        })
+}
+
+/// Distinct budgets (design budgets, else runs grouped by C within 5%).
+fn budgets(runs: &[RunPoint]) -> Vec<f64> {
+    let mut b: Vec<f64> = runs.iter().map(|r| r.budget.unwrap_or(r.c)).collect();
+    b.sort_by(f64::total_cmp);
+    let mut out: Vec<f64> = Vec::new();
+    for x in b {
+        if out.last().is_none_or(|l| x / l > 1.05) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+fn budget_of(r: &RunPoint, bs: &[f64]) -> usize {
+    let c = r.budget.unwrap_or(r.c);
+    bs.iter()
+        .enumerate()
+        .min_by(|a, b| {
+            (a.1.ln() - c.ln())
+                .abs()
+                .total_cmp(&(b.1.ln() - c.ln()).abs())
+        })
+        .map_or(0, |(i, _)| i)
+}
+
+/// IsoFLOP profiles: loss against N (or D) at each budget, with the fitted
+/// law along each iso-FLOP curve and its band.
+pub fn isoflop_profiles(runs: &[RunPoint], fit: Option<&FittedLaw>, against_d: bool) -> Plot {
+    let var = if against_d {
+        "D (training tokens)"
+    } else {
+        "N (non-embedding parameters)"
+    };
+    let mut p = Plot::new(
+        &format!(
+            "Loss against {} at fixed compute",
+            if against_d { "tokens" } else { "parameters" }
+        ),
+        var,
+        "validation loss (nats/token)",
+        true,
+        true,
+    );
+    let bs = budgets(runs);
+    let many = bs.len() > 8;
+    for (k, b) in bs.iter().enumerate() {
+        let col = color(k);
+        let mine: Vec<&RunPoint> = runs.iter().filter(|r| budget_of(r, &bs) == k).collect();
+        let pick = |r: &&RunPoint| if against_d { r.d } else { r.n };
+        let label = format!("C = {b:.2e}");
+        p.points(
+            mine.iter()
+                .filter(|r| r.included)
+                .map(|r| (pick(r), r.loss))
+                .collect(),
+            col,
+            (!many).then_some(label.as_str()),
+            false,
+        );
+        let out: Vec<(f64, f64)> = mine
+            .iter()
+            .filter(|r| !r.included)
+            .map(|r| (pick(r), r.loss))
+            .collect();
+        if !out.is_empty() {
+            p.points(out, col, Some("excluded from the fit"), true);
+        }
+        if let (Some(f), false) = (fit, mine.is_empty()) {
+            let (lo, hi) = range(mine.iter().map(pick));
+            let xs = geom(lo / 1.5, hi * 1.5, 60);
+            let g = |params: &[f64], x: f64| {
+                let (n, d) = if against_d {
+                    (b / (6.0 * x), x)
+                } else {
+                    (x, b / (6.0 * x))
+                };
+                f.loss(params, n, d)
+            };
+            let (mid, band) = f.curve(&xs, &g);
+            if let Some((l, h)) = band {
+                p.band(xs.clone(), l, h, col, None);
+            }
+            p.line(xs.into_iter().zip(mid).collect(), col, None, false);
+        }
+    }
+    p.alt = format!(
+        "Validation loss of {} pilot runs against {} on log-log axes, one colour per FLOP budget ({} budgets), with the fitted law along each iso-FLOP curve and its 95% bootstrap band. Each budget's curve has a minimum: the compute-optimal size.",
+        runs.len(),
+        var,
+        bs.len()
+    );
+    p
+}
+
+/// Loss against compute with the compute-optimal frontier of the law.
+pub fn loss_vs_compute(runs: &[RunPoint], fit: Option<&FittedLaw>) -> Plot {
+    let mut p = Plot::new(
+        "Loss against compute",
+        "C (training FLOPs, 6ND)",
+        "validation loss (nats/token)",
+        true,
+        true,
+    );
+    p.points(
+        runs.iter()
+            .filter(|r| r.included)
+            .map(|r| (r.c, r.loss))
+            .collect(),
+        color(0),
+        Some("pilot runs"),
+        false,
+    );
+    let out: Vec<(f64, f64)> = runs
+        .iter()
+        .filter(|r| !r.included)
+        .map(|r| (r.c, r.loss))
+        .collect();
+    if !out.is_empty() {
+        p.points(out, color(0), Some("excluded from the fit"), true);
+    }
+    if let Some(f) = fit {
+        let (lo, hi) = range(runs.iter().map(|r| r.c));
+        let xs = geom(lo / 2.0, hi * 100.0, 60);
+        let g = |params: &[f64], c: f64| {
+            plan::optimum(f.law, params, c, &six_n, Some(6.0)).map_or(f64::NAN, |a| a.loss)
+        };
+        let (mid, band) = f.curve(&xs, &g);
+        if let Some((l, h)) = band {
+            p.band(xs.clone(), l, h, color(1), Some("95% band"));
+        }
+        p.line(
+            xs.into_iter().zip(mid).collect(),
+            color(1),
+            Some("compute-optimal loss (fit)"),
+            false,
+        );
+    }
+    p.alt = "Validation loss of every pilot run against its training compute, with the loss the fitted law predicts for a compute-optimal model at each budget, extrapolated 100x beyond the largest pilot, and its 95% bootstrap band.".into();
+    p
+}
+
+/// The compute-optimal frontier N*(C) and D*(C) of the fit, with the
+/// published Chinchilla (Hoffmann et al. 2022) and Kaplan et al. (2020)
+/// allocations for comparison.
+pub fn frontier(runs: &[RunPoint], fit: Option<&FittedLaw>, tokens: bool) -> Plot {
+    let what = if tokens { "D*" } else { "N*" };
+    let mut p = Plot::new(
+        &format!(
+            "Compute-optimal {} against compute",
+            if tokens { "tokens" } else { "parameters" }
+        ),
+        "C (training FLOPs)",
+        &format!("{what} ({})", if tokens { "tokens" } else { "parameters" }),
+        true,
+        true,
+    );
+    let (lo, hi) = range(runs.iter().map(|r| r.c));
+    let (lo, hi) = if lo.is_finite() {
+        (lo / 3.0, hi * 1000.0)
+    } else {
+        (1e15, 1e24)
+    };
+    let xs = geom(lo, hi, 50);
+    let pick = |a: &plan::Allocation| if tokens { a.d } else { a.n };
+    if let Some(f) = fit {
+        let g = |params: &[f64], c: f64| {
+            plan::optimum(f.law, params, c, &six_n, Some(6.0)).map_or(f64::NAN, |a| pick(&a))
+        };
+        let (mid, band) = f.curve(&xs, &g);
+        if let Some((l, h)) = band {
+            p.band(xs.clone(), l, h, color(0), Some("95% band"));
+        }
+        p.line(
+            xs.iter().cloned().zip(mid).collect(),
+            color(0),
+            Some("this fit"),
+            false,
+        );
+    }
+    // Hoffmann et al. (2022), Approach 3 as published
+    let hoff = [1.69, 406.4, 410.7, 0.34, 0.28];
+    let chin = scalelab_core::laws::Chinchilla;
+    let h: Vec<(f64, f64)> = xs
+        .iter()
+        .filter_map(|&c| {
+            plan::optimum(&chin, &hoff, c, &six_n, Some(6.0))
+                .ok()
+                .map(|a| (c, pick(&a)))
+        })
+        .collect();
+    p.line(h, color(1), Some("Chinchilla (Hoffmann et al. 2022)"), true);
+    // Kaplan et al. (2020): N_opt = 1.3e9 (C / PF-day)^0.73, D = C / (6N)
+    let pf_day = 8.64e19;
+    let k: Vec<(f64, f64)> = xs
+        .iter()
+        .map(|&c| {
+            let n = 1.3e9 * (c / pf_day).powf(0.73);
+            (c, if tokens { c / (6.0 * n) } else { n })
+        })
+        .collect();
+    p.line(k, color(2), Some("Kaplan et al. 2020"), true);
+    // the pilots: the best run of each budget
+    let bs = budgets(runs);
+    let best: Vec<(f64, f64)> = (0..bs.len())
+        .filter_map(|k| {
+            runs.iter()
+                .filter(|r| r.included && budget_of(r, &bs) == k)
+                .min_by(|a, b| a.loss.total_cmp(&b.loss))
+                .map(|r| (r.c, if tokens { r.d } else { r.n }))
+        })
+        .collect();
+    p.points(best, color(3), Some("best pilot run per budget"), false);
+    p.alt = format!(
+        "Compute-optimal {} against training compute on log-log axes: this fit with its 95% band, the published Chinchilla and Kaplan allocations (dashed), and the lowest-loss pilot run of each budget.",
+        if tokens { "training tokens" } else { "parameter count" }
+    );
+    p
+}
+
+/// Log residuals of the fit against compute.
+pub fn residuals(runs: &[RunPoint], fit: &FittedLaw) -> Plot {
+    let mut p = Plot::new(
+        "Residuals of the fit",
+        "C (training FLOPs, 6ND)",
+        "ln L − ln L̂",
+        true,
+        false,
+    );
+    let r: Vec<(f64, f64)> = runs
+        .iter()
+        .filter(|r| r.included)
+        .map(|r| (r.c, r.loss.ln() - fit.loss(&fit.params, r.n, r.d).ln()))
+        .collect();
+    let (lo, hi) = range(runs.iter().map(|r| r.c));
+    p.line(vec![(lo, 0.0), (hi, 0.0)], "#777777", None, true);
+    p.points(r, color(0), Some("runs"), false);
+    p.alt = "Log residuals (observed minus fitted log loss) of every run in the fit against its compute; a good fit scatters evenly around zero.".into();
+    p
+}
+
+/// Validation loss against tokens for every run.
+pub fn training_curves(curves: &[CurvePoint]) -> Plot {
+    let mut p = Plot::new(
+        "Training curves",
+        "D (tokens seen)",
+        "validation loss (nats/token)",
+        true,
+        true,
+    );
+    let mut names: Vec<&str> = curves.iter().map(|c| c.run.as_str()).collect();
+    names.dedup();
+    let few = names.len() <= 8;
+    for (k, name) in names.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = curves
+            .iter()
+            .filter(|c| c.run == *name)
+            .map(|c| (c.tokens, c.loss))
+            .collect();
+        p.items.push(Item::Line {
+            points: pts,
+            color: color(k).into(),
+            label: few.then(|| name.to_string()),
+            dashed: false,
+            width: 1.2,
+        });
+    }
+    p.alt = format!(
+        "Validation loss against tokens seen for each of {} runs (log-log); every curve ends at its run's final loss.",
+        names.len()
+    );
+    p
+}
+
+/// The (N, D) plane: where the data term or the model term of the law
+/// dominates, the compute-optimal line, and the pilot runs.
+pub fn regimes(runs: &[RunPoint], fit: &FittedLaw) -> Option<Plot> {
+    let names = fit.law.param_names();
+    if names != ["E", "A", "B", "alpha", "beta"] {
+        return None;
+    }
+    let (a, b, al, be) = (fit.params[1], fit.params[2], fit.params[3], fit.params[4]);
+    let mut p = Plot::new(
+        "Regimes of the fitted law",
+        "N (parameters)",
+        "D (tokens)",
+        true,
+        true,
+    );
+    let (nlo, nhi) = range(runs.iter().map(|r| r.n));
+    let ns = geom(nlo / 10.0, nhi * 100.0, 60);
+    // boundary A/N^α = B/D^β  ⇒  D = (B/A · N^α)^(1/β)
+    let bound: Vec<f64> = ns
+        .iter()
+        .map(|n| (b / a * n.powf(al)).powf(1.0 / be))
+        .collect();
+    let (dlo, dhi) = range(runs.iter().map(|r| r.d));
+    let top: Vec<f64> = bound.iter().map(|d| d.max(dhi * 30.0)).collect();
+    let bottom: Vec<f64> = bound.iter().map(|d| d.min(dlo / 30.0)).collect();
+    p.band(
+        ns.clone(),
+        bound.clone(),
+        top,
+        color(2),
+        Some("model-limited (A/N^α dominates)"),
+    );
+    p.band(
+        ns.clone(),
+        bottom,
+        bound.clone(),
+        color(1),
+        Some("data-limited (B/D^β dominates)"),
+    );
+    p.line(
+        ns.iter().cloned().zip(bound).collect(),
+        "#555555",
+        Some("A/N^α = B/D^β"),
+        true,
+    );
+    // compute-optimal line: N*(C), D*(C) over a range of budgets
+    let (clo, chi) = range(runs.iter().map(|r| r.c));
+    let opt: Vec<(f64, f64)> = geom(clo / 10.0, chi * 1000.0, 40)
+        .into_iter()
+        .filter_map(|c| plan::optimum(fit.law, &fit.params, c, &six_n, Some(6.0)).ok())
+        .map(|al| (al.n, al.d))
+        .collect();
+    p.line(opt, color(0), Some("compute-optimal (N*, D*)"), false);
+    p.points(
+        runs.iter().map(|r| (r.n, r.d)).collect(),
+        color(3),
+        Some("pilot runs"),
+        false,
+    );
+    p.alt = "The plane of model size N and training tokens D (log-log): above the dashed line the model term of the fitted law dominates the reducible loss (more parameters help most), below it the data term does; the solid line is the compute-optimal allocation, and dots are the pilot runs.".into();
+    Some(p)
+}

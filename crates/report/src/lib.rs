@@ -1,0 +1,575 @@
+//! scalelab-report: figures (SVG) and the self-contained HTML report.
+//!
+//! [`svg`] draws plots; [`figures`] builds the scaling-law figures from runs
+//! and a fitted law; [`html`] assembles the page; [`study_report`] reads a
+//! study or sweep directory (runs.csv, curves.csv, fit.json, study.json) and
+//! puts it all together with provenance (input files and their SHA-256).
+
+pub mod figures;
+pub mod html;
+pub mod png;
+pub mod svg;
+
+use anyhow::{Context, Result};
+use figures::{CurvePoint, FittedLaw, RunPoint};
+use html::{num, Block, Report, Table as HTable};
+use scalelab_core::laws::law_by_name;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// SHA-256 of a file, in hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let d = Sha256::digest(&bytes);
+    Ok(d.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Column names and row filters of a runs table (a fit remembers them).
+#[derive(Clone, Debug)]
+pub struct RunColumns {
+    pub params: String,
+    pub tokens: String,
+    pub flops: String,
+    pub loss: String,
+    /// `--where` expressions: rows that fail them are drawn as excluded.
+    pub filters: Vec<String>,
+}
+
+impl Default for RunColumns {
+    fn default() -> Self {
+        RunColumns {
+            params: "params".into(),
+            tokens: "tokens".into(),
+            flops: "flops".into(),
+            loss: "loss".into(),
+            filters: Vec::new(),
+        }
+    }
+}
+
+impl RunColumns {
+    /// The columns and filters a `scalelab.fit/1` object was fitted with.
+    pub fn of_fit(v: &Value) -> RunColumns {
+        let c = &v["input"]["columns"];
+        let get = |k: &str| c[k].as_str().unwrap_or(k).to_string();
+        RunColumns {
+            params: get("params"),
+            tokens: get("tokens"),
+            flops: get("flops"),
+            loss: get("loss"),
+            filters: v["input"]["where"]
+                .as_array()
+                .map(|w| {
+                    w.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Runs of a table (`runs.csv` of a sweep, or any run table); rows whose
+/// status is not `done`, or that fail the filters, are marked excluded.
+/// N, D and C follow from each other through C = 6ND when one is missing.
+pub fn read_runs(path: &Path) -> Result<Vec<RunPoint>> {
+    read_runs_with(path, &RunColumns::default())
+}
+
+pub fn read_runs_with(path: &Path, cols: &RunColumns) -> Result<Vec<RunPoint>> {
+    let t = scalelab_tables::Table::read(path)?;
+    let filters = cols
+        .filters
+        .iter()
+        .map(|f| {
+            scalelab_tables::Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let col = |name: &str| t.column_index(name);
+    let num_at = |r: usize, c: Option<usize>| -> f64 {
+        c.and_then(|c| t.number_at(r, c).ok()).unwrap_or(f64::NAN)
+    };
+    let (cn, cd, cc, cl, cs, cb, crun) = (
+        col(&cols.params),
+        col(&cols.tokens),
+        col(&cols.flops),
+        col(&cols.loss),
+        col("status"),
+        col("flops_budget"),
+        col("run"),
+    );
+    let mut out = Vec::new();
+    for r in 0..t.len() {
+        let mut n = num_at(r, cn);
+        let mut d = num_at(r, cd);
+        let mut c = num_at(r, cc);
+        if !c.is_finite() {
+            c = 6.0 * n * d;
+        }
+        if !d.is_finite() {
+            d = c / (6.0 * n);
+        }
+        if !n.is_finite() {
+            n = c / (6.0 * d);
+        }
+        let mut included = cs.is_none_or(|c| t.rows[r][c].display() == "done");
+        for f in &filters {
+            if !f.matches(&t, r).unwrap_or(false) {
+                included = false;
+            }
+        }
+        out.push(RunPoint {
+            name: crun.map_or(format!("line {}", t.lines[r]), |c| t.rows[r][c].display()),
+            n,
+            d,
+            c,
+            loss: num_at(r, cl),
+            included,
+            budget: cb.map(|_| num_at(r, cb)).filter(|b| b.is_finite()),
+        });
+    }
+    Ok(out)
+}
+
+/// Curves of `curves.csv`.
+pub fn read_curves(path: &Path) -> Result<Vec<CurvePoint>> {
+    let t = scalelab_tables::Table::read(path)?;
+    let (cr, ct, cf, cl) = (
+        t.require_column("run")?,
+        t.require_column("tokens")?,
+        t.require_column("flops")?,
+        t.require_column("loss")?,
+    );
+    Ok((0..t.len())
+        .map(|r| CurvePoint {
+            run: t.rows[r][cr].display(),
+            tokens: t.number_at(r, ct).unwrap_or(f64::NAN),
+            flops: t.number_at(r, cf).unwrap_or(f64::NAN),
+            loss: t.number_at(r, cl).unwrap_or(f64::NAN),
+        })
+        .collect())
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let t =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&t).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// Inputs of a report: a study/sweep directory or files.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub runs: Option<PathBuf>,
+    pub curves: Option<PathBuf>,
+    pub fit: Option<PathBuf>,
+    pub study: Option<PathBuf>,
+}
+
+impl Inputs {
+    /// What a directory holds.
+    pub fn from_dir(dir: &Path) -> Inputs {
+        let f = |n: &str| Some(dir.join(n)).filter(|p| p.is_file());
+        Inputs {
+            runs: f("runs.csv"),
+            curves: f("curves.csv"),
+            fit: f("fit.json"),
+            study: f("study.json"),
+        }
+    }
+
+    /// Sorts files by kind: `*.json` with schema scalelab.fit/1 or
+    /// scalelab.study/1, `curves.csv`, other tables as runs.
+    pub fn from_files(files: &[PathBuf]) -> Result<Inputs> {
+        let mut i = Inputs::default();
+        for f in files {
+            if f.is_dir() {
+                let d = Inputs::from_dir(f);
+                i.runs = i.runs.or(d.runs);
+                i.curves = i.curves.or(d.curves);
+                i.fit = i.fit.or(d.fit);
+                i.study = i.study.or(d.study);
+                continue;
+            }
+            if !f.is_file() {
+                anyhow::bail!("{}: no such file or directory", f.display());
+            }
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            if name.ends_with(".json") {
+                let v = read_json(f)?;
+                match v.get("schema").and_then(Value::as_str) {
+                    Some("scalelab.fit/1") => i.fit = Some(f.clone()),
+                    Some("scalelab.study/1") => i.study = Some(f.clone()),
+                    other => anyhow::bail!(
+                        "{}: not a fit or study file (schema {:?}); give fit.json, study.json, runs.csv, curves.csv or a directory",
+                        f.display(),
+                        other
+                    ),
+                }
+            } else if name.starts_with("curves") {
+                i.curves = Some(f.clone());
+            } else {
+                i.runs = Some(f.clone());
+            }
+        }
+        // a fit remembers its table
+        if i.runs.is_none() {
+            if let Some(fit) = &i.fit {
+                let v = read_json(fit)?;
+                if let Some(p) = v.pointer("/input/path").and_then(Value::as_str) {
+                    let p = PathBuf::from(p);
+                    if p.is_file() {
+                        i.runs = Some(p);
+                    }
+                }
+            }
+        }
+        if i.runs.is_none() && i.fit.is_none() && i.study.is_none() {
+            anyhow::bail!(
+                "nothing to report: give a study or sweep directory, runs.csv, or fit.json"
+            );
+        }
+        Ok(i)
+    }
+}
+
+/// The fit in a `scalelab.fit/1` object.
+pub struct LoadedFit {
+    pub value: Value,
+    pub law: Box<dyn scalelab_core::laws::Law>,
+    pub params: Vec<f64>,
+    pub draws: Vec<Vec<f64>>,
+}
+
+pub fn load_fit(v: &Value) -> Option<LoadedFit> {
+    let law = law_by_name(v.get("law")?.as_str()?)?;
+    let params: Vec<f64> = law
+        .param_names()
+        .iter()
+        .map(|p| v["params"][p].as_f64())
+        .collect::<Option<_>>()?;
+    let draws = v
+        .pointer("/bootstrap/draws")
+        .and_then(Value::as_array)
+        .map(|d| {
+            d.iter()
+                .filter_map(|row| {
+                    row.as_array()
+                        .map(|r| r.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(LoadedFit {
+        value: v.clone(),
+        law,
+        params,
+        draws,
+    })
+}
+
+/// Builds the report of a study, a sweep or a fit.
+pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
+    let study = inputs.study.as_deref().map(read_json).transpose()?;
+    let fit_v = match (&inputs.fit, &study) {
+        (Some(p), _) => Some(read_json(p)?),
+        (None, Some(s)) if s.get("fit").is_some() => Some(s["fit"].clone()),
+        _ => None,
+    };
+    let fit = fit_v.as_ref().and_then(load_fit);
+    let cols = fit_v.as_ref().map(RunColumns::of_fit).unwrap_or_default();
+    let runs = inputs
+        .runs
+        .as_deref()
+        .map(|p| read_runs_with(p, &cols))
+        .transpose()?
+        .unwrap_or_default();
+    let curves = inputs
+        .curves
+        .as_deref()
+        .map(read_curves)
+        .transpose()?
+        .unwrap_or_default();
+    let title = match &study {
+        Some(s) => format!("scalelab study: {}", s["name"].as_str().unwrap_or("study")),
+        None => "scalelab report".to_string(),
+    };
+    let mut r = Report::new(
+        &title,
+        &format!(
+            "{} runs{}; generated by {}",
+            runs.len(),
+            fit.as_ref()
+                .map(|f| format!(
+                    ", fitted law: {}",
+                    f.value["formula"].as_str().unwrap_or("")
+                ))
+                .unwrap_or_default(),
+            concat!("scalelab ", env!("CARGO_PKG_VERSION"))
+        ),
+    );
+    let fl = fit.as_ref().map(|f| FittedLaw {
+        law: f.law.as_ref(),
+        params: f.params.clone(),
+        draws: f.draws.clone(),
+    });
+
+    // ---- summary: plan, backtest, truth -----------------------------------
+    if let Some(s) = &study {
+        r.push(Block::Heading("Summary".into()));
+        let p = &s["plan"];
+        if p.is_object() {
+            let ci = |k: &str| {
+                p["ci95"][k]
+                    .as_array()
+                    .map(|c| {
+                        format!(
+                            "[{}, {}]",
+                            num(c[0].as_f64().unwrap_or(f64::NAN)),
+                            num(c[1].as_f64().unwrap_or(f64::NAN))
+                        )
+                    })
+                    .unwrap_or_else(|| "–".into())
+            };
+            let row = |name: &str, k: &str| {
+                vec![
+                    name.to_string(),
+                    num(p[k].as_f64().unwrap_or(f64::NAN)),
+                    ci(k),
+                ]
+            };
+            r.push(Block::Table(HTable {
+                caption: format!(
+                    "Compute-optimal plan for {} FLOPs ({})",
+                    num(p["flops"].as_f64().unwrap_or(f64::NAN)),
+                    p["convention"].as_str().unwrap_or("")
+                ),
+                header: vec!["quantity".into(), "estimate".into(), "95% interval".into()],
+                rows: vec![
+                    row("parameters N*", "n_opt"),
+                    row("tokens D*", "d_opt"),
+                    row("tokens per parameter", "tokens_per_param"),
+                    row("predicted loss", "loss_pred"),
+                ],
+            }));
+        }
+        let b = &s["backtest"];
+        if b.is_object() {
+            let mut rows: Vec<Vec<String>> = b["points"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|pt| {
+                    vec![
+                        num(pt["params"].as_f64().unwrap_or(f64::NAN)),
+                        num(pt["tokens"].as_f64().unwrap_or(f64::NAN)),
+                        num(pt["flops"].as_f64().unwrap_or(f64::NAN)),
+                        num(pt["loss"].as_f64().unwrap_or(f64::NAN)),
+                        num(pt["predicted"].as_f64().unwrap_or(f64::NAN)),
+                        format!(
+                            "{:+.2}%",
+                            100.0 * pt["rel_error"].as_f64().unwrap_or(f64::NAN)
+                        ),
+                    ]
+                })
+                .collect();
+            rows.push(vec![
+                "mean |error|".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                format!(
+                    "{:.2}%",
+                    100.0 * b["mean_abs_rel_error"].as_f64().unwrap_or(f64::NAN)
+                ),
+            ]);
+            r.push(Block::Table(HTable {
+                caption: format!(
+                    "Backtest: the law fitted without {} predicts them",
+                    b["rule"].as_str().unwrap_or("the largest runs")
+                ),
+                header: ["N", "D", "C", "loss", "predicted", "error"]
+                    .map(String::from)
+                    .to_vec(),
+                rows,
+            }));
+        }
+        let t = &s["truth"];
+        if t.is_object() {
+            r.push(Block::Paragraph(format!(
+                "The data are a synthetic language with a known entropy rate of {} nats/token (exact loss floor at context {}: {}). The fitted irreducible loss is E = {} ({:+.1}% from the floor).",
+                num(t["entropy_rate"].as_f64().unwrap_or(f64::NAN)),
+                t["context"],
+                num(t["floor"].as_f64().unwrap_or(f64::NAN)),
+                num(t["fitted_E"].as_f64().unwrap_or(f64::NAN)),
+                100.0 * t["rel_error_vs_floor"].as_f64().unwrap_or(f64::NAN)
+            )));
+        }
+    }
+
+    // ---- fitted parameters ------------------------------------------------
+    if let Some(f) = &fit {
+        r.push(Block::Heading("Fitted law".into()));
+        let v = &f.value;
+        r.push(Block::Paragraph(format!(
+            "{} ({}), fitted by {} on the {} loss of log residuals; objective {}, {} starts, {} reached the best, {}.",
+            v["formula"].as_str().unwrap_or(""),
+            v["law"].as_str().unwrap_or(""),
+            v["method"].as_str().unwrap_or(""),
+            v["loss_function"]["kind"].as_str().unwrap_or(""),
+            num(v["objective"].as_f64().unwrap_or(f64::NAN)),
+            v["starts"],
+            v["starts_at_best"],
+            if v["converged"] == true { "converged" } else { "NOT converged" }
+        )));
+        let mut rows = Vec::new();
+        let names: Vec<String> = f.law.param_names().iter().map(|s| s.to_string()).collect();
+        let derived: Vec<String> = v["derived"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        for k in names.iter().chain(&derived) {
+            let est = v["params"][k]
+                .as_f64()
+                .or(v["derived"][k].as_f64())
+                .unwrap_or(f64::NAN);
+            let se = v["bootstrap"]["se"][k].as_f64();
+            let ci = v["bootstrap"]["ci95"][k].as_array().map(|c| {
+                format!(
+                    "[{}, {}]",
+                    num(c[0].as_f64().unwrap_or(f64::NAN)),
+                    num(c[1].as_f64().unwrap_or(f64::NAN))
+                )
+            });
+            rows.push(vec![
+                k.clone(),
+                num(est),
+                se.map_or("–".into(), num),
+                ci.unwrap_or_else(|| "–".into()),
+            ]);
+        }
+        r.push(Block::Table(HTable {
+            caption: format!(
+                "Parameters{}",
+                v["bootstrap"]["n"]
+                    .as_u64()
+                    .map(|n| format!(
+                        " ({n} bootstrap resamples, seed {})",
+                        v["bootstrap"]["seed"]
+                    ))
+                    .unwrap_or_default()
+            ),
+            header: ["parameter", "estimate", "std. error", "95% interval"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        }));
+    }
+
+    // ---- figures ----------------------------------------------------------
+    r.push(Block::Heading("Figures".into()));
+    let two_var = fit.as_ref().is_some_and(|f| {
+        f.law.param_names() == ["E", "A", "B", "alpha", "beta"] || f.law.name() == "kaplan"
+    });
+    if !runs.is_empty() {
+        let law = if two_var { fl.as_ref() } else { None };
+        r.push(Block::Figure(figures::isoflop_profiles(&runs, law, false)));
+        r.push(Block::Figure(figures::isoflop_profiles(&runs, law, true)));
+        r.push(Block::Figure(figures::loss_vs_compute(&runs, law)));
+        r.push(Block::Figure(figures::frontier(&runs, law, false)));
+        r.push(Block::Figure(figures::frontier(&runs, law, true)));
+        if let Some(f) = &fl {
+            r.push(Block::Figure(figures::residuals(&runs, f)));
+            if let Some(p) = figures::regimes(&runs, f) {
+                r.push(Block::Figure(p));
+            }
+        }
+    }
+    if !curves.is_empty() {
+        r.push(Block::Figure(figures::training_curves(&curves)));
+    }
+
+    // ---- warnings ---------------------------------------------------------
+    r.push(Block::Heading("Warnings".into()));
+    let mut warnings: Vec<String> = Vec::new();
+    for src in [
+        study.as_ref().map(|s| &s["warnings"]),
+        fit_v.as_ref().map(|f| &f["warnings"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for w in src.as_array().into_iter().flatten() {
+            if let Some(w) = w.as_str() {
+                if !warnings.iter().any(|x| x == w) {
+                    warnings.push(w.to_string());
+                }
+            }
+        }
+    }
+    let excluded: Vec<&str> = runs
+        .iter()
+        .filter(|r| !r.included)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !excluded.is_empty() {
+        warnings.push(format!(
+            "{} runs excluded from the fit (drawn hollow): {}",
+            excluded.len(),
+            excluded.join(", ")
+        ));
+    }
+    r.push(Block::Warnings(warnings));
+
+    // ---- provenance -------------------------------------------------------
+    r.push(Block::Heading("Provenance".into()));
+    let mut rows = Vec::new();
+    for p in [&inputs.study, &inputs.fit, &inputs.runs, &inputs.curves]
+        .into_iter()
+        .flatten()
+    {
+        rows.push(vec![p.display().to_string(), sha256_file(p)?]);
+    }
+    if let Some(p) = fit_v
+        .as_ref()
+        .and_then(|v| v.pointer("/input/path"))
+        .and_then(Value::as_str)
+    {
+        let pb = PathBuf::from(p);
+        if pb.is_file() && !rows.iter().any(|r| r[0] == p) {
+            rows.push(vec![format!("{p} (the fit's table)"), sha256_file(&pb)?]);
+        }
+    }
+    r.push(Block::Table(HTable {
+        caption: "Input files".into(),
+        header: vec!["file".into(), "SHA-256".into()],
+        rows,
+    }));
+    let mut facts = vec![
+        vec!["command".to_string(), command.to_string()],
+        vec![
+            "version".into(),
+            concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),
+        ],
+    ];
+    if let Some(f) = &fit_v {
+        if let Some(seed) = f.pointer("/bootstrap/seed") {
+            facts.push(vec!["bootstrap seed".into(), seed.to_string()]);
+        }
+        if let Some(w) = f.pointer("/input/where").and_then(Value::as_array) {
+            if !w.is_empty() {
+                facts.push(vec![
+                    "row filters".into(),
+                    Value::Array(w.clone()).to_string(),
+                ]);
+            }
+        }
+    }
+    r.push(Block::Table(HTable {
+        caption: "Run".into(),
+        header: vec!["".into(), "".into()],
+        rows: facts,
+    }));
+    Ok(r)
+}
