@@ -45,11 +45,7 @@ impl FittedLaw<'_> {
         self.law.predict(p, &Covariates::from_nd(n, d))
     }
     /// Point estimate and 95% band of `f` over the draws, along `xs`.
-    fn curve(
-        &self,
-        xs: &[f64],
-        f: &dyn Fn(&[f64], f64) -> f64,
-    ) -> CurveBand {
+    fn curve(&self, xs: &[f64], f: &dyn Fn(&[f64], f64) -> f64) -> CurveBand {
         let mid: Vec<f64> = xs.iter().map(|&x| f(&self.params, x)).collect();
         if self.draws.len() < 20 {
             return (mid, None);
