@@ -23,6 +23,8 @@ enum Command {
     Corpus(cmd::corpus::Args),
     /// Propose pilot runs (an IsoFLOP grid) for a total budget; write a sweep file.
     Design(cmd::design::Args),
+    /// Abilities across scale: thresholds in discrete metrics, checked with continuous ones.
+    Emerge(cmd::emerge::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
     /// Compute-optimal exponents from IsoFLOP runs and loss curves (Approaches 1-3).
@@ -49,6 +51,7 @@ fn main() {
     let result = match cli.command {
         Command::Corpus(args) => cmd::corpus::run(args),
         Command::Design(args) => cmd::design::run(args),
+        Command::Emerge(args) => cmd::emerge::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod data;
 pub mod design;
 pub mod diagnostics;
+pub mod emergence;
 pub mod fit;
 pub mod hardware;
 pub mod isoflop;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod corpus;
 pub mod design;
+pub mod emerge;
 pub mod fit;
 pub mod isoflop;
 pub mod plan;

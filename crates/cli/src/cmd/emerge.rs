@@ -1,0 +1,340 @@
+//! `scalelab emerge`: locate thresholds in discrete metrics across scale and
+//! check them with continuous metrics of the same outputs before calling
+//! anything emergent.
+
+use anyhow::{bail, Result};
+use scalelab_core::data::Observations;
+use scalelab_core::emergence::{
+    fit_metric, is_sharp, verdict, EmergeOptions, MetricFit, Point, Verdict,
+};
+use scalelab_core::fit::{fit_law, log_residuals, FitOptions};
+use scalelab_core::laws::{PowerLaw, Variable};
+use scalelab_tables::{Filter, Table};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const HELP: &str = r#"The table is long: one row per (model, task, metric) with the scale, the
+value and (optionally) its standard error — the format of lm-evaluation-harness
+results made tidy, and of `scalelab eval`.
+
+For each task, the discrete metric (exact match, accuracy) is fitted against
+log10(scale) by three curves — flat, linear, and a sigmoid from the chance
+level to a ceiling — chosen by AICc with weights 1/se². A sigmoid that wins
+and rises within --sharp-decades is "sharp"; its midpoint is the threshold,
+with a parametric bootstrap interval. The continuous metric of the same
+outputs (per-target perplexity or cross-entropy, lower is better) is checked
+for smoothness: a power law with offset, CE = E + A·x^-α, smooth when its
+RMSE on the log scale is within --smooth-rmse. The
+p^L check compares exact match with exp(-L·CE) for answers of L targets.
+
+Verdicts: no improvement / smooth improvement / sharp in the discrete metric
+but smooth in the continuous one (metric artefact likely) / sharp in both
+(candidate emergence) / sharp with no continuous metric to check.
+
+Example (Pythia, final checkpoints, standard Pile):
+
+  scalelab emerge pythia_v1_zero_shot_tidy.csv --scale-col params_nonembedding \
+      --where 'step == 143000 and deduped == 0' --continuous ppl"#;
+
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = HELP)]
+pub struct Args {
+    /// The evaluation table (CSV, JSONL or Parquet).
+    pub table: PathBuf,
+    /// Column of the scale (parameters, tokens or FLOPs).
+    #[arg(long, default_value = "params")]
+    pub scale_col: String,
+    #[arg(long, default_value = "task")]
+    pub task_col: String,
+    #[arg(long, default_value = "metric")]
+    pub metric_col: String,
+    #[arg(long, default_value = "value")]
+    pub value_col: String,
+    /// Column of standard errors (optional; absent values count as unknown).
+    #[arg(long, default_value = "stderr")]
+    pub stderr_col: String,
+    /// Keep only matching rows (repeatable), e.g. `--where 'step == 143000'`.
+    #[arg(long = "where", value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// The discrete metric.
+    #[arg(long, default_value = "acc")]
+    pub discrete: String,
+    /// The continuous metric of the same outputs: `ppl` (perplexity of the
+    /// target) or a cross-entropy in nats (lower is better).
+    #[arg(long, default_value = "ppl")]
+    pub continuous: String,
+    /// Answer length L in targets for the p^L check.
+    #[arg(long, default_value_t = 1.0)]
+    pub answer_length: f64,
+    /// Chance levels by task, e.g. `--chance arc_easy=0.25,piqa=0.5`
+    /// (defaults for common tasks are built in; others 0).
+    #[arg(long, value_delimiter = ',')]
+    pub chance: Vec<String>,
+    /// A sigmoid rising within this many decades (10% to 90%) is sharp.
+    #[arg(long, default_value_t = 1.5)]
+    pub sharp_decades: f64,
+    /// The continuous metric counts as smooth when a power law with offset
+    /// fits its cross-entropy within this RMSE (natural-log scale).
+    #[arg(long, default_value_t = 0.05)]
+    pub smooth_rmse: f64,
+    /// Bootstrap resamples of the threshold.
+    #[arg(long, default_value_t = 400)]
+    pub bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn default_chance(task: &str) -> f64 {
+    match task {
+        "arc_easy" | "arc_challenge" | "sciq" | "logiqa" | "hellaswag" | "mmlu" => 0.25,
+        "piqa" | "winogrande" | "wsc" | "boolq" | "copa" => 0.5,
+        _ => 0.0,
+    }
+}
+
+/// One task's analysis.
+pub struct TaskResult {
+    pub task: String,
+    pub discrete: Option<MetricFit>,
+    pub discrete_points: Vec<Point>,
+    pub continuous: Option<MetricFit>,
+    pub continuous_points: Vec<Point>,
+    /// Power law with offset on the cross-entropy: [E, A, alpha] and RMSE of log residuals.
+    pub power_law: Option<(Vec<f64>, f64)>,
+    /// Mean |exact match − exp(−L·CE)|.
+    pub pl_gap: Option<f64>,
+    pub verdict: Verdict,
+    pub chance: f64,
+}
+
+pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
+    let t = Table::read(&a.table)?;
+    let filters = a
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let t = t.filter(&filters)?;
+    if t.is_empty() {
+        bail!("{}: no rows left after --where", a.table.display());
+    }
+    let (cs, ct, cm, cv) = (
+        t.require_column(&a.scale_col)?,
+        t.require_column(&a.task_col)?,
+        t.require_column(&a.metric_col)?,
+        t.require_column(&a.value_col)?,
+    );
+    let cse = t.column_index(&a.stderr_col);
+    let mut chance: BTreeMap<String, f64> = BTreeMap::new();
+    for c in &a.chance {
+        let (k, v) = c
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--chance {c}: expected TASK=LEVEL"))?;
+        let v: f64 = v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--chance {c}: '{v}' is not a number"))?;
+        chance.insert(k.to_string(), v);
+    }
+    // (task, metric) -> points
+    let mut data: BTreeMap<String, (Vec<Point>, Vec<Point>)> = BTreeMap::new();
+    for r in 0..t.len() {
+        let metric = t.rows[r][cm].display();
+        let is_d = metric == a.discrete;
+        let is_c = metric == a.continuous;
+        if !is_d && !is_c {
+            continue;
+        }
+        let x = t.number_at(r, cs)?;
+        let y = t.number_at(r, cv)?;
+        let se = cse
+            .and_then(|c| t.number_at(r, c).ok())
+            .filter(|s| s.is_finite() && *s > 0.0);
+        let e = data.entry(t.rows[r][ct].display()).or_default();
+        if is_d {
+            e.0.push(Point { x, y, se });
+        } else {
+            e.1.push(Point { x, y, se });
+        }
+    }
+    if data.is_empty() {
+        bail!(
+            "{}: no rows with metric `{}` or `{}` in column `{}`",
+            a.table.display(),
+            a.discrete,
+            a.continuous,
+            a.metric_col
+        );
+    }
+    let mut out = Vec::new();
+    for (task, (d, c)) in data {
+        let ch = chance
+            .get(&task)
+            .copied()
+            .unwrap_or_else(|| default_chance(&task));
+        let d_opts = EmergeOptions {
+            chance: ch,
+            ceiling: 1.0,
+            sharp_decades: a.sharp_decades,
+            bootstrap: a.bootstrap,
+            seed: a.seed,
+        };
+        let c_opts = EmergeOptions {
+            chance: 0.0,
+            ..d_opts
+        };
+        let df = fit_metric(&d, &d_opts);
+        // continuous: cross-entropy per target (ln ppl for perplexities)
+        let ce: Vec<Point> = c
+            .iter()
+            .filter(|p| p.y > 0.0)
+            .map(|p| {
+                if a.continuous == "ppl" {
+                    Point {
+                        x: p.x,
+                        y: p.y.ln(),
+                        se: p.se.map(|s| s / p.y),
+                    }
+                } else {
+                    *p
+                }
+            })
+            .collect();
+        let prob: Vec<Point> = ce
+            .iter()
+            .map(|p| Point {
+                x: p.x,
+                y: (-p.y).exp(),
+                se: p.se.map(|s| s * (-p.y).exp()),
+            })
+            .collect();
+        let cf = fit_metric(&prob, &c_opts);
+        let power_law = (ce.len() >= 3)
+            .then(|| {
+                let obs = Observations::new(
+                    ce.iter().map(|p| p.x).collect(),
+                    vec![f64::NAN; ce.len()],
+                    vec![f64::NAN; ce.len()],
+                    ce.iter().map(|p| p.y).collect(),
+                )
+                .ok()?;
+                let law = PowerLaw::new(Variable::N);
+                let r = fit_law(&law, &obs, &FitOptions::default()).ok()?;
+                let res = log_residuals(&law, &r.params, &obs);
+                let rmse = (res.iter().map(|x| x * x).sum::<f64>() / res.len() as f64).sqrt();
+                Some((r.params, rmse))
+            })
+            .flatten();
+        let pl_gap = {
+            let pairs: Vec<f64> = d
+                .iter()
+                .filter_map(|p| {
+                    ce.iter()
+                        .find(|q| (q.x / p.x - 1.0).abs() < 1e-9)
+                        .map(|q| (p.y - (-a.answer_length * q.y).exp()).abs())
+                })
+                .collect();
+            (!pairs.is_empty()).then(|| pairs.iter().sum::<f64>() / pairs.len() as f64)
+        };
+        let c_smooth = power_law.as_ref().map(|(_, rmse)| *rmse <= a.smooth_rmse);
+        let c_moves = cf
+            .as_ref()
+            .is_some_and(|f| f.best != "flat" && f.change_z > 2.0);
+        let v = match &df {
+            Some(f) => verdict(f, &d_opts, c_smooth, c_moves),
+            None => Verdict::NoImprovement,
+        };
+        out.push(TaskResult {
+            task,
+            discrete: df,
+            discrete_points: d,
+            continuous: cf,
+            continuous_points: ce,
+            power_law,
+            pl_gap,
+            verdict: v,
+            chance: ch,
+        });
+    }
+    Ok((out, t.len()))
+}
+
+fn fmt_t(f: &MetricFit) -> String {
+    match (f.threshold, f.threshold_ci95) {
+        (Some(t), Some([lo, hi])) => format!("{t:.3e} [{lo:.2e}, {hi:.2e}]"),
+        (Some(t), None) => format!("{t:.3e}"),
+        _ => "–".into(),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (res, rows) = analyse(&a)?;
+    if a.json {
+        let tasks: Vec<Value> = res
+            .iter()
+            .map(|r| {
+                json!({
+                    "task": r.task,
+                    "chance": r.chance,
+                    "verdict": r.verdict,
+                    "verdict_text": r.verdict.describe(),
+                    "discrete": r.discrete,
+                    "discrete_sharp": r.discrete.as_ref().map(|f| is_sharp(f, &EmergeOptions { sharp_decades: a.sharp_decades, ..Default::default() })),
+                    "continuous": r.continuous,
+                    "continuous_power_law": r.power_law.as_ref().map(|(p, rmse)| json!({"E": p[0], "A": p[1], "alpha": p[2], "rmse_log": rmse})),
+                    "p_l_gap": r.pl_gap,
+                    "points": r.discrete_points,
+                    "continuous_points": r.continuous_points,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "schema": "scalelab.emerge/1",
+                "table": a.table.display().to_string(),
+                "rows": rows,
+                "scale": a.scale_col,
+                "discrete_metric": a.discrete,
+                "continuous_metric": a.continuous,
+                "tasks": tasks,
+            }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>6} {:>8} {:>28} {:>7} {:>9} {:>7}  verdict",
+        "task", "chance", "best", "threshold [95%]", "width", "PL rmse", "p^L gap"
+    );
+    for r in &res {
+        let (best, thr, width) = match &r.discrete {
+            Some(f) => (
+                f.best.clone(),
+                fmt_t(f),
+                f.width_decades.map_or("–".into(), |w| format!("{w:.2}")),
+            ),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        println!(
+            "{:<16} {:>6.2} {:>8} {:>28} {:>7} {:>9} {:>7}  {}",
+            r.task,
+            r.chance,
+            best,
+            thr,
+            width,
+            r.power_law
+                .as_ref()
+                .map_or("–".into(), |p| format!("{:.4}", p.1)),
+            r.pl_gap.map_or("–".into(), |g| format!("{g:.3}")),
+            r.verdict.describe()
+        );
+    }
+    eprintln!(
+        "{} rows; scale = {}; discrete `{}`, continuous `{}`; width in decades (10% to 90% of the sigmoid); PL rmse: power law with offset on the cross-entropy (log scale)",
+        rows, a.scale_col, a.discrete, a.continuous
+    );
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! Abilities across scale: is a jump in a metric a threshold of the model, or
+//! an artefact of the metric?
+//!
+//! For one task and metric, performance `y` against scale `x` (N, D or C) is
+//! fitted by three candidate curves in `u = log10 x`:
+//!
+//! * **flat**: `y = c` (no improvement);
+//! * **linear**: `y = a + b·u` (smooth improvement);
+//! * **sigmoid** between the chance level `y0` and a ceiling `y1`:
+//!   `y = y0 + (top − y0) / (1 + exp(−k (u − u_mid)))`, `top ≤ y1`, whose
+//!   midpoint `10^u_mid` is the threshold and whose width (10%→90%) is
+//!   `ln 81 / k` decades.
+//!
+//! Fits are weighted least squares (weights `1/se²` when standard errors are
+//! given), compared by the small-sample AIC. The threshold gets a parametric
+//! bootstrap interval (resampling `y` within its standard errors). A verdict
+//! combines a discrete metric (exact match) with a continuous one (per-token
+//! log-probability, cross-entropy, edit distance) measured on the same
+//! outputs, following Schaeffer et al. (2023): a jump that the continuous
+//! metric does not show is likely an artefact of the discrete metric.
+
+use crate::optim::{lbfgs, LbfgsOptions};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// One point: scale, value and its standard error (None: unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub se: Option<f64>,
+}
+
+/// A fitted candidate curve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Candidate {
+    /// `flat`, `linear` or `sigmoid`.
+    pub name: String,
+    pub params: Vec<f64>,
+    /// Weighted residual sum of squares.
+    pub wrss: f64,
+    pub n_params: usize,
+    /// Small-sample Akaike information criterion (lower is better).
+    pub aicc: f64,
+}
+
+/// The fitted curves of one metric and what they say.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricFit {
+    pub candidates: Vec<Candidate>,
+    /// Name of the chosen candidate (lowest AICc).
+    pub best: String,
+    /// Threshold (scale at the sigmoid's midpoint) and its 95% interval.
+    pub threshold: Option<f64>,
+    pub threshold_ci95: Option<[f64; 2]>,
+    /// Decades from 10% to 90% of the sigmoid's rise.
+    pub width_decades: Option<f64>,
+    /// Total change of the fitted curve over the observed range, and its
+    /// size relative to the measurement noise.
+    pub change: f64,
+    pub change_z: f64,
+}
+
+/// Options of the analysis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EmergeOptions {
+    /// Chance level (the sigmoid's floor).
+    pub chance: f64,
+    /// Largest possible value (the sigmoid's ceiling).
+    pub ceiling: f64,
+    /// A sigmoid narrower than this many decades counts as sharp.
+    pub sharp_decades: f64,
+    /// Bootstrap resamples for the threshold.
+    pub bootstrap: usize,
+    pub seed: u64,
+}
+
+impl Default for EmergeOptions {
+    fn default() -> Self {
+        EmergeOptions {
+            chance: 0.0,
+            ceiling: 1.0,
+            sharp_decades: 1.5,
+            bootstrap: 400,
+            seed: 0,
+        }
+    }
+}
+
+fn weights(pts: &[Point]) -> Vec<f64> {
+    let ses: Vec<f64> = pts
+        .iter()
+        .filter_map(|p| p.se)
+        .filter(|s| *s > 0.0)
+        .collect();
+    let fallback = if ses.is_empty() {
+        1.0
+    } else {
+        ses.iter().sum::<f64>() / ses.len() as f64
+    };
+    pts.iter()
+        .map(|p| {
+            let s = p.se.filter(|s| *s > 0.0).unwrap_or(fallback);
+            1.0 / (s * s)
+        })
+        .collect()
+}
+
+fn aicc(wrss: f64, n: usize, k: usize) -> f64 {
+    let n_f = n as f64;
+    // with known variances the log-likelihood is −wrss/2 (+ const)
+    let base = wrss + 2.0 * k as f64;
+    if n > k + 1 {
+        base + 2.0 * (k * (k + 1)) as f64 / (n_f - k as f64 - 1.0)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The sigmoid in `u = log10 x`: params `[u_mid, ln k, logit of top]`.
+pub fn sigmoid(opts: &EmergeOptions, p: &[f64], u: f64) -> f64 {
+    let (um, k) = (p[0], p[1].exp());
+    let top = opts.chance + (opts.ceiling - opts.chance) / (1.0 + (-p[2]).exp());
+    opts.chance + (top - opts.chance) / (1.0 + (-k * (u - um)).exp())
+}
+
+fn fit_sigmoid(opts: &EmergeOptions, u: &[f64], y: &[f64], w: &[f64]) -> Option<(Vec<f64>, f64)> {
+    let f = |p: &[f64], g: &mut [f64]| -> f64 {
+        let (um, lk, lt) = (p[0], p[1], p[2]);
+        let k = lk.exp();
+        let span = opts.ceiling - opts.chance;
+        let st = 1.0 / (1.0 + (-lt).exp());
+        let top = opts.chance + span * st;
+        let mut v = 0.0;
+        g.iter_mut().for_each(|x| *x = 0.0);
+        for i in 0..u.len() {
+            let s = 1.0 / (1.0 + (-k * (u[i] - um)).exp());
+            let pred = opts.chance + (top - opts.chance) * s;
+            let r = pred - y[i];
+            v += w[i] * r * r;
+            let ds = s * (1.0 - s);
+            let amp = top - opts.chance;
+            // ∂pred/∂um, ∂pred/∂lk, ∂pred/∂lt
+            let d_um = amp * ds * (-k);
+            let d_lk = amp * ds * k * (u[i] - um);
+            let d_lt = span * st * (1.0 - st) * s;
+            g[0] += 2.0 * w[i] * r * d_um;
+            g[1] += 2.0 * w[i] * r * d_lk;
+            g[2] += 2.0 * w[i] * r * d_lt;
+        }
+        v
+    };
+    let (lo, hi) = u
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    let opts_l = LbfgsOptions {
+        max_iter: 500,
+        ..Default::default()
+    };
+    for i in 0..=8 {
+        let um = lo + (hi - lo) * i as f64 / 8.0;
+        for lk in [0.0, 1.0, 2.0, 3.0] {
+            for lt in [-1.0, 1.0, 4.0] {
+                let m = lbfgs(&f, &[um, lk, lt], &opts_l);
+                if m.f.is_finite() && best.as_ref().is_none_or(|b| m.f < b.1) {
+                    best = Some((m.x, m.f));
+                }
+            }
+        }
+    }
+    best
+}
+
+fn fit_linear(u: &[f64], y: &[f64], w: &[f64]) -> (Vec<f64>, f64) {
+    let sw: f64 = w.iter().sum();
+    let mu = u.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / sw;
+    let my = y.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / sw;
+    let sxx: f64 = (0..u.len()).map(|i| w[i] * (u[i] - mu).powi(2)).sum();
+    let sxy: f64 = (0..u.len()).map(|i| w[i] * (u[i] - mu) * (y[i] - my)).sum();
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let a = my - b * mu;
+    let wrss = (0..u.len())
+        .map(|i| w[i] * (y[i] - a - b * u[i]).powi(2))
+        .sum();
+    (vec![a, b], wrss)
+}
+
+/// Fits the candidates to one metric.
+pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
+    let pts: Vec<Point> = pts
+        .iter()
+        .copied()
+        .filter(|p| p.x > 0.0 && p.x.is_finite() && p.y.is_finite())
+        .collect();
+    if pts.len() < 3 {
+        return None;
+    }
+    let u: Vec<f64> = pts.iter().map(|p| p.x.log10()).collect();
+    let y: Vec<f64> = pts.iter().map(|p| p.y).collect();
+    let w = weights(&pts);
+    let n = pts.len();
+    let sw: f64 = w.iter().sum();
+    let my = y.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() / sw;
+    let flat_wrss: f64 = (0..n).map(|i| w[i] * (y[i] - my).powi(2)).sum();
+    let (lin, lin_wrss) = fit_linear(&u, &y, &w);
+    let mut cands = vec![
+        Candidate {
+            name: "flat".into(),
+            params: vec![my],
+            wrss: flat_wrss,
+            n_params: 1,
+            aicc: aicc(flat_wrss, n, 1),
+        },
+        Candidate {
+            name: "linear".into(),
+            params: lin.clone(),
+            wrss: lin_wrss,
+            n_params: 2,
+            aicc: aicc(lin_wrss, n, 2),
+        },
+    ];
+    let sig = fit_sigmoid(opts, &u, &y, &w);
+    if let Some((p, v)) = &sig {
+        cands.push(Candidate {
+            name: "sigmoid".into(),
+            params: p.clone(),
+            wrss: *v,
+            n_params: 3,
+            aicc: aicc(*v, n, 3),
+        });
+    }
+    let best = cands
+        .iter()
+        .min_by(|a, b| a.aicc.total_cmp(&b.aicc))
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let (ulo, uhi) = (
+        u.iter().cloned().fold(f64::INFINITY, f64::min),
+        u.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let curve = |uu: f64| match best.as_str() {
+        "sigmoid" => sigmoid(opts, &sig.as_ref().unwrap().0, uu),
+        "linear" => lin[0] + lin[1] * uu,
+        _ => my,
+    };
+    let change = curve(uhi) - curve(ulo);
+    let noise = (1.0 / w.iter().cloned().fold(0.0, f64::max)).sqrt();
+    let (mut threshold, mut ci, mut width) = (None, None, None);
+    if let (Some((p, _)), "sigmoid") = (&sig, best.as_str()) {
+        let mid = p[0];
+        // a midpoint far outside the data is no threshold
+        if mid >= ulo - 0.5 && mid <= uhi + 0.5 {
+            threshold = Some(10f64.powf(mid));
+            width = Some(81f64.ln() / p[1].exp());
+            // parametric bootstrap of the midpoint
+            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+            let mut mids = Vec::new();
+            for _ in 0..opts.bootstrap {
+                let yb: Vec<f64> = (0..n)
+                    .map(|i| y[i] + normal(&mut rng) / w[i].sqrt())
+                    .collect();
+                if let Some((pb, _)) = fit_sigmoid(opts, &u, &yb, &w) {
+                    mids.push(pb[0]);
+                }
+            }
+            if let Some([a, b]) = crate::plan::percentile_ci95(&mids) {
+                ci = Some([10f64.powf(a), 10f64.powf(b)]);
+            }
+        }
+    }
+    Some(MetricFit {
+        candidates: cands,
+        best,
+        threshold,
+        threshold_ci95: ci,
+        width_decades: width,
+        change,
+        change_z: change.abs() / noise,
+    })
+}
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    use rand::Rng;
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// What a task's metrics say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Neither metric moves beyond its noise.
+    NoImprovement,
+    /// The discrete metric improves smoothly (no sharp sigmoid).
+    Smooth,
+    /// Sharp in the discrete metric, smooth in the continuous one.
+    MetricArtefact,
+    /// Sharp in both: a candidate emergent ability.
+    CandidateEmergence,
+    /// Sharp in the discrete metric, no continuous metric to check it.
+    SharpUnchecked,
+}
+
+impl Verdict {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::NoImprovement => "no improvement",
+            Verdict::Smooth => "smooth improvement",
+            Verdict::MetricArtefact => {
+                "sharp in the discrete metric but smooth in the continuous one (metric artefact likely)"
+            }
+            Verdict::CandidateEmergence => "sharp in both metrics (candidate emergence)",
+            Verdict::SharpUnchecked => "sharp in the discrete metric; no continuous metric to check it",
+        }
+    }
+}
+
+/// Whether a fit shows a sharp rise: the sigmoid wins and is narrower than
+/// `sharp_decades`.
+pub fn is_sharp(f: &MetricFit, opts: &EmergeOptions) -> bool {
+    f.best == "sigmoid" && f.width_decades.is_some_and(|w| w < opts.sharp_decades)
+}
+
+/// Combines the discrete metric's fit with what the continuous metric of
+/// the same outputs says: `continuous_smooth` is `Some(true)` when it follows
+/// a smooth law across scale (a power law with offset fits it within the
+/// tolerance), `Some(false)` when it does not, `None` when there is none.
+pub fn verdict(
+    discrete: &MetricFit,
+    opts: &EmergeOptions,
+    continuous_smooth: Option<bool>,
+    continuous_moves: bool,
+) -> Verdict {
+    let moves = discrete.best != "flat" && discrete.change_z > 2.0;
+    if !moves && !continuous_moves {
+        return Verdict::NoImprovement;
+    }
+    if !is_sharp(discrete, opts) {
+        return Verdict::Smooth;
+    }
+    match continuous_smooth {
+        None => Verdict::SharpUnchecked,
+        Some(false) => Verdict::CandidateEmergence,
+        Some(true) => Verdict::MetricArtefact,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(mid: f64, k: f64, noise: f64, seed: u64) -> Vec<Point> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let opts = EmergeOptions::default();
+        (0..12)
+            .map(|i| {
+                let u = 7.0 + 0.3 * i as f64;
+                let y = sigmoid(&opts, &[mid, k.ln(), 6.0], u) + noise * normal(&mut rng);
+                Point {
+                    x: 10f64.powf(u),
+                    y,
+                    se: Some(noise.max(1e-3)),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn threshold_recovered_without_and_with_noise() {
+        let opts = EmergeOptions {
+            bootstrap: 200,
+            ..Default::default()
+        };
+        for (noise, tol) in [(0.0, 0.01), (0.02, 0.15)] {
+            let f = fit_metric(&curve(8.5, 8.0, noise, 1), &opts).unwrap();
+            assert_eq!(f.best, "sigmoid", "{f:?}");
+            let t = f.threshold.unwrap().log10();
+            assert!((t - 8.5).abs() < tol, "threshold 10^{t} (noise {noise})");
+            let [lo, hi] = f.threshold_ci95.unwrap();
+            assert!(
+                lo.log10() <= 8.5 + tol && hi.log10() >= 8.5 - tol,
+                "{lo} {hi}"
+            );
+            assert!(is_sharp(&f, &opts));
+        }
+    }
+
+    #[test]
+    fn linear_and_flat_are_told_apart_from_a_threshold() {
+        let opts = EmergeOptions::default();
+        let lin: Vec<Point> = (0..10)
+            .map(|i| Point {
+                x: 10f64.powf(6.0 + 0.4 * i as f64),
+                y: 0.1 + 0.05 * i as f64,
+                se: Some(0.01),
+            })
+            .collect();
+        let f = fit_metric(&lin, &opts).unwrap();
+        assert!(!is_sharp(&f, &opts), "{f:?}");
+        let flat: Vec<Point> = (0..10)
+            .map(|i| Point {
+                x: 10f64.powf(6.0 + 0.4 * i as f64),
+                y: 0.25 + if i % 2 == 0 { 0.004 } else { -0.004 },
+                se: Some(0.01),
+            })
+            .collect();
+        let f = fit_metric(&flat, &opts).unwrap();
+        assert_eq!(
+            verdict(&f, &opts, None, false),
+            Verdict::NoImprovement,
+            "{f:?}"
+        );
+        // a sharp discrete rise: artefact when the continuous metric is
+        // smooth, candidate emergence when it is not
+        let sharp = fit_metric(&curve(8.5, 8.0, 0.0, 2), &opts).unwrap();
+        assert_eq!(
+            verdict(&sharp, &opts, Some(true), true),
+            Verdict::MetricArtefact
+        );
+        assert_eq!(
+            verdict(&sharp, &opts, Some(false), true),
+            Verdict::CandidateEmergence
+        );
+        assert_eq!(verdict(&sharp, &opts, None, false), Verdict::SharpUnchecked);
+    }
+}
