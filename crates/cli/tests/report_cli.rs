@@ -46,7 +46,12 @@ fn artifacts() -> PathBuf {
 
 /// Loads the page headless; returns (rendered DOM, chromium's log).
 fn load(browser: &str, page: &Path, shot: &Path) -> (String, String) {
-    let tmp = std::env::temp_dir().join(format!("scalelab-chromium-{}", std::process::id()));
+    // one profile directory per page: chromium refuses a profile in use
+    let tmp = std::env::temp_dir().join(format!(
+        "scalelab-chromium-{}-{}",
+        std::process::id(),
+        shot.file_stem().unwrap().to_string_lossy()
+    ));
     std::fs::create_dir_all(&tmp).unwrap();
     let netlog = tmp.join("netlog.json");
     let url = format!("file://{}", page.canonicalize().unwrap().display());
@@ -299,5 +304,70 @@ fn chinchilla_report_renders_in_a_browser() {
     );
     if let Some(b) = chromium() {
         check_page(b, &page, "chinchilla-report", 6);
+    }
+}
+
+#[test]
+fn abilities_report_renders_in_a_browser() {
+    let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/pythia_evals/pythia_v1_zero_shot_tidy.csv");
+    if !csv.exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but {} is missing", csv.display());
+        }
+        eprintln!("skipped: shared Pythia data not found at {}", csv.display());
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("scalelab-report-emerge-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let e = root.join("emerge.json");
+    ok(&scalelab(&[
+        "emerge",
+        &csv.display().to_string(),
+        "--scale-col",
+        "params_nonembedding",
+        "--where",
+        "step == 143000 and deduped == 0",
+        "--bootstrap",
+        "100",
+        "--out",
+        &e.display().to_string(),
+    ]));
+    let page = root.join("report.html");
+    ok(&scalelab(&[
+        "report",
+        &e.display().to_string(),
+        "-o",
+        &page.display().to_string(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Abilities across scale"));
+    assert!(html.contains("lambada_openai: acc against params_nonembedding"));
+    assert!(html.contains("smooth improvement"));
+    // discrete and continuous panels
+    let p = root.join("ability.svg");
+    ok(&scalelab(&[
+        "plot",
+        "ability",
+        &e.display().to_string(),
+        "--task",
+        "lambada_openai",
+        "-o",
+        &p.display().to_string(),
+    ]));
+    assert!(std::fs::read_to_string(&p).unwrap().contains("threshold"));
+    let bad = scalelab(&[
+        "plot",
+        "ability",
+        &e.display().to_string(),
+        "--task",
+        "nope",
+        "-o",
+        "x.svg",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--task nope: not in"));
+    if let Some(b) = chromium() {
+        // 8 tasks, and the continuous panel of LAMBADA (the one task with ppl)
+        check_page(b, &page, "abilities-report", 9);
     }
 }

@@ -417,3 +417,136 @@ pub fn regimes(runs: &[RunPoint], fit: &FittedLaw) -> Option<Plot> {
     p.alt = "The plane of model size N and training tokens D (log-log): above the dashed line the model term of the fitted law dominates the reducible loss (more parameters help most), below it the data term does; the solid line is the compute-optimal allocation, and dots are the pilot runs.".into();
     Some(p)
 }
+
+/// Abilities across scale for one task of a `scalelab.emerge/1` object:
+/// the discrete metric with its fitted curve, threshold and interval, and
+/// the continuous metric (cross-entropy) with its power law, side by side.
+pub fn ability(
+    task: &serde_json::Value,
+    scale: &str,
+    discrete: &str,
+    continuous: &str,
+) -> Vec<Plot> {
+    let name = task["task"].as_str().unwrap_or("task");
+    let pts = |k: &str| -> Vec<(f64, f64)> {
+        task[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["x"].as_f64()?, p["y"].as_f64()?)))
+            .collect()
+    };
+    let d = pts("points");
+    let c = pts("continuous_points");
+    let mut out = Vec::new();
+    let (lo, hi) = range(d.iter().chain(&c).map(|p| p.0));
+    let xs = if lo.is_finite() {
+        geom(lo, hi, 80)
+    } else {
+        Vec::new()
+    };
+    let mut pd = Plot::new(
+        &format!("{name}: {discrete} against {scale}"),
+        scale,
+        discrete,
+        true,
+        false,
+    );
+    let f = &task["discrete"];
+    let chance = task["chance"].as_f64().unwrap_or(0.0);
+    if let (Some([clo, chi]), Some(t)) = (
+        f["threshold_ci95"]
+            .as_array()
+            .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?])),
+        f["threshold"].as_f64(),
+    ) {
+        let (ylo, yhi) = d
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.1), b.max(p.1))
+            });
+        pd.band(
+            vec![clo, chi],
+            vec![ylo, ylo],
+            vec![yhi, yhi],
+            color(4),
+            Some("threshold 95% interval"),
+        );
+        pd.items.push(Item::VLine {
+            x: t,
+            color: color(4).into(),
+            label: Some(format!("threshold {t:.2e}")),
+        });
+    }
+    let best = f["best"].as_str().unwrap_or("");
+    let cand = f["candidates"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == best))
+        .cloned();
+    if let Some(cand) = cand {
+        let p: Vec<f64> = cand["params"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        let opts = scalelab_core::emergence::EmergeOptions {
+            chance,
+            ..Default::default()
+        };
+        let curve: Vec<(f64, f64)> = xs
+            .iter()
+            .map(|&x| {
+                let u = x.log10();
+                let y = match best {
+                    "sigmoid" => scalelab_core::emergence::sigmoid(&opts, &p, u),
+                    "linear" => p[0] + p[1] * u,
+                    _ => p.first().copied().unwrap_or(f64::NAN),
+                };
+                (x, y)
+            })
+            .collect();
+        pd.line(curve, color(1), Some(&format!("best fit: {best}")), false);
+    }
+    pd.points(d.clone(), color(0), Some("models"), false);
+    if chance > 0.0 {
+        pd.line(
+            vec![(lo, chance), (hi, chance)],
+            "#777777",
+            Some("chance"),
+            true,
+        );
+    }
+    pd.alt = format!(
+        "{name}: {discrete} of each model against {scale} (log axis), with the best of the flat, linear and sigmoid fits; verdict: {}.",
+        task["verdict_text"].as_str().unwrap_or("")
+    );
+    out.push(pd);
+    if !c.is_empty() {
+        let mut pc = Plot::new(
+            &format!("{name}: {continuous} (as cross-entropy) against {scale}"),
+            scale,
+            "cross-entropy per target (nats)",
+            true,
+            true,
+        );
+        pc.points(c, color(2), Some("models"), false);
+        let pl = &task["continuous_power_law"];
+        if let (Some(e), Some(a), Some(al)) =
+            (pl["E"].as_f64(), pl["A"].as_f64(), pl["alpha"].as_f64())
+        {
+            pc.line(
+                xs.iter().map(|&x| (x, e + a * x.powf(-al))).collect(),
+                color(1),
+                Some(&format!(
+                    "E + A x^-α (rmse {:.3})",
+                    pl["rmse_log"].as_f64().unwrap_or(f64::NAN)
+                )),
+                false,
+            );
+        }
+        pc.alt = format!(
+            "{name}: the continuous metric of the same outputs, as cross-entropy per target, against {scale} on log-log axes, with a power law with offset; a smooth fit here beside a sharp rise on the left points to a metric artefact."
+        );
+        out.push(pc);
+    }
+    out
+}

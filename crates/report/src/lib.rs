@@ -164,6 +164,8 @@ pub struct Inputs {
     pub curves: Option<PathBuf>,
     pub fit: Option<PathBuf>,
     pub study: Option<PathBuf>,
+    /// A `scalelab emerge --out` file.
+    pub emerge: Option<PathBuf>,
 }
 
 impl Inputs {
@@ -175,6 +177,7 @@ impl Inputs {
             curves: f("curves.csv"),
             fit: f("fit.json"),
             study: f("study.json"),
+            emerge: f("emerge.json"),
         }
     }
 
@@ -189,6 +192,7 @@ impl Inputs {
                 i.curves = i.curves.or(d.curves);
                 i.fit = i.fit.or(d.fit);
                 i.study = i.study.or(d.study);
+                i.emerge = i.emerge.or(d.emerge);
                 continue;
             }
             if !f.is_file() {
@@ -200,6 +204,7 @@ impl Inputs {
                 match v.get("schema").and_then(Value::as_str) {
                     Some("scalelab.fit/1") => i.fit = Some(f.clone()),
                     Some("scalelab.study/1") => i.study = Some(f.clone()),
+                    Some("scalelab.emerge/1") => i.emerge = Some(f.clone()),
                     other => anyhow::bail!(
                         "{}: not a fit or study file (schema {:?}); give fit.json, study.json, runs.csv, curves.csv or a directory",
                         f.display(),
@@ -224,7 +229,7 @@ impl Inputs {
                 }
             }
         }
-        if i.runs.is_none() && i.fit.is_none() && i.study.is_none() {
+        if i.runs.is_none() && i.fit.is_none() && i.study.is_none() && i.emerge.is_none() {
             anyhow::bail!(
                 "nothing to report: give a study or sweep directory, runs.csv, or fit.json"
             );
@@ -488,6 +493,67 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
     }
     if !curves.is_empty() {
         r.push(Block::Figure(figures::training_curves(&curves)));
+    }
+
+    // ---- abilities --------------------------------------------------------
+    let emerge = inputs.emerge.as_deref().map(read_json).transpose()?;
+    if let Some(e) = &emerge {
+        r.push(Block::Heading("Abilities across scale".into()));
+        let scale = e["scale"].as_str().unwrap_or("scale");
+        let (dm, cm) = (
+            e["discrete_metric"].as_str().unwrap_or("discrete"),
+            e["continuous_metric"].as_str().unwrap_or("continuous"),
+        );
+        let tasks = e["tasks"].as_array().cloned().unwrap_or_default();
+        let rows = tasks
+            .iter()
+            .map(|t| {
+                let f = &t["discrete"];
+                vec![
+                    t["task"].as_str().unwrap_or("").to_string(),
+                    f["best"].as_str().unwrap_or("–").to_string(),
+                    f["threshold"].as_f64().map_or("–".into(), num),
+                    f["threshold_ci95"]
+                        .as_array()
+                        .map(|c| {
+                            format!(
+                                "[{}, {}]",
+                                num(c[0].as_f64().unwrap_or(f64::NAN)),
+                                num(c[1].as_f64().unwrap_or(f64::NAN))
+                            )
+                        })
+                        .unwrap_or_else(|| "–".into()),
+                    f["width_decades"].as_f64().map_or("–".into(), num),
+                    t["continuous_power_law"]["rmse_log"]
+                        .as_f64()
+                        .map_or("–".into(), num),
+                    t["verdict_text"].as_str().unwrap_or("").to_string(),
+                ]
+            })
+            .collect();
+        r.push(Block::Table(HTable {
+            caption: format!(
+                "Verdicts: `{dm}` against {scale}, checked with `{cm}` ({})",
+                e["table"].as_str().unwrap_or("")
+            ),
+            header: [
+                "task",
+                "best fit",
+                "threshold",
+                "95% interval",
+                "width (decades)",
+                "power-law rmse",
+                "verdict",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        }));
+        for t in &tasks {
+            for p in figures::ability(t, scale, dm, cm) {
+                r.push(Block::Figure(p));
+            }
+        }
     }
 
     // ---- warnings ---------------------------------------------------------

@@ -461,8 +461,36 @@ impl Plot {
                 * 6.6
                 + 34.0;
             let lh = legend.len() as f64 * 16.0 + 8.0;
-            let lx = ml + pw - lw - 6.0;
-            let ly = mt + 6.0;
+            // the corner whose box covers the fewest drawn points and vertices
+            let marks: Vec<(f64, f64)> = self
+                .items
+                .iter()
+                .flat_map(|i| match i {
+                    Item::Line { points, .. } | Item::Points { points, .. } => points.clone(),
+                    _ => Vec::new(),
+                })
+                .filter(|&(x, y)| self.ok(x, y))
+                .map(|(x, y)| (tx(x), ty(y)))
+                .collect();
+            let corners = [
+                (ml + pw - lw - 6.0, mt + 6.0),
+                (ml + 6.0, mt + 6.0),
+                (ml + pw - lw - 6.0, mt + ph - lh - 6.0),
+                (ml + 6.0, mt + ph - lh - 6.0),
+            ];
+            let covered = |&(cx, cy): &(f64, f64)| {
+                marks
+                    .iter()
+                    .filter(|&&(x, y)| {
+                        x >= cx - 4.0 && x <= cx + lw + 4.0 && y >= cy - 4.0 && y <= cy + lh + 4.0
+                    })
+                    .count()
+            };
+            let (lx, ly) = corners
+                .iter()
+                .min_by_key(|c| covered(c))
+                .copied()
+                .unwrap_or(corners[0]);
             let _ = write!(
                 s,
                 r##"<rect x="{lx:.1}" y="{ly:.1}" width="{lw:.1}" height="{lh:.1}" fill="#ffffff" fill-opacity="0.85" stroke="#bbb"/>"##

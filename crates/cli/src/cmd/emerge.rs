@@ -83,9 +83,12 @@ pub struct Args {
     pub bootstrap: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print JSON.
+    /// Print JSON (schema scalelab.emerge/1).
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON to this file (for `scalelab report` and `plot ability`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 fn default_chance(task: &str) -> f64 {
@@ -272,37 +275,41 @@ fn fmt_t(f: &MetricFit) -> String {
 
 pub fn run(a: Args) -> Result<()> {
     let (res, rows) = analyse(&a)?;
-    if a.json {
-        let tasks: Vec<Value> = res
-            .iter()
-            .map(|r| {
-                json!({
-                    "task": r.task,
-                    "chance": r.chance,
-                    "verdict": r.verdict,
-                    "verdict_text": r.verdict.describe(),
-                    "discrete": r.discrete,
-                    "discrete_sharp": r.discrete.as_ref().map(|f| is_sharp(f, &EmergeOptions { sharp_decades: a.sharp_decades, ..Default::default() })),
-                    "continuous": r.continuous,
-                    "continuous_power_law": r.power_law.as_ref().map(|(p, rmse)| json!({"E": p[0], "A": p[1], "alpha": p[2], "rmse_log": rmse})),
-                    "p_l_gap": r.pl_gap,
-                    "points": r.discrete_points,
-                    "continuous_points": r.continuous_points,
-                })
+    let tasks: Vec<Value> = res
+        .iter()
+        .map(|r| {
+            json!({
+                "task": r.task,
+                "chance": r.chance,
+                "verdict": r.verdict,
+                "verdict_text": r.verdict.describe(),
+                "discrete": r.discrete,
+                "discrete_sharp": r.discrete.as_ref().map(|f| is_sharp(f, &EmergeOptions { sharp_decades: a.sharp_decades, ..Default::default() })),
+                "continuous": r.continuous,
+                "continuous_power_law": r.power_law.as_ref().map(|(p, rmse)| json!({"E": p[0], "A": p[1], "alpha": p[2], "rmse_log": rmse})),
+                "p_l_gap": r.pl_gap,
+                "points": r.discrete_points,
+                "continuous_points": r.continuous_points,
             })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "schema": "scalelab.emerge/1",
-                "table": a.table.display().to_string(),
-                "rows": rows,
-                "scale": a.scale_col,
-                "discrete_metric": a.discrete,
-                "continuous_metric": a.continuous,
-                "tasks": tasks,
-            }))?
-        );
+        })
+        .collect();
+    let value = json!({
+        "schema": "scalelab.emerge/1",
+        "table": a.table.display().to_string(),
+        "rows": rows,
+        "scale": a.scale_col,
+        "where": a.filters,
+        "discrete_metric": a.discrete,
+        "continuous_metric": a.continuous,
+        "sharp_decades": a.sharp_decades,
+        "tasks": tasks,
+    });
+    if let Some(out) = &a.out {
+        scalelab_tables::write_atomic(out, serde_json::to_string_pretty(&value)?.as_bytes())
+            .map_err(|e| anyhow::anyhow!("--out {}: {e}", out.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     println!(

@@ -64,6 +64,8 @@ const PLOT_HELP: &str = r#"Kinds:
   residuals   log residuals of the fit against compute (needs a fit)
   regimes     data- and model-limited zones of the (N, D) plane (needs a Chinchilla fit)
   curves      validation loss against tokens for every run (needs curves.csv)
+  ability     a task's discrete metric with its threshold, beside its continuous
+              metric (needs `scalelab emerge --out emerge.json` and --task)
 
 The output format follows the extension of -o: .svg or .png.
 
@@ -76,7 +78,7 @@ Examples:
 #[command(after_long_help = PLOT_HELP)]
 pub struct PlotArgs {
     /// The figure.
-    #[arg(value_parser = ["isoflop-n", "isoflop-d", "loss-c", "frontier-n", "frontier-d", "residuals", "regimes", "curves"])]
+    #[arg(value_parser = ["isoflop-n", "isoflop-d", "loss-c", "frontier-n", "frontier-d", "residuals", "regimes", "curves", "ability"])]
     pub kind: String,
     /// A study or sweep directory, or files: fit.json, runs.csv, curves.csv.
     #[arg(required = true, value_name = "DIR|FILES")]
@@ -84,6 +86,12 @@ pub struct PlotArgs {
     /// Output file (.svg or .png).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub out: PathBuf,
+    /// The task, for `ability` (the discrete metric; `--continuous` for the other panel).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// For `ability`: draw the continuous metric's panel instead.
+    #[arg(long)]
+    pub continuous: bool,
 }
 
 pub fn run_plot(a: PlotArgs) -> Result<()> {
@@ -148,6 +156,39 @@ pub fn run_plot(a: PlotArgs) -> Result<()> {
                 .as_deref()
                 .context("`curves` needs curves.csv (or a sweep directory)")?;
             figures::training_curves(&read_curves(c)?)
+        }
+        "ability" => {
+            let e = inputs.emerge.as_deref().context(
+                "`ability` needs the file written by `scalelab emerge --out emerge.json`",
+            )?;
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e)?)?;
+            let want = a.task.as_deref().context("`ability` needs --task NAME")?;
+            let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+            let t = tasks.iter().find(|t| t["task"] == want).with_context(|| {
+                format!(
+                    "--task {want}: not in {} (tasks: {})",
+                    e.display(),
+                    tasks
+                        .iter()
+                        .filter_map(|t| t["task"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            let mut plots = figures::ability(
+                t,
+                v["scale"].as_str().unwrap_or("scale"),
+                v["discrete_metric"].as_str().unwrap_or("discrete"),
+                v["continuous_metric"].as_str().unwrap_or("continuous"),
+            );
+            if a.continuous {
+                if plots.len() < 2 {
+                    bail!("--task {want} has no continuous metric");
+                }
+                plots.remove(1)
+            } else {
+                plots.remove(0)
+            }
         }
         _ => unreachable!("clap checked the kind"),
     };
