@@ -87,10 +87,25 @@ fn budgets(runs: &[RunPoint]) -> Vec<f64> {
     let mut b: Vec<f64> = runs.iter().map(|r| r.budget.unwrap_or(r.c)).collect();
     b.sort_by(f64::total_cmp);
     let mut out: Vec<f64> = Vec::new();
-    for x in b {
+    for x in &b {
         if out.last().is_none_or(|l| x / l > 1.05) {
-            out.push(x);
+            out.push(*x);
         }
+    }
+    if out.len() > 8 {
+        // not a designed grid: half-decade bins, each at its geometric mean
+        let mut bins: Vec<(i64, f64, usize)> = Vec::new();
+        for x in b {
+            let k = (2.0 * x.log10()).floor() as i64;
+            match bins.last_mut() {
+                Some(last) if last.0 == k => {
+                    last.1 += x.ln();
+                    last.2 += 1;
+                }
+                _ => bins.push((k, x.ln(), 1)),
+            }
+        }
+        out = bins.iter().map(|(_, s, n)| (s / *n as f64).exp()).collect();
     }
     out
 }
@@ -113,7 +128,7 @@ pub fn isoflop_profiles(runs: &[RunPoint], fit: Option<&FittedLaw>, against_d: b
     let var = if against_d {
         "D (training tokens)"
     } else {
-        "N (non-embedding parameters)"
+        "N (parameters)"
     };
     let mut p = Plot::new(
         &format!(
@@ -127,6 +142,7 @@ pub fn isoflop_profiles(runs: &[RunPoint], fit: Option<&FittedLaw>, against_d: b
     );
     let bs = budgets(runs);
     let many = bs.len() > 8;
+    let mut labelled = false;
     for (k, b) in bs.iter().enumerate() {
         let col = color(k);
         let mine: Vec<&RunPoint> = runs.iter().filter(|r| budget_of(r, &bs) == k).collect();
@@ -147,7 +163,13 @@ pub fn isoflop_profiles(runs: &[RunPoint], fit: Option<&FittedLaw>, against_d: b
             .map(|r| (pick(r), r.loss))
             .collect();
         if !out.is_empty() {
-            p.points(out, col, Some("excluded from the fit"), true);
+            p.points(
+                out,
+                col,
+                (!labelled).then_some("excluded from the fit"),
+                true,
+            );
+            labelled = true;
         }
         if let (Some(f), false) = (fit, mine.is_empty()) {
             let (lo, hi) = range(mine.iter().map(pick));
