@@ -25,6 +25,8 @@ enum Command {
     Design(cmd::design::Args),
     /// Abilities across scale: thresholds in discrete metrics, checked with continuous ones.
     Emerge(cmd::emerge::Args),
+    /// Evaluate trained runs on generated tasks (exact match, log-prob, edit distance, ...).
+    Eval(cmd::eval::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
     /// Compute-optimal exponents from IsoFLOP runs and loss curves (Approaches 1-3).
@@ -52,6 +54,7 @@ fn main() {
         Command::Corpus(args) => cmd::corpus::run(args),
         Command::Design(args) => cmd::design::run(args),
         Command::Emerge(args) => cmd::emerge::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),

@@ -154,3 +154,15 @@ pub fn load(path: &Path, layout: &ParamLayout) -> Result<CheckpointState> {
         adam_v,
     })
 }
+
+/// The vocabulary of a checkpoint's model (rows of its token embedding).
+pub fn vocab_of(path: &Path) -> Result<usize> {
+    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| EngineError::Checkpoint(format!("{}: {e:?}", path.display())))?;
+    let name = crate::model::TENSOR_NAMES[0];
+    let view = st.tensor(name).map_err(|_| {
+        EngineError::Checkpoint(format!("{}: missing tensor {name}", path.display()))
+    })?;
+    Ok(view.shape()[0])
+}

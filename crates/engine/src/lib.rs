@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod infer;
 pub mod kernels;
 pub mod model;
 pub mod optim;

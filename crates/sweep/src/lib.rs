@@ -19,6 +19,7 @@
 //! the others bit-identically.
 
 pub mod data;
+pub mod eval;
 pub mod local;
 pub mod lock;
 pub mod run;

@@ -2,6 +2,7 @@
 pub mod corpus;
 pub mod design;
 pub mod emerge;
+pub mod eval;
 pub mod fit;
 pub mod isoflop;
 pub mod plan;

@@ -1,0 +1,327 @@
+//! Evaluating trained runs on the built-in task generators: every item's
+//! prompt, target, output and scores, and a long table of metrics per run
+//! and task that joins the sweep's runs table (and that `scalelab emerge`
+//! reads).
+//!
+//! Models are byte-level (vocabulary ≥ 256): prompts and targets are their
+//! ASCII bytes. Decoding is greedy (temperature 0) or sampled; with
+//! `samples > 1`, self-consistency takes the majority answer of k samples.
+//! Few-shot prompts prepend solved items of the same task.
+
+use crate::run::{read_status, run_dir, State};
+use crate::spec::SweepPlan;
+use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scalelab_corpus::synth::{generate_items, TaskGenerator, TaskItem};
+use scalelab_engine::infer::Model;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Settings of an evaluation.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub tasks: Vec<(String, TaskGenerator)>,
+    /// Items per task.
+    pub items: usize,
+    pub seed: u64,
+    /// 0: greedy.
+    pub temperature: f64,
+    /// Samples per item (majority vote when > 1).
+    pub samples: usize,
+    /// Solved examples prepended to each prompt.
+    pub shots: usize,
+}
+
+/// One scored item.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ItemResult {
+    pub run: String,
+    pub id: String,
+    pub task: String,
+    pub spec: String,
+    pub difficulty: u32,
+    pub reasoning: String,
+    pub context_len: usize,
+    pub prompt: String,
+    pub target: String,
+    pub answer: String,
+    pub output: String,
+    /// The output equals the target.
+    pub exact_match: bool,
+    /// `ln p(target)` under teacher forcing, summed over its tokens.
+    pub logprob: f64,
+    /// Mean negative log-probability per target token (nats).
+    pub nll_per_token: f64,
+    /// Levenshtein distance between output and target, in tokens (bytes).
+    pub edit_distance: usize,
+    /// Arithmetic only: fraction of answer digits right (aligned right).
+    pub digit_acc: Option<f64>,
+    pub target_tokens: usize,
+}
+
+fn levenshtein(a: &[u8], b: &[u8]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// Digits of the final answer that match, right-aligned.
+fn digit_accuracy(output: &str, answer: &str) -> f64 {
+    let out_ans: String = output
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .unwrap_or("")
+        .to_string();
+    let (a, b) = (out_ans.as_bytes(), answer.as_bytes());
+    let n = a.len().max(b.len()).max(1);
+    let hits = (0..n)
+        .filter(|&k| {
+            let x = a.len().checked_sub(k + 1).map(|i| a[i]);
+            let y = b.len().checked_sub(k + 1).map(|i| b[i]);
+            x.is_some() && x == y
+        })
+        .count();
+    hits as f64 / n as f64
+}
+
+fn bytes(s: &str) -> Vec<u32> {
+    s.bytes().map(u32::from).collect()
+}
+
+/// Evaluates one model on the tasks.
+pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Vec<ItemResult>> {
+    if model.vocab() < 256 {
+        bail!(
+            "run {run}: the model's vocabulary is {} tokens; task evaluation needs a byte-level model (vocabulary 256, e.g. trained on `scalelab corpus synth --mix ...` data)",
+            model.vocab()
+        );
+    }
+    let mut out = Vec::new();
+    for (k, (spec, gen)) in opts.tasks.iter().enumerate() {
+        let items = generate_items(gen, opts.seed.wrapping_add(k as u64), opts.items);
+        let shots: Vec<TaskItem> = if opts.shots > 0 {
+            generate_items(
+                gen,
+                opts.seed.wrapping_add(1_000_003 + k as u64),
+                opts.shots,
+            )
+        } else {
+            Vec::new()
+        };
+        let prefix: String = shots.iter().map(|s| s.render()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5eed ^ k as u64);
+        for it in items {
+            let prompt = format!("{prefix}{}", it.prompt);
+            let p = bytes(&prompt);
+            let t = bytes(&it.target);
+            let lp = model.target_logprobs(&p, &t)?;
+            let logprob: f64 = lp.iter().sum();
+            let max_new = it.target.len() + 4;
+            let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+            let mut first = None;
+            for _ in 0..opts.samples.max(1) {
+                let g =
+                    model.generate(&p, max_new, Some(b'\n' as u32), opts.temperature, &mut rng)?;
+                let s: String = g
+                    .iter()
+                    .take_while(|&&c| c != b'\n' as u32)
+                    .map(|&c| char::from(c.min(255) as u8))
+                    .collect();
+                first.get_or_insert_with(|| s.clone());
+                *votes.entry(s).or_default() += 1;
+            }
+            // majority vote; ties go to the first sample's answer
+            let first = first.unwrap_or_default();
+            let best = votes.values().copied().max().unwrap_or(0);
+            let output = if votes.get(&first).copied() == Some(best) {
+                first
+            } else {
+                votes
+                    .iter()
+                    .find(|(_, &v)| v == best)
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default()
+            };
+            let arithmetic = it.meta.reasoning == "arithmetic";
+            out.push(ItemResult {
+                run: run.to_string(),
+                id: it.id.clone(),
+                task: it.meta.task.clone(),
+                spec: spec.clone(),
+                difficulty: it.meta.difficulty,
+                reasoning: it.meta.reasoning.clone(),
+                context_len: prompt.len(),
+                prompt,
+                target: it.target.clone(),
+                answer: it.answer.clone(),
+                exact_match: output == it.target,
+                logprob,
+                nll_per_token: -logprob / t.len().max(1) as f64,
+                edit_distance: levenshtein(output.as_bytes(), it.target.as_bytes()),
+                digit_acc: arithmetic.then(|| digit_accuracy(&output, &it.answer)),
+                target_tokens: t.len(),
+                output,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Metrics of one (run, task, difficulty): mean and standard error.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MetricRow {
+    pub run: String,
+    pub task: String,
+    pub difficulty: u32,
+    pub reasoning: String,
+    pub metric: String,
+    pub value: f64,
+    pub stderr: f64,
+    pub n: usize,
+}
+
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, (var / n).sqrt())
+}
+
+/// Aggregates items into metric rows: `exact_match`, `ce` (mean negative
+/// log-probability per target token), `logprob` (per item), `edit_distance`
+/// and, for arithmetic, `digit_acc`.
+pub fn aggregate(items: &[ItemResult]) -> Vec<MetricRow> {
+    let mut groups: BTreeMap<(String, String, u32), Vec<&ItemResult>> = BTreeMap::new();
+    for it in items {
+        groups
+            .entry((it.run.clone(), it.task.clone(), it.difficulty))
+            .or_default()
+            .push(it);
+    }
+    let mut rows = Vec::new();
+    for ((run, task, difficulty), g) in groups {
+        let reasoning = g[0].reasoning.clone();
+        let mut push = |metric: &str, v: Vec<f64>| {
+            if v.is_empty() {
+                return;
+            }
+            let (value, stderr) = mean_se(&v);
+            rows.push(MetricRow {
+                run: run.clone(),
+                task: task.clone(),
+                difficulty,
+                reasoning: reasoning.clone(),
+                metric: metric.into(),
+                value,
+                stderr,
+                n: v.len(),
+            });
+        };
+        push(
+            "exact_match",
+            g.iter()
+                .map(|i| f64::from(u8::from(i.exact_match)))
+                .collect(),
+        );
+        push("ce", g.iter().map(|i| i.nll_per_token).collect());
+        push("logprob", g.iter().map(|i| i.logprob).collect());
+        push(
+            "edit_distance",
+            g.iter().map(|i| i.edit_distance as f64).collect(),
+        );
+        push("digit_acc", g.iter().filter_map(|i| i.digit_acc).collect());
+    }
+    rows
+}
+
+/// Evaluates every finished run of a sweep directory (or one run
+/// directory); returns items and metric rows.
+pub fn eval_dir(
+    dir: &Path,
+    opts: &EvalOptions,
+    threads: usize,
+) -> Result<(Vec<ItemResult>, Vec<MetricRow>, Option<SweepPlan>)> {
+    let mut items = Vec::new();
+    if crate::spec::plan_path(dir).exists() {
+        let plan = crate::spec::read_plan(dir)?;
+        let mut done = 0;
+        for r in &plan.runs {
+            let rd = run_dir(dir, &r.name);
+            if read_status(&rd, r.config.total_steps()).state != State::Done {
+                continue;
+            }
+            done += 1;
+            let mut m = Model::load(&rd, threads).with_context(|| format!("run {}", r.name))?;
+            items.extend(eval_model(&mut m, &r.name, opts)?);
+        }
+        if done == 0 {
+            bail!("{}: no finished run to evaluate", dir.display());
+        }
+        let rows = aggregate(&items);
+        Ok((items, rows, Some(plan)))
+    } else {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        let mut m = Model::load(dir, threads)?;
+        items.extend(eval_model(&mut m, &name, opts)?);
+        let rows = aggregate(&items);
+        Ok((items, rows, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_and_digits() {
+        assert_eq!(levenshtein(b"kitten", b"sitting"), 3);
+        assert_eq!(levenshtein(b"", b"abc"), 3);
+        assert_eq!(levenshtein(b"123", b"123"), 0);
+        assert!((digit_accuracy("1234", "1235") - 0.75).abs() < 1e-12);
+        assert!((digit_accuracy("x=99", "199") - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(digit_accuracy("", "12"), 0.0);
+    }
+
+    #[test]
+    fn aggregate_means_and_errors() {
+        let mk = |em: bool, nll: f64| ItemResult {
+            run: "r".into(),
+            id: "i".into(),
+            task: "add".into(),
+            spec: "add:2".into(),
+            difficulty: 2,
+            reasoning: "arithmetic".into(),
+            context_len: 3,
+            prompt: "1+1=".into(),
+            target: "2".into(),
+            answer: "2".into(),
+            output: if em { "2".into() } else { "3".into() },
+            exact_match: em,
+            logprob: -nll,
+            nll_per_token: nll,
+            edit_distance: usize::from(!em),
+            digit_acc: Some(if em { 1.0 } else { 0.0 }),
+            target_tokens: 1,
+        };
+        let rows = aggregate(&[mk(true, 0.1), mk(false, 0.3), mk(true, 0.2), mk(true, 0.2)]);
+        let em = rows.iter().find(|r| r.metric == "exact_match").unwrap();
+        assert!((em.value - 0.75).abs() < 1e-12);
+        assert!((em.stderr - 0.25).abs() < 1e-12);
+        let ce = rows.iter().find(|r| r.metric == "ce").unwrap();
+        assert!((ce.value - 0.2).abs() < 1e-12);
+        assert_eq!(rows.len(), 5);
+    }
+}
