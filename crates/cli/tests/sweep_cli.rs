@@ -427,3 +427,19 @@ fn bad_sweep_files_are_refused_before_any_run() {
         assert!(!out.exists(), "{name}: the sweep directory was created");
     }
 }
+
+#[test]
+fn identical_runs_are_trained_once_with_a_warning() {
+    let root = tmpdir("dedupe");
+    let f = write(
+        &root,
+        "s.toml",
+        "[train]\ndata = \"synth\"\ncontext = 16\n[grid]\nparams = [2e3, 3e3, 2e4]\ntokens = [1e4]\n",
+    );
+    let o = scalelab(&["sweep", &f, "--out", "unused", "--dry-run"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("is identical to run"), "{err}");
+    // header plus two distinct runs
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+}

@@ -209,6 +209,9 @@ pub struct SweepPlan {
     pub name: String,
     pub runs: Vec<RunPlan>,
     pub slurm: SlurmSettings,
+    /// What the resolution changed (duplicate runs dropped, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Keys of `[train]` that the runs set themselves.
@@ -533,6 +536,20 @@ pub fn resolve(
             flops_budget: w.budget,
         });
     }
+    // identical runs (sizes that round to the same shape) train once
+    let mut warnings = Vec::new();
+    let mut kept: Vec<RunPlan> = Vec::new();
+    for r in runs {
+        if let Some(k) = kept.iter().find(|k| k.config == r.config) {
+            warnings.push(format!(
+                "run {} is identical to run {} (same shape, tokens and settings) and is trained once",
+                r.name, k.name
+            ));
+        } else {
+            kept.push(r);
+        }
+    }
+    let mut runs = kept;
     // unique names, in order
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for r in &mut runs {
@@ -552,6 +569,7 @@ pub fn resolve(
         }),
         runs,
         slurm: file.slurm.clone(),
+        warnings,
     })
 }
 

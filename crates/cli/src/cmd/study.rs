@@ -401,6 +401,15 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         Value::Null
     };
+    if let Some((_, floor)) = truth {
+        if opt.loss < floor {
+            warnings.push(format!(
+                "the predicted loss at the target ({:.4}) is below the data's exact floor ({floor:.4}): the fitted E is too low, so the plan's loss is optimistic; more compute near the optimum would pin E down",
+                opt.loss
+            ));
+        }
+    }
+    warnings.extend(plan.warnings.iter().cloned());
     let truth_v = match truth {
         Some((rate, floor)) => {
             let _ = writeln!(

@@ -122,6 +122,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let (plan, file) = load_sweep(&a.sweep)?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     if a.dry_run {
         println!(
             "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8}",
