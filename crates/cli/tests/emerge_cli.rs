@@ -206,3 +206,75 @@ fn bad_input_is_named() {
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no rows with metric `em` or `lp`"));
 }
+
+#[test]
+fn two_stage_prediction_through_the_scaling_law() {
+    let dir = std::env::temp_dir().join(format!("scalelab-emerge-2s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // a metric that is a sigmoid of the loss, on runs with losses 3.6..2.3
+    let acc = |l: f64| 1.0 / (1.0 + (5.0 * (l - 2.4)).exp());
+    let mut runs = String::from("run,params,tokens,loss,status\n");
+    let mut evals = String::from("run,params,task,metric,value,stderr\n");
+    for i in 0..8 {
+        let l = 3.6 - 0.17 * i as f64;
+        let n = 1e7 * 2f64.powi(i);
+        runs.push_str(&format!("r{i},{n},{},{l},done\n", 20.0 * n));
+        evals.push_str(&format!("r{i},{n},qa,acc,{},0.01\n", acc(l)));
+        evals.push_str(&format!("r{i},{n},qa,ce,{},0.01\n", l / 2.0));
+    }
+    let (rp, ep, fp) = (
+        dir.join("runs.csv"),
+        dir.join("evals.csv"),
+        dir.join("fit.json"),
+    );
+    std::fs::write(&rp, runs).unwrap();
+    std::fs::write(&ep, evals).unwrap();
+    // Hoffmann et al.'s law, with three bootstrap draws around it
+    let p = [1.69, 406.4, 410.7, 0.34, 0.28];
+    let draws: Vec<Vec<f64>> = [0.98, 1.0, 1.02]
+        .iter()
+        .map(|s| vec![p[0] * s, p[1], p[2], p[3], p[4]])
+        .collect();
+    let fit = serde_json::json!({
+        "schema": "scalelab.fit/1", "law": "chinchilla",
+        "params": {"E": p[0], "A": p[1], "B": p[2], "alpha": p[3], "beta": p[4]},
+        "bootstrap": {"n": 3, "draws": draws},
+    });
+    std::fs::write(&fp, fit.to_string()).unwrap();
+    let v = json(&[
+        "emerge",
+        &ep.display().to_string(),
+        "--continuous",
+        "ce",
+        "--runs",
+        &rp.display().to_string(),
+        "--fit",
+        &fp.display().to_string(),
+        "--predict-flops",
+        "1e22",
+        "--bootstrap",
+        "60",
+        "--json",
+    ]);
+    let t = &task(&v, "qa")["two_stage"];
+    let loss = t["loss"].as_f64().unwrap();
+    // the law's compute-optimal loss at 1e22 FLOPs
+    assert!(loss > 1.9 && loss < 2.3, "{t}");
+    let m = t["metric"].as_f64().unwrap();
+    assert!((m - acc(loss)).abs() < 0.05, "{m} vs {}", acc(loss));
+    let ci = t["metric_ci95"].as_array().unwrap();
+    assert!(
+        ci[0].as_f64().unwrap() <= m && m <= ci[1].as_f64().unwrap(),
+        "{t}"
+    );
+    assert_eq!(t["runs"], 8);
+    // --runs without --fit is refused by name
+    let o = scalelab(&[
+        "emerge",
+        &ep.display().to_string(),
+        "--runs",
+        &rp.display().to_string(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--fit"));
+}

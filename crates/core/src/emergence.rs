@@ -283,6 +283,79 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
     })
 }
 
+impl MetricFit {
+    /// The chosen curve at `u = log10 x`.
+    pub fn predict(&self, opts: &EmergeOptions, u: f64) -> f64 {
+        let Some(c) = self.candidates.iter().find(|c| c.name == self.best) else {
+            return f64::NAN;
+        };
+        match c.name.as_str() {
+            "sigmoid" => sigmoid(opts, &c.params, u),
+            "linear" => c.params[0] + c.params[1] * u,
+            _ => c.params[0],
+        }
+    }
+}
+
+/// Two-stage prediction: the metric as a function of the loss, fitted on
+/// `(loss, metric)` pairs of a sweep (the curves are fitted against
+/// `u = −loss / ln 10`, so a sigmoid in `u` is a sigmoid in the loss), then
+/// evaluated at predicted losses. Returns the point prediction at
+/// `loss_at` and a 95% interval that combines the spread of `loss_draws`
+/// (e.g. from the scaling law's bootstrap) with refits of the metric curve
+/// on resampled metric values.
+pub fn two_stage(
+    pairs: &[(f64, Point)],
+    opts: &EmergeOptions,
+    loss_at: f64,
+    loss_draws: &[f64],
+) -> Option<(f64, Option<[f64; 2]>, MetricFit)> {
+    let to_pt = |loss: f64, p: &Point| Point {
+        x: (-loss).exp(),
+        y: p.y,
+        se: p.se,
+    };
+    let pts: Vec<Point> = pairs.iter().map(|(l, p)| to_pt(*l, p)).collect();
+    let f = fit_metric(
+        &pts,
+        &EmergeOptions {
+            bootstrap: 0,
+            ..*opts
+        },
+    )?;
+    let u = |l: f64| -l / std::f64::consts::LN_10;
+    let point = f.predict(opts, u(loss_at));
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x2_57a6e);
+    let w = weights(&pts);
+    let mut preds = Vec::new();
+    for i in 0..opts.bootstrap {
+        let yb: Vec<Point> = pts
+            .iter()
+            .zip(&w)
+            .map(|(p, wi)| Point {
+                y: p.y + normal(&mut rng) / wi.sqrt(),
+                ..*p
+            })
+            .collect();
+        let Some(fb) = fit_metric(
+            &yb,
+            &EmergeOptions {
+                bootstrap: 0,
+                ..*opts
+            },
+        ) else {
+            continue;
+        };
+        let l = if loss_draws.is_empty() {
+            loss_at
+        } else {
+            loss_draws[i % loss_draws.len()]
+        };
+        preds.push(fb.predict(opts, u(l)));
+    }
+    Some((point, crate::plan::percentile_ci95(&preds), f))
+}
+
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     use rand::Rng;
     let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
@@ -353,6 +426,37 @@ pub fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_stage_recovers_a_metric_of_the_loss() {
+        // accuracy = sigmoid in the loss; predicted at a lower loss
+        let opts = EmergeOptions {
+            bootstrap: 100,
+            ..Default::default()
+        };
+        let acc = |l: f64| 1.0 / (1.0 + (6.0 * (l - 2.5)).exp());
+        let pairs: Vec<(f64, Point)> = (0..10)
+            .map(|i| {
+                let l = 3.5 - 0.12 * i as f64;
+                (
+                    l,
+                    Point {
+                        x: 0.0,
+                        y: acc(l),
+                        se: Some(0.01),
+                    },
+                )
+            })
+            .collect();
+        let (p, ci, _) = two_stage(&pairs, &opts, 2.2, &[2.15, 2.2, 2.25]).unwrap();
+        assert!((p - acc(2.2)).abs() < 0.03, "{p} vs {}", acc(2.2));
+        let [lo, hi] = ci.unwrap();
+        assert!(lo < acc(2.2) && acc(2.2) < hi, "[{lo}, {hi}]");
+        assert!(
+            lo > acc(2.35) - 0.05 && hi < acc(2.05) + 0.05,
+            "[{lo}, {hi}]"
+        );
+    }
 
     fn curve(mid: f64, k: f64, noise: f64, seed: u64) -> Vec<Point> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

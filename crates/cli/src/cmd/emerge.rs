@@ -86,6 +86,17 @@ pub struct Args {
     /// Print JSON (schema scalelab.emerge/1).
     #[arg(long)]
     pub json: bool,
+    /// Two-stage prediction: the sweep's runs table (its `loss` per `run`),
+    /// to fit each task's discrete metric against the loss.
+    #[arg(long, value_name = "RUNS.csv", requires = "fit")]
+    pub runs: Option<PathBuf>,
+    /// Two-stage prediction: the fitted scaling law (`scalelab fit --out`)
+    /// that predicts the loss at the planned scale.
+    #[arg(long, value_name = "FILE", requires = "runs")]
+    pub fit: Option<PathBuf>,
+    /// Two-stage prediction: the planned budget (FLOPs, compute-optimal N and D).
+    #[arg(long, value_name = "C", requires = "fit")]
+    pub predict_flops: Option<f64>,
     /// Also write the JSON to this file (for `scalelab report` and `plot ability`).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -275,10 +286,12 @@ fn fmt_t(f: &MetricFit) -> String {
 
 pub fn run(a: Args) -> Result<()> {
     let (res, rows) = analyse(&a)?;
+    let two = two_stage(&a, &res)?;
     let tasks: Vec<Value> = res
         .iter()
         .map(|r| {
             json!({
+                "two_stage": two.get(&r.task),
                 "task": r.task,
                 "chance": r.chance,
                 "verdict": r.verdict,
@@ -339,9 +352,142 @@ pub fn run(a: Args) -> Result<()> {
             r.verdict.describe()
         );
     }
+    if !two.is_empty() {
+        println!();
+        println!(
+            "two-stage prediction at {:.3e} FLOPs:",
+            a.predict_flops.unwrap_or(f64::NAN)
+        );
+        for (task, v) in &two {
+            println!(
+                "  {:<16} loss {:.4} → {} {:.3}{}",
+                task,
+                v["loss"].as_f64().unwrap_or(f64::NAN),
+                a.discrete,
+                v["metric"].as_f64().unwrap_or(f64::NAN),
+                v["metric_ci95"]
+                    .as_array()
+                    .map(|c| format!(
+                        " [{:.3}, {:.3}]",
+                        c[0].as_f64().unwrap_or(f64::NAN),
+                        c[1].as_f64().unwrap_or(f64::NAN)
+                    ))
+                    .unwrap_or_default()
+            );
+        }
+    }
     eprintln!(
         "{} rows; scale = {}; discrete `{}`, continuous `{}`; width in decades (10% to 90% of the sigmoid); PL rmse: power law with offset on the cross-entropy (log scale)",
         rows, a.scale_col, a.discrete, a.continuous
     );
     Ok(())
+}
+
+/// Two-stage predictions by task: the discrete metric fitted against the
+/// runs' loss, evaluated at the loss the scaling law predicts for the
+/// planned budget (interval from the law's bootstrap draws and refits).
+fn two_stage(a: &Args, res: &[TaskResult]) -> Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    let (Some(runs), Some(fitp)) = (&a.runs, &a.fit) else {
+        return Ok(out);
+    };
+    let c = a
+        .predict_flops
+        .ok_or_else(|| anyhow::anyhow!("--runs and --fit need --predict-flops C"))?;
+    if !(c > 0.0 && c.is_finite()) {
+        bail!("--predict-flops must be a positive number of FLOPs, got {c}");
+    }
+    let fit = super::plan::read_fit(fitp)?;
+    let at = scalelab_core::plan::optimum(
+        fit.law.as_ref(),
+        &fit.params,
+        c,
+        &scalelab_core::plan::six_n,
+        Some(6.0),
+    )
+    .map_err(|e| anyhow::anyhow!("--fit {}: {e}", fitp.display()))?;
+    let draws: Vec<f64> = fit
+        .draws
+        .iter()
+        .filter_map(|d| {
+            scalelab_core::plan::optimum(
+                fit.law.as_ref(),
+                d,
+                c,
+                &scalelab_core::plan::six_n,
+                Some(6.0),
+            )
+            .ok()
+            .map(|x| x.loss)
+        })
+        .collect();
+    // loss per run, from the runs table
+    let rt = Table::read(runs)?;
+    let (rc, lc) = (rt.require_column("run")?, rt.require_column("loss")?);
+    let mut loss: BTreeMap<String, f64> = BTreeMap::new();
+    for r in 0..rt.len() {
+        if let Ok(l) = rt.number_at(r, lc) {
+            loss.insert(rt.rows[r][rc].display(), l);
+        }
+    }
+    // the evaluations, by run
+    let t = Table::read(&a.table)?;
+    let filters = a
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let t = t.filter(&filters)?;
+    let run_col = t.require_column("run").map_err(|e| {
+        anyhow::anyhow!("{e}; two-stage prediction needs a `run` column (scalelab eval writes it)")
+    })?;
+    let (ct, cm, cv) = (
+        t.require_column(&a.task_col)?,
+        t.require_column(&a.metric_col)?,
+        t.require_column(&a.value_col)?,
+    );
+    let cse = t.column_index(&a.stderr_col);
+    for r in res {
+        let mut pairs = Vec::new();
+        for i in 0..t.len() {
+            if t.rows[i][ct].display() != r.task || t.rows[i][cm].display() != a.discrete {
+                continue;
+            }
+            let run = t.rows[i][run_col].display();
+            let Some(&l) = loss.get(&run) else { continue };
+            pairs.push((
+                l,
+                Point {
+                    x: 0.0,
+                    y: t.number_at(i, cv)?,
+                    se: cse
+                        .and_then(|c| t.number_at(i, c).ok())
+                        .filter(|s| *s > 0.0),
+                },
+            ));
+        }
+        if pairs.len() < 3 {
+            continue;
+        }
+        let opts = EmergeOptions {
+            chance: r.chance,
+            ceiling: 1.0,
+            sharp_decades: a.sharp_decades,
+            bootstrap: a.bootstrap.min(400),
+            seed: a.seed,
+        };
+        if let Some((m, ci, f)) =
+            scalelab_core::emergence::two_stage(&pairs, &opts, at.loss, &draws)
+        {
+            out.insert(
+                r.task.clone(),
+                json!({
+                    "flops": c, "n": at.n, "d": at.d, "loss": at.loss,
+                    "loss_ci95": scalelab_core::plan::percentile_ci95(&draws),
+                    "metric": m, "metric_ci95": ci, "curve": f.best, "runs": pairs.len(),
+                }),
+            );
+        }
+    }
+    Ok(out)
 }
