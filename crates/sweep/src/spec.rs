@@ -299,7 +299,24 @@ pub fn resolve(
     file: &SweepFile,
     check: &dyn Fn(&TrainConfig) -> Result<usize>,
 ) -> Result<SweepPlan> {
-    let base = base_config(path, text, file)?;
+    let mut base = base_config(path, text, file)?;
+    // A data path is taken relative to the sweep file (else to the current
+    // directory) and stored absolute, so runs find it from anywhere (a
+    // Slurm task runs in the sweep directory).
+    if let Some(toml::Value::String(d)) = base.get("data").cloned() {
+        let p = Path::new(&d);
+        if !(d == "random" || d.starts_with("synth")) && p.is_relative() {
+            let beside = path.parent().unwrap_or(Path::new(".")).join(p);
+            let found = if beside.exists() {
+                Some(beside)
+            } else {
+                p.exists().then(|| p.to_path_buf())
+            };
+            if let Some(f) = found.and_then(|f| f.canonicalize().ok()) {
+                base.insert("data".into(), toml::Value::String(f.display().to_string()));
+            }
+        }
+    }
     let sched = &file.schedule;
     if !positive(sched.tokens_per_param) {
         bail!(
