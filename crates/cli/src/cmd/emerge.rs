@@ -102,6 +102,17 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
+/// The evaluation table with the `--where` filters applied.
+fn read_filtered(a: &Args) -> Result<Table> {
+    let t = Table::read(&a.table)?;
+    let filters = a
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(t.filter(&filters)?)
+}
+
 fn default_chance(task: &str) -> f64 {
     match task {
         "arc_easy" | "arc_challenge" | "sciq" | "logiqa" | "hellaswag" | "mmlu" => 0.25,
@@ -126,13 +137,7 @@ pub struct TaskResult {
 }
 
 pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
-    let t = Table::read(&a.table)?;
-    let filters = a
-        .filters
-        .iter()
-        .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let t = t.filter(&filters)?;
+    let t = read_filtered(a)?;
     if t.is_empty() {
         bail!("{}: no rows left after --where", a.table.display());
     }
@@ -431,13 +436,7 @@ fn two_stage(a: &Args, res: &[TaskResult]) -> Result<BTreeMap<String, Value>> {
         }
     }
     // the evaluations, by run
-    let t = Table::read(&a.table)?;
-    let filters = a
-        .filters
-        .iter()
-        .map(|f| Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let t = t.filter(&filters)?;
+    let t = read_filtered(a)?;
     let run_col = t.require_column("run").map_err(|e| {
         anyhow::anyhow!("{e}; two-stage prediction needs a `run` column (scalelab eval writes it)")
     })?;

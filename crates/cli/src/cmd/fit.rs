@@ -664,22 +664,9 @@ fn to_json(
 }
 
 /// A number with about five significant digits, in plain or scientific
-/// notation as suits its size.
+/// notation as suits its size (the report's formatting).
 pub fn sig(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e5).contains(&a) {
-        format!("{v:.4e}")
-    } else {
-        let digits = if a == 0.0 {
-            4
-        } else {
-            (4 - a.log10().floor() as i32).clamp(0, 8) as usize
-        };
-        format!("{v:.digits$}")
-    }
+    scalelab_report::html::num(v)
 }
 
 fn render(
