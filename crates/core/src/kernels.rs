@@ -340,6 +340,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_instruction_set_gives_bit_identical_results() {
+        let n: Vec<f64> = (0..37).map(|i| 1e7 * 1.31f64.powi(i)).collect();
+        let d: Vec<f64> = (0..37).map(|i| 3e8 * 1.17f64.powi(37 - i)).collect();
+        let loss: Vec<f64> = (0..37)
+            .map(|i| 2.0 + 0.7 * ((i as f64) * 0.9).cos().abs())
+            .collect();
+        let obs = Observations::from_nd(n, d, loss).unwrap();
+        let w: Vec<f64> = (0..37).map(|i| (i % 3) as f64).collect();
+        let raw = [0.6, 6.2, 7.7, 0.35, 0.37];
+        for robust in [Robust::Huber { delta: 1e-3 }, Robust::LeastSquares] {
+            for weights in [None, Some(&w[..])] {
+                let mut g_plain = [0.0; 5];
+                let f_plain = chin_dispatch(&raw, &obs, weights, robust, &mut g_plain);
+                let mut g = [0.0; 5];
+                let f = chinchilla_objective(&raw, &obs, weights, robust, &mut g);
+                assert_eq!(f.to_bits(), f_plain.to_bits(), "{} path", simd_level());
+                assert_eq!(g.map(f64::to_bits), g_plain.map(f64::to_bits));
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    let mut g2 = [0.0; 5];
+                    // SAFETY: the features were detected just above.
+                    let f2 = unsafe { chin_avx2(&raw, &obs, weights, robust, &mut g2) };
+                    assert_eq!(f2.to_bits(), f_plain.to_bits());
+                    assert_eq!(g2.map(f64::to_bits), g_plain.map(f64::to_bits));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn exp_matches_std_to_a_few_ulp() {
         let mut x = -700.0;
         while x <= 0.0 {
