@@ -190,6 +190,7 @@ fn line_search<P: Problem + ?Sized>(
         alpha *= 2.0;
     }
     // zoom: lo satisfies sufficient decrease (or is the start), hi brackets.
+    let mut flat = 0;
     for _ in 0..60 {
         let (a, b) = (lo.alpha, hi.alpha);
         let mut trial = if hi.f.is_finite() && hi.dphi.is_finite() {
@@ -214,6 +215,14 @@ fn line_search<P: Problem + ?Sized>(
             break;
         }
         let cur = try_step(trial, x_new, g_new);
+        // At a minimum to working precision the objective no longer changes
+        // measurably along p: stop searching (the caller then stalls).
+        if cur.f.is_finite() && (cur.f - f0).abs() <= 4.0 * f64::EPSILON * f0.abs() {
+            flat += 1;
+            if flat >= 3 {
+                break;
+            }
+        }
         if !cur.f.is_finite() || cur.f > f0 + C1 * trial * dphi0 || cur.f >= lo.f {
             hi = cur;
         } else {
