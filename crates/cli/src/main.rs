@@ -10,7 +10,17 @@ use clap::{Parser, Subcommand};
 /// Train pilot runs, fit scaling laws to them, and plan compute-optimal
 /// training runs, with the uncertainty stated.
 #[derive(Parser, Debug)]
-#[command(name = "scalelab", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "scalelab",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Start here: `scalelab study` runs the embedded default study (pilot runs on a \
+synthetic language, fits, plan, backtest, report.html) in a few minutes.\n\
+The loop by hand: sweep -> fit -> plan / isoflop -> eval -> emerge -> report. \
+Each command's --help gives its method and examples."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
