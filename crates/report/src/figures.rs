@@ -143,6 +143,7 @@ pub fn isoflop_profiles(runs: &[RunPoint], fit: Option<&FittedLaw>, against_d: b
     let bs = budgets(runs);
     let many = bs.len() > 8;
     let mut labelled = false;
+    let mut optima: Vec<(f64, f64)> = Vec::new();
     for (k, b) in bs.iter().enumerate() {
         let col = color(k);
         let mine: Vec<&RunPoint> = runs.iter().filter(|r| budget_of(r, &bs) == k).collect();
@@ -187,10 +188,23 @@ pub fn isoflop_profiles(runs: &[RunPoint], fit: Option<&FittedLaw>, against_d: b
                 p.band(xs.clone(), l, h, col, None);
             }
             p.line(xs.into_iter().zip(mid).collect(), col, None, false);
+            // the law's optimum on this iso-FLOP curve
+            if let Ok(o) = plan::optimum(f.law, &f.params, *b, &six_n, Some(6.0)) {
+                optima.push((if against_d { o.d } else { o.n }, o.loss));
+            }
         }
     }
+    if !optima.is_empty() {
+        p.items.push(Item::Points {
+            points: optima,
+            color: "#000000".into(),
+            label: Some("optimum of the fitted law".into()),
+            hollow: true,
+            radius: 5.5,
+        });
+    }
     p.alt = format!(
-        "Validation loss of {} pilot runs against {} on log-log axes, one colour per FLOP budget ({} budgets), with the fitted law along each iso-FLOP curve and its 95% bootstrap band. Each budget's curve has a minimum: the compute-optimal size.",
+        "Validation loss of {} pilot runs against {} on log-log axes, one colour per FLOP budget ({} budgets), with the fitted law along each iso-FLOP curve and its 95% bootstrap band. Each budget's curve has a minimum, marked by a black ring: the compute-optimal size.",
         runs.len(),
         var,
         bs.len()
