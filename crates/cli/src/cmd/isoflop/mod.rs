@@ -272,7 +272,23 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let table = CsvTable::read(&args.runs)?;
-    let table = table.filter(&args.filters)?;
+    let mut table = table.filter(&args.filters)?;
+    // A sweep table: runs that did not finish have no loss; leave them out
+    // (as `scalelab fit` does) unless the filters already speak of status.
+    let mut left_out = 0;
+    if let (Some(c), false) = (
+        table.column("status"),
+        args.filters.iter().any(|f| f.contains("status")),
+    ) {
+        let keep: Vec<bool> = table.text(c).iter().map(|s| s == "done").collect();
+        left_out = keep.iter().filter(|k| !**k).count();
+        if left_out > 0 {
+            table = table.retain(&keep);
+        }
+    }
+    if left_out > 0 {
+        eprintln!("warning: {left_out} runs left out because their status is not done");
+    }
     if table.rows.is_empty() {
         bail!(
             "{}: no rows left after --where {}",
