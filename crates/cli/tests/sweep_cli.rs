@@ -320,6 +320,10 @@ lr = 300.0
         "{}",
         f["warnings"]
     );
+    // isoflop reads the same table and leaves the failed run out too
+    let iso = scalelab(&["isoflop", &format!("{out}/runs.csv"), "--bootstrap", "0"]);
+    assert!(stderr(&iso).contains("1 runs left out"), "{}", stderr(&iso));
+    assert!(!stderr(&iso).contains("missing value"), "{}", stderr(&iso));
 }
 
 #[test]
