@@ -151,7 +151,8 @@ pub fn read_curves(path: &Path) -> Result<Vec<CurvePoint>> {
         .collect())
 }
 
-fn read_json(path: &Path) -> Result<Value> {
+/// A JSON file, with the path in any error.
+pub fn read_json(path: &Path) -> Result<Value> {
     let t =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&t).with_context(|| format!("{} is not valid JSON", path.display()))
@@ -273,29 +274,63 @@ pub fn load_fit(v: &Value) -> Option<LoadedFit> {
     })
 }
 
+/// What the figures are drawn from: the study (if any), the fit (a fit file,
+/// else the study's), and the runs, read with the fit's columns and filters.
+pub struct Data {
+    pub study: Option<Value>,
+    pub fit_value: Option<Value>,
+    pub fit: Option<LoadedFit>,
+    pub runs: Vec<RunPoint>,
+}
+
+impl Data {
+    pub fn load(inputs: &Inputs) -> Result<Data> {
+        let study = inputs.study.as_deref().map(read_json).transpose()?;
+        let fit_value = match (&inputs.fit, &study) {
+            (Some(p), _) => Some(read_json(p)?),
+            (None, Some(s)) if s.get("fit").is_some() => Some(s["fit"].clone()),
+            _ => None,
+        };
+        let fit = fit_value.as_ref().and_then(load_fit);
+        let cols = fit_value
+            .as_ref()
+            .map(RunColumns::of_fit)
+            .unwrap_or_default();
+        let runs = inputs
+            .runs
+            .as_deref()
+            .map(|p| read_runs_with(p, &cols))
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Data {
+            study,
+            fit_value,
+            fit,
+            runs,
+        })
+    }
+
+    /// The fitted law, for the figures.
+    pub fn fitted(&self) -> Option<FittedLaw<'_>> {
+        self.fit.as_ref().map(|f| FittedLaw {
+            law: f.law.as_ref(),
+            params: f.params.clone(),
+            draws: f.draws.clone(),
+        })
+    }
+}
+
 /// Builds the report of a study, a sweep or a fit.
 pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
-    let study = inputs.study.as_deref().map(read_json).transpose()?;
-    let fit_v = match (&inputs.fit, &study) {
-        (Some(p), _) => Some(read_json(p)?),
-        (None, Some(s)) if s.get("fit").is_some() => Some(s["fit"].clone()),
-        _ => None,
-    };
-    let fit = fit_v.as_ref().and_then(load_fit);
-    let cols = fit_v.as_ref().map(RunColumns::of_fit).unwrap_or_default();
-    let runs = inputs
-        .runs
-        .as_deref()
-        .map(|p| read_runs_with(p, &cols))
-        .transpose()?
-        .unwrap_or_default();
+    let data = Data::load(inputs)?;
+    let (study, fit_v, fit, runs) = (&data.study, &data.fit_value, &data.fit, &data.runs);
     let curves = inputs
         .curves
         .as_deref()
         .map(read_curves)
         .transpose()?
         .unwrap_or_default();
-    let title = match &study {
+    let title = match study {
         Some(s) => format!("scalelab study: {}", s["name"].as_str().unwrap_or("study")),
         None => "scalelab report".to_string(),
     };
@@ -313,14 +348,10 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
             concat!("scalelab ", env!("CARGO_PKG_VERSION"))
         ),
     );
-    let fl = fit.as_ref().map(|f| FittedLaw {
-        law: f.law.as_ref(),
-        params: f.params.clone(),
-        draws: f.draws.clone(),
-    });
+    let fl = data.fitted();
 
     // ---- summary: plan, backtest, truth -----------------------------------
-    if let Some(s) = &study {
+    if let Some(s) = study {
         r.push(Block::Heading("Summary".into()));
         let p = &s["plan"];
         if p.is_object() {
@@ -479,14 +510,14 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
     });
     if !runs.is_empty() {
         let law = if two_var { fl.as_ref() } else { None };
-        r.push(Block::Figure(figures::isoflop_profiles(&runs, law, false)));
-        r.push(Block::Figure(figures::isoflop_profiles(&runs, law, true)));
-        r.push(Block::Figure(figures::loss_vs_compute(&runs, law)));
-        r.push(Block::Figure(figures::frontier(&runs, law, false)));
-        r.push(Block::Figure(figures::frontier(&runs, law, true)));
+        r.push(Block::Figure(figures::isoflop_profiles(runs, law, false)));
+        r.push(Block::Figure(figures::isoflop_profiles(runs, law, true)));
+        r.push(Block::Figure(figures::loss_vs_compute(runs, law)));
+        r.push(Block::Figure(figures::frontier(runs, law, false)));
+        r.push(Block::Figure(figures::frontier(runs, law, true)));
         if let Some(f) = &fl {
-            r.push(Block::Figure(figures::residuals(&runs, f)));
-            if let Some(p) = figures::regimes(&runs, f) {
+            r.push(Block::Figure(figures::residuals(runs, f)));
+            if let Some(p) = figures::regimes(runs, f) {
                 r.push(Block::Figure(p));
             }
         }

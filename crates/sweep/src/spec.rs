@@ -505,6 +505,10 @@ pub fn resolve(
         );
     }
 
+    // settings [train] gives explicitly win over the schedule's rules
+    let lr_explicit = base.contains_key("lr");
+    let eval_explicit = base.contains_key("eval_every");
+    let checkpoint_explicit = base.contains_key("checkpoint_every");
     let mut runs: Vec<RunPlan> = Vec::new();
     for (i, w) in wants.into_iter().enumerate() {
         let n = w.shape.params();
@@ -522,17 +526,16 @@ pub fn resolve(
         if let Some(s) = w.seed {
             cfg.seed = s;
         }
-        let lr_explicit = file.train.keys().any(|k| k.get_ref() == "lr");
         if let Some(lr) = w.lr {
             cfg.lr = lr;
         } else if let (Some(rule), false) = (sched.lr_rule, lr_explicit) {
             cfg.lr = rule.base * (n.non_embedding as f64 / rule.ref_params).powf(rule.exponent);
         }
         let steps = cfg.total_steps().max(1);
-        if !file.train.keys().any(|k| k.get_ref() == "eval_every") {
+        if !eval_explicit {
             cfg.eval_every = (steps / sched.evals.max(1)).max(1);
         }
-        if !file.train.keys().any(|k| k.get_ref() == "checkpoint_every") {
+        if !checkpoint_explicit {
             cfg.checkpoint_every = (steps / sched.checkpoints.max(1)).max(1);
         }
         check(&cfg).map_err(|e| anyhow!("{}: run {}: {e:#}", w.at, i + 1))?;

@@ -274,7 +274,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let out = compute(&args)?;
     if let Some(path) = &args.out {
-        write_atomic(path, &serde_json::to_string_pretty(&out.value)?)
+        let text = serde_json::to_string_pretty(&out.value)? + "\n";
+        scalelab_tables::write_atomic(path, text.as_bytes())
             .with_context(|| format!("cannot write --out {}", path.display()))?;
     }
     if args.json {
@@ -470,30 +471,6 @@ fn progress_bar(len: u64, quiet: bool, what: &str) -> Option<indicatif::Progress
     );
     bar.set_message(what.to_string());
     Some(bar)
-}
-
-/// Writes through a temporary file and a rename, so a reader never sees a
-/// half-written file.
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let tmp = match dir {
-        Some(d) => d.join(format!(
-            ".{}.tmp",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        )),
-        None => PathBuf::from(format!(
-            ".{}.tmp",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        )),
-    };
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 fn named(names: &[&str], values: &[f64]) -> Value {

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use scalelab_report::figures::{self, FittedLaw};
-use scalelab_report::{build_report, load_fit, read_curves, read_runs_with, Inputs, RunColumns};
+use scalelab_report::{build_report, read_curves, read_json, Data, Inputs};
 use std::path::{Path, PathBuf};
 
 const REPORT_HELP: &str = r#"The report is one HTML file with everything inline (SVG figures, CSS; no
@@ -96,26 +96,9 @@ pub struct PlotArgs {
 
 pub fn run_plot(a: PlotArgs) -> Result<()> {
     let inputs = Inputs::from_files(&a.inputs)?;
-    let fit_v = inputs
-        .fit
-        .as_deref()
-        .map(|p| -> Result<serde_json::Value> {
-            Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?)
-        })
-        .transpose()?;
-    let cols = fit_v.as_ref().map(RunColumns::of_fit).unwrap_or_default();
-    let runs = inputs
-        .runs
-        .as_deref()
-        .map(|p| read_runs_with(p, &cols))
-        .transpose()?
-        .unwrap_or_default();
-    let fit = fit_v.as_ref().and_then(load_fit);
-    let fl = fit.as_ref().map(|f| FittedLaw {
-        law: f.law.as_ref(),
-        params: f.params.clone(),
-        draws: f.draws.clone(),
-    });
+    let data = Data::load(&inputs)?;
+    let runs = &data.runs;
+    let fl = data.fitted();
     let need_runs = || -> Result<()> {
         if runs.is_empty() {
             bail!("`{}` needs runs (a runs.csv or a sweep directory)", a.kind);
@@ -129,25 +112,25 @@ pub fn run_plot(a: PlotArgs) -> Result<()> {
     let plot = match a.kind.as_str() {
         "isoflop-n" => {
             need_runs()?;
-            figures::isoflop_profiles(&runs, fl.as_ref(), false)
+            figures::isoflop_profiles(runs, fl.as_ref(), false)
         }
         "isoflop-d" => {
             need_runs()?;
-            figures::isoflop_profiles(&runs, fl.as_ref(), true)
+            figures::isoflop_profiles(runs, fl.as_ref(), true)
         }
         "loss-c" => {
             need_runs()?;
-            figures::loss_vs_compute(&runs, fl.as_ref())
+            figures::loss_vs_compute(runs, fl.as_ref())
         }
-        "frontier-n" => figures::frontier(&runs, fl.as_ref(), false),
-        "frontier-d" => figures::frontier(&runs, fl.as_ref(), true),
+        "frontier-n" => figures::frontier(runs, fl.as_ref(), false),
+        "frontier-d" => figures::frontier(runs, fl.as_ref(), true),
         "residuals" => {
             need_runs()?;
-            figures::residuals(&runs, need_fit()?)
+            figures::residuals(runs, need_fit()?)
         }
         "regimes" => {
             need_runs()?;
-            figures::regimes(&runs, need_fit()?)
+            figures::regimes(runs, need_fit()?)
                 .context("`regimes` needs a Chinchilla fit (--law chinchilla)")?
         }
         "curves" => {
@@ -161,7 +144,7 @@ pub fn run_plot(a: PlotArgs) -> Result<()> {
             let e = inputs.emerge.as_deref().context(
                 "`ability` needs the file written by `scalelab emerge --out emerge.json`",
             )?;
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e)?)?;
+            let v = read_json(e)?;
             let want = a.task.as_deref().context("`ability` needs --task NAME")?;
             let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
             let t = tasks.iter().find(|t| t["task"] == want).with_context(|| {
