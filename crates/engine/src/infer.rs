@@ -103,9 +103,10 @@ impl Model {
         let seq = &all[..all.len() - 1];
         let tgt = &all[1..];
         self.run(seq, tgt)?;
-        let a = self.gpt.activations().expect("allocated");
         let first = seq.len() - target.len();
-        Ok((first..seq.len()).map(|i| -a.losses[i]).collect())
+        Ok((first..seq.len())
+            .map(|i| -self.gpt.token_loss(i))
+            .collect())
     }
 
     /// Log-softmax of the next token after `ctx`.
@@ -121,9 +122,7 @@ impl Model {
         };
         let zeros = vec![0u32; ctx.len()];
         self.run(ctx, &zeros)?;
-        let a = self.gpt.activations().expect("allocated");
-        let v = self.vocab();
-        let row = &a.logits[(ctx.len() - 1) * v..ctx.len() * v];
+        let row = self.gpt.logits_row(ctx.len() - 1);
         let m = row.iter().fold(f32::NEG_INFINITY, |m, x| m.max(*x)) as f64;
         let lse = m + row.iter().map(|x| (*x as f64 - m).exp()).sum::<f64>().ln();
         Ok(row.iter().map(|x| *x as f64 - lse).collect())

@@ -168,27 +168,28 @@ const LNFB: usize = 15;
 /// Per-layer buffers hold all `L` layers back to back.
 #[derive(Debug)]
 pub struct Activations<T: Real> {
+    /// Sequences held (this replica's share of the step's batch).
     pub batch: usize,
     pub seq: usize,
-    pub tokens: Vec<u32>,  // (N)
-    pub targets: Vec<u32>, // (N)
-    res: Vec<T>,           // (L+1, N, C) residual stream entering each layer, and the final one
-    ln1: Vec<T>,           // (L, N, C)
-    ln1_mean: Vec<T>,      // (L, N)
-    ln1_rstd: Vec<T>,      // (L, N)
-    qkv: Vec<T>,           // (L, N, 3C)
-    atty: Vec<T>,          // (L, N, C)
-    att: Vec<T>,           // (L, B, NH, T, T)
-    res2: Vec<T>,          // (L, N, C) residual after attention
-    ln2: Vec<T>,           // (L, N, C)
-    ln2_mean: Vec<T>,      // (L, N)
-    ln2_rstd: Vec<T>,      // (L, N)
-    fch: Vec<T>,           // (L, N, F) MLP pre-activation (GELU recomputed in backward)
-    lnf: Vec<T>,           // (N, C)
-    lnf_mean: Vec<T>,      // (N)
-    lnf_rstd: Vec<T>,      // (N)
-    pub logits: Vec<T>,    // (N, V), dlogits after backward-enabled forward
-    pub losses: Vec<f64>,  // (N)
+    /// First row of the step's batch that this replica holds.
+    pub row0: usize,
+    res: Vec<T>, // (L+1, N, C) residual stream entering each layer, and the final one
+    ln1: Vec<T>, // (L, N, C)
+    ln1_mean: Vec<T>, // (L, N)
+    ln1_rstd: Vec<T>, // (L, N)
+    qkv: Vec<T>, // (L, N, 3C)
+    atty: Vec<T>, // (L, N, C)
+    att: Vec<T>, // (L, B, NH, T, T)
+    res2: Vec<T>, // (L, N, C) residual after attention
+    ln2: Vec<T>, // (L, N, C)
+    ln2_mean: Vec<T>, // (L, N)
+    ln2_rstd: Vec<T>, // (L, N)
+    fch: Vec<T>, // (L, N, F) MLP pre-activation (GELU recomputed in backward)
+    lnf: Vec<T>, // (N, C)
+    lnf_mean: Vec<T>, // (N)
+    lnf_rstd: Vec<T>, // (N)
+    pub logits: Vec<T>, // (N, V), dlogits after backward-enabled forward
+    pub losses: Vec<f64>, // (N)
     // scratch, shared by all layers
     gelu: Vec<T>,       // (N, F)
     dres: Vec<T>,       // (N, C)
@@ -199,7 +200,7 @@ pub struct Activations<T: Real> {
 }
 
 impl<T: Real> Activations<T> {
-    fn new(s: &GptShape, batch: usize, seq: usize, threads: usize) -> Self {
+    fn new(s: &GptShape, batch: usize, seq: usize, threads: usize, row0: usize) -> Self {
         let (l, c, f, v, nh) = (s.n_layer, s.d_model, s.d_ff, s.vocab, s.n_head);
         let n = batch * seq;
         let z = |len: usize| vec![T::ZERO; len];
@@ -207,8 +208,7 @@ impl<T: Real> Activations<T> {
         Activations {
             batch,
             seq,
-            tokens: vec![0; n],
-            targets: vec![0; n],
+            row0,
             res: z((l + 1) * n * c),
             ln1: z(l * n * c),
             ln1_mean: z(l * n),
@@ -255,7 +255,7 @@ impl<T: Real> Activations<T> {
             + n * v                         // logits
             + n * (f + c + c + 3 * c)       // scratch
             + th * (t * t + 2 * c);
-        elems * std::mem::size_of::<T>() as u128 + n * 16
+        elems * std::mem::size_of::<T>() as u128 + n * 8
     }
 
     /// Bytes held by the activation buffers.
@@ -285,13 +285,23 @@ impl<T: Real> Activations<T> {
             &self.datt,
             &self.ln_scratch,
         ];
-        vecs.iter().map(|v| v.len() * t).sum::<usize>()
-            + self.losses.len() * 8
-            + self.tokens.len() * 8
+        vecs.iter().map(|v| v.len() * t).sum::<usize>() + self.losses.len() * 8
     }
 }
 
 /// A GPT with its flat parameter and gradient buffers.
+///
+/// # Threads
+///
+/// With more than one thread and at least as many sequences in the batch as
+/// threads, the batch is split into one contiguous share of sequences per
+/// thread (a *replica*: its own activation buffers, the same parameters), each
+/// replica runs the whole forward and backward single-threaded, and the
+/// replicas' weight gradients are summed in replica order. This needs one
+/// synchronisation per pass instead of one per operation, which is what small
+/// models need. Otherwise (one thread, or inference on one sequence) every
+/// operation is split across the threads instead. Either way the result is
+/// deterministic for a given thread count.
 #[derive(Debug)]
 pub struct Gpt<T: Real> {
     pub shape: GptShape,
@@ -301,7 +311,22 @@ pub struct Gpt<T: Real> {
     /// Gradients of the mean loss of the last `backward`, same layout.
     pub grads: Vec<T>,
     threads: usize,
-    acts: Option<Activations<T>>,
+    /// Activation buffers: one per replica, in batch order (empty until
+    /// [`Gpt::ensure_activations`]).
+    acts: Vec<Activations<T>>,
+    /// Gradient buffers of replicas 1.. (replica 0 writes into `grads`).
+    grad_parts: Vec<Vec<T>>,
+    tokens: Vec<u32>,  // (N) inputs of the step
+    targets: Vec<u32>, // (N) next tokens
+}
+
+/// How many replicas a batch of `batch` sequences is split into.
+fn replica_count(batch: usize, threads: usize) -> usize {
+    if threads > 1 && batch >= threads {
+        threads
+    } else {
+        1
+    }
 }
 
 impl<T: Real> Gpt<T> {
@@ -327,6 +352,10 @@ impl<T: Real> Gpt<T> {
                 _ => fill_normal(p, 0.02, &mut rng),
             }
         }
+        Self::from_params(shape, layout, params, threads)
+    }
+
+    fn from_params(shape: GptShape, layout: ParamLayout, params: Vec<T>, threads: usize) -> Self {
         let grads = vec![T::ZERO; layout.total];
         Gpt {
             shape,
@@ -334,7 +363,10 @@ impl<T: Real> Gpt<T> {
             params,
             grads,
             threads: threads.max(1),
-            acts: None,
+            acts: Vec::new(),
+            grad_parts: Vec::new(),
+            tokens: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -348,318 +380,471 @@ impl<T: Real> Gpt<T> {
         &self.params[self.layout.get(name).expect("tensor name").range()]
     }
 
+    /// Sequences per step the activations are allocated for (0 before
+    /// [`Gpt::ensure_activations`]).
+    pub fn batch(&self) -> usize {
+        self.acts.iter().map(|a| a.batch).sum()
+    }
+
     /// Allocates activations for (batch, seq) unless already allocated.
     pub fn ensure_activations(&mut self, batch: usize, seq: usize) {
         assert!(seq <= self.shape.context && seq > 0 && batch > 0);
-        let ok = matches!(&self.acts, Some(a) if a.batch == batch && a.seq == seq);
-        if !ok {
-            self.acts = None;
-            self.acts = Some(Activations::new(&self.shape, batch, seq, self.threads));
+        let ok = self.batch() == batch && self.acts.first().is_some_and(|a| a.seq == seq);
+        if ok {
+            return;
         }
+        self.acts.clear();
+        self.grad_parts.clear();
+        let r = replica_count(batch, self.threads);
+        let th = if r > 1 { 1 } else { self.threads };
+        for i in 0..r {
+            let (lo, hi) = (batch * i / r, batch * (i + 1) / r);
+            self.acts
+                .push(Activations::new(&self.shape, hi - lo, seq, th, lo));
+        }
+        for _ in 1..r {
+            self.grad_parts.push(vec![T::ZERO; self.layout.total]);
+        }
+        self.tokens = vec![0; batch * seq];
+        self.targets = vec![0; batch * seq];
     }
 
-    /// The activation buffers (after `ensure_activations`).
-    pub fn activations(&self) -> Option<&Activations<T>> {
-        self.acts.as_ref()
+    /// Bytes [`Gpt::ensure_activations`] would allocate for this shape, batch,
+    /// sequence length and thread count: the replicas' activations, their
+    /// gradient buffers and the token buffers (checked before allocating).
+    pub fn activation_bytes_for(s: &GptShape, batch: usize, seq: usize, threads: usize) -> u128 {
+        let r = replica_count(batch, threads.max(1));
+        let th = if r > 1 { 1 } else { threads };
+        let acts: u128 = (0..r)
+            .map(|i| {
+                let b = batch * (i + 1) / r - batch * i / r;
+                Activations::<T>::bytes_for(s, b, seq, th)
+            })
+            .sum();
+        let grads = (r as u128 - 1) * s.params().total as u128 * std::mem::size_of::<T>() as u128;
+        acts + grads + (batch * seq) as u128 * 8
+    }
+
+    /// Bytes held by the buffers [`Gpt::activation_bytes_for`] counts.
+    pub fn activation_bytes(&self) -> usize {
+        let t = std::mem::size_of::<T>();
+        self.acts.iter().map(|a| a.bytes()).sum::<usize>()
+            + self.grad_parts.iter().map(|g| g.len() * t).sum::<usize>()
+            + (self.tokens.len() + self.targets.len()) * 4
+    }
+
+    /// The activation buffers, one per replica in batch order (empty before
+    /// [`Gpt::ensure_activations`]).
+    pub fn activations(&self) -> &[Activations<T>] {
+        &self.acts
     }
 
     /// Mutable access to the token and target buffers, (N) each.
     pub fn io_buffers(&mut self) -> (&mut [u32], &mut [u32]) {
-        let a = self.acts.as_mut().expect("activations allocated");
-        (&mut a.tokens, &mut a.targets)
+        assert!(!self.acts.is_empty(), "activations allocated");
+        (&mut self.tokens, &mut self.targets)
     }
 
-    /// Forward pass on the tokens and targets already in the activation
-    /// buffers (see [`Gpt::io_buffers`]). Returns the mean cross-entropy
-    /// loss (nats). With `for_backward`, the logits buffer is left holding
-    /// d(mean loss)/d(logits) for [`Gpt::backward`]; otherwise it holds the
+    /// The replica holding token row `i` (0..N) and the row within it.
+    fn locate(&self, i: usize) -> (&Activations<T>, usize) {
+        let seq = self.acts[0].seq;
+        let b = i / seq;
+        let a = self
+            .acts
+            .iter()
+            .find(|a| b >= a.row0 && b < a.row0 + a.batch)
+            .expect("row within the batch");
+        (a, i - a.row0 * seq)
+    }
+
+    /// Logits (or, after `forward(true)`, d(mean loss)/d(logits)) of token
+    /// row `i` of the batch, (V).
+    pub fn logits_row(&self, i: usize) -> &[T] {
+        let v = self.shape.vocab;
+        let (a, r) = self.locate(i);
+        &a.logits[r * v..(r + 1) * v]
+    }
+
+    /// Cross-entropy (nats) of token row `i` after a forward pass.
+    pub fn token_loss(&self, i: usize) -> f64 {
+        let (a, r) = self.locate(i);
+        a.losses[r]
+    }
+
+    /// Forward pass on the tokens and targets already in the token buffers
+    /// (see [`Gpt::io_buffers`]). Returns the mean cross-entropy loss
+    /// (nats). With `for_backward`, the logits buffers are left holding
+    /// d(mean loss)/d(logits) for [`Gpt::backward`]; otherwise they hold the
     /// logits.
     pub fn forward(&mut self, for_backward: bool) -> f64 {
-        let s = self.shape;
-        let th = self.threads;
-        let a = self.acts.as_mut().expect("activations allocated");
-        let (b, t) = (a.batch, a.seq);
-        let (l_n, c, f, v, nh) = (s.n_layer, s.d_model, s.d_ff, s.vocab, s.n_head);
-        let n = b * t;
-        let p = &self.params;
-        let lay = &self.layout.tensors;
-        let pt = |i: usize| &p[lay[i].range()];
-        let nc = n * c;
-
-        encoder_forward(&mut a.res[..nc], &a.tokens, pt(WTE), pt(WPE), t, c);
-        for l in 0..l_n {
-            let res_in = &a.res[l * nc..(l + 1) * nc];
-            let ln1 = &mut a.ln1[l * nc..(l + 1) * nc];
-            let (m1, r1) = (
-                &mut a.ln1_mean[l * n..(l + 1) * n],
-                &mut a.ln1_rstd[l * n..(l + 1) * n],
-            );
-            layernorm_forward(
-                ln1,
-                m1,
-                r1,
-                res_in,
-                &pt(LN1W)[l * c..(l + 1) * c],
-                &pt(LN1B)[l * c..(l + 1) * c],
-                c,
+        assert!(!self.acts.is_empty(), "activations allocated");
+        let n = self.tokens.len();
+        let dscale = for_backward.then(|| T::from_f64(1.0 / n as f64));
+        let (s, layout, p) = (&self.shape, &self.layout, &self.params[..]);
+        let (tokens, targets) = (&self.tokens[..], &self.targets[..]);
+        let th = if self.acts.len() > 1 { 1 } else { self.threads };
+        let run = |a: &mut Activations<T>| {
+            let rows = a.row0 * a.seq..(a.row0 + a.batch) * a.seq;
+            forward_pass(
+                s,
+                layout,
+                p,
+                a,
+                &tokens[rows.clone()],
+                &targets[rows],
+                dscale,
                 th,
-            );
-            let qkv = &mut a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
-            let w = &pt(QKVW)[l * 3 * c * c..(l + 1) * 3 * c * c];
-            matmul_forward(
-                qkv,
-                ln1,
-                w,
-                Some(&pt(QKVB)[l * 3 * c..(l + 1) * 3 * c]),
-                c,
-                3 * c,
-                false,
-                th,
-            );
-            let atty = &mut a.atty[l * nc..(l + 1) * nc];
-            let att_len = b * nh * t * t;
-            let att = &mut a.att[l * att_len..(l + 1) * att_len];
-            attention_forward(atty, att, qkv, b, t, c, nh, th);
-            let res2 = &mut a.res2[l * nc..(l + 1) * nc];
-            copy(res2, res_in, th);
-            let w = &pt(PROJW)[l * c * c..(l + 1) * c * c];
-            matmul_forward(
-                res2,
-                atty,
-                w,
-                Some(&pt(PROJB)[l * c..(l + 1) * c]),
-                c,
-                c,
-                true,
-                th,
-            );
-            let ln2 = &mut a.ln2[l * nc..(l + 1) * nc];
-            let (m2, r2) = (
-                &mut a.ln2_mean[l * n..(l + 1) * n],
-                &mut a.ln2_rstd[l * n..(l + 1) * n],
-            );
-            layernorm_forward(
-                ln2,
-                m2,
-                r2,
-                res2,
-                &pt(LN2W)[l * c..(l + 1) * c],
-                &pt(LN2B)[l * c..(l + 1) * c],
-                c,
-                th,
-            );
-            let fch = &mut a.fch[l * n * f..(l + 1) * n * f];
-            let w = &pt(FCW)[l * f * c..(l + 1) * f * c];
-            matmul_forward(
-                fch,
-                ln2,
-                w,
-                Some(&pt(FCB)[l * f..(l + 1) * f]),
-                c,
-                f,
-                false,
-                th,
-            );
-            gelu_forward(&mut a.gelu, fch, th);
-            let (res_done, res_next) = a.res.split_at_mut((l + 1) * nc);
-            let _ = res_done;
-            let res_out = &mut res_next[..nc];
-            copy(res_out, res2, th);
-            let w = &pt(FCPW)[l * c * f..(l + 1) * c * f];
-            matmul_forward(
-                res_out,
-                &a.gelu,
-                w,
-                Some(&pt(FCPB)[l * c..(l + 1) * c]),
-                f,
-                c,
-                true,
-                th,
-            );
-        }
-        let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
-        layernorm_forward(
-            &mut a.lnf,
-            &mut a.lnf_mean,
-            &mut a.lnf_rstd,
-            res_last,
-            pt(LNFW),
-            pt(LNFB),
-            c,
-            th,
-        );
-        matmul_forward(&mut a.logits, &a.lnf, pt(WTE), None, c, v, false, th);
-        let dscale = if for_backward {
-            Some(T::from_f64(1.0 / n as f64))
-        } else {
-            None
+            )
         };
-        crossentropy_forward_backward(&mut a.logits, &mut a.losses, &a.targets, v, dscale, th);
-        a.losses.iter().sum::<f64>() / n as f64
+        if self.acts.len() == 1 {
+            run(&mut self.acts[0]);
+        } else {
+            use rayon::prelude::*;
+            self.acts.par_iter_mut().for_each(run);
+        }
+        // Summed in token order whatever the split.
+        self.acts.iter().flat_map(|a| a.losses.iter()).sum::<f64>() / n as f64
     }
 
     /// Backward pass after `forward(true)`: overwrites [`Gpt::grads`] with the
     /// gradient of the mean loss.
     pub fn backward(&mut self) {
-        let s = self.shape;
-        let th = self.threads;
-        let a = self.acts.as_mut().expect("activations allocated");
-        let (b, t) = (a.batch, a.seq);
-        let (l_n, c, f, v, nh) = (s.n_layer, s.d_model, s.d_ff, s.vocab, s.n_head);
-        let n = b * t;
-        let nc = n * c;
-        let p = &self.params;
-        let lay = &self.layout.tensors;
-        let pt = |i: usize| &p[lay[i].range()];
-        let g = &mut self.grads;
-        zero(g, th);
-        // Split the gradient buffer into its tensors.
-        let mut rest: &mut [T] = g;
-        let mut views: [&mut [T]; N_TENSORS] = Default::default();
-        for (i, spec) in lay.iter().enumerate() {
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(spec.len());
-            views[i] = head;
-            rest = tail;
+        assert!(!self.acts.is_empty(), "activations allocated");
+        let (s, layout, p) = (&self.shape, &self.layout, &self.params[..]);
+        let tokens = &self.tokens[..];
+        let rows = |a: &Activations<T>| a.row0 * a.seq..(a.row0 + a.batch) * a.seq;
+        if self.acts.len() == 1 {
+            let a = &mut self.acts[0];
+            let r = rows(a);
+            backward_pass(s, layout, p, a, &mut self.grads, &tokens[r], self.threads);
+            return;
         }
-        let [dwte, dwpe, dln1w, dln1b, dqkvw, dqkvb, dprojw, dprojb, dln2w, dln2b, dfcw, dfcb, dfcpw, dfcpb, dlnfw, dlnfb] =
-            views;
-        let _ = v;
-
-        // Output head (tied): logits = lnf · wteᵀ.
-        matmul_backward_params(dwte, None, &a.logits, &a.lnf, c, v, th);
-        matmul_backward_input(&mut a.dtmp, &a.logits, pt(WTE), c, v, th);
-        zero(&mut a.dres, th);
-        let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
-        layernorm_backward(
-            &mut a.dres,
-            dlnfw,
-            dlnfb,
-            &mut a.ln_scratch,
-            &a.dtmp,
-            res_last,
-            &a.lnf_mean,
-            &a.lnf_rstd,
-            pt(LNFW),
-            c,
-            th,
+        use rayon::prelude::*;
+        let (first, rest) = self.acts.split_at_mut(1);
+        let grads = &mut self.grads;
+        let parts = &mut self.grad_parts;
+        rayon::join(
+            || {
+                let a = &mut first[0];
+                let r = rows(a);
+                backward_pass(s, layout, p, a, grads, &tokens[r], 1)
+            },
+            || {
+                rest.par_iter_mut()
+                    .zip(parts.par_iter_mut())
+                    .for_each(|(a, g)| {
+                        let r = rows(a);
+                        backward_pass(s, layout, p, a, g, &tokens[r], 1)
+                    })
+            },
         );
-        for l in (0..l_n).rev() {
-            let lc = l * c..(l + 1) * c;
-            let fch = &a.fch[l * n * f..(l + 1) * n * f];
-            // MLP: res_{l+1} = res2 + gelu(fch) · fc_projᵀ + b
-            gelu_forward(&mut a.gelu, fch, th);
-            let w_range = l * c * f..(l + 1) * c * f;
-            matmul_backward_params(
-                &mut dfcpw[w_range.clone()],
-                Some(&mut dfcpb[lc.clone()]),
-                &a.dres,
-                &a.gelu,
-                f,
-                c,
-                th,
-            );
-            matmul_backward_input(&mut a.gelu, &a.dres, &pt(FCPW)[w_range], f, c, th);
-            gelu_backward_inplace(&mut a.gelu, fch, th);
-            let ln2 = &a.ln2[l * nc..(l + 1) * nc];
-            let w_range = l * f * c..(l + 1) * f * c;
-            matmul_backward_params(
-                &mut dfcw[w_range.clone()],
-                Some(&mut dfcb[l * f..(l + 1) * f]),
-                &a.gelu,
-                ln2,
-                c,
-                f,
-                th,
-            );
-            matmul_backward_input(&mut a.dtmp, &a.gelu, &pt(FCW)[w_range], c, f, th);
-            let res2 = &a.res2[l * nc..(l + 1) * nc];
-            layernorm_backward(
-                &mut a.dres,
-                &mut dln2w[lc.clone()],
-                &mut dln2b[lc.clone()],
-                &mut a.ln_scratch,
-                &a.dtmp,
-                res2,
-                &a.ln2_mean[l * n..(l + 1) * n],
-                &a.ln2_rstd[l * n..(l + 1) * n],
-                &pt(LN2W)[lc.clone()],
-                c,
-                th,
-            );
-            // Attention: res2 = res_l + atty · projᵀ + b
-            let atty = &a.atty[l * nc..(l + 1) * nc];
-            let w_range = l * c * c..(l + 1) * c * c;
-            matmul_backward_params(
-                &mut dprojw[w_range.clone()],
-                Some(&mut dprojb[lc.clone()]),
-                &a.dres,
-                atty,
-                c,
-                c,
-                th,
-            );
-            matmul_backward_input(&mut a.dtmp, &a.dres, &pt(PROJW)[w_range], c, c, th);
-            let att_len = b * nh * t * t;
-            let qkv = &a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
-            attention_backward(
-                &mut a.dqkv,
-                &mut a.datt,
-                &a.dtmp,
-                qkv,
-                &a.att[l * att_len..(l + 1) * att_len],
-                b,
-                t,
-                c,
-                nh,
-                th,
-            );
-            let ln1 = &a.ln1[l * nc..(l + 1) * nc];
-            let w_range = l * 3 * c * c..(l + 1) * 3 * c * c;
-            let b_range = l * 3 * c..(l + 1) * 3 * c;
-            matmul_backward_params(
-                &mut dqkvw[w_range.clone()],
-                Some(&mut dqkvb[b_range]),
-                &a.dqkv,
-                ln1,
-                c,
-                3 * c,
-                th,
-            );
-            matmul_backward_input(&mut a.dtmp, &a.dqkv, &pt(QKVW)[w_range], c, 3 * c, th);
-            let res_in = &a.res[l * nc..(l + 1) * nc];
-            layernorm_backward(
-                &mut a.dres,
-                &mut dln1w[lc.clone()],
-                &mut dln1b[lc.clone()],
-                &mut a.ln_scratch,
-                &a.dtmp,
-                res_in,
-                &a.ln1_mean[l * n..(l + 1) * n],
-                &a.ln1_rstd[l * n..(l + 1) * n],
-                &pt(LN1W)[lc],
-                c,
-                th,
-            );
-        }
-        encoder_backward(dwte, dwpe, &a.dres, &a.tokens, t, c, th);
+        // grads += parts, in replica order, split over the threads.
+        let out = crate::par::SyncPtr::new(self.grads.as_mut_ptr());
+        let parts = &self.grad_parts;
+        crate::par::for_chunks(self.grads.len(), self.threads, |_, range| {
+            // SAFETY: chunks are disjoint ranges of `grads`.
+            let g =
+                unsafe { std::slice::from_raw_parts_mut(out.get().add(range.start), range.len()) };
+            crate::par::simd(|| {
+                for part in parts {
+                    for (x, y) in g.iter_mut().zip(&part[range.clone()]) {
+                        *x += *y;
+                    }
+                }
+            })
+        });
     }
 
     /// Converts the parameters to another scalar type (e.g. f32 → f64 for
     /// gradient checks).
     pub fn cast<U: Real>(&self) -> Gpt<U> {
-        Gpt {
-            shape: self.shape,
-            layout: self.layout.clone(),
-            params: self
-                .params
+        Gpt::from_params(
+            self.shape,
+            self.layout.clone(),
+            self.params
                 .iter()
                 .map(|x| U::from_f64(x.to_f64()))
                 .collect(),
-            grads: vec![U::ZERO; self.layout.total],
-            threads: self.threads,
-            acts: None,
-        }
+            self.threads,
+        )
     }
+}
+
+/// The whole forward pass of one replica: `tokens` and `targets` are its
+/// rows, (B, T) each. Leaves per-token losses in `a.losses` and the logits
+/// (or, with `dscale`, dscale·d(loss)/d(logits)) in `a.logits`.
+#[allow(clippy::too_many_arguments)]
+fn forward_pass<T: Real>(
+    s: &GptShape,
+    layout: &ParamLayout,
+    p: &[T],
+    a: &mut Activations<T>,
+    tokens: &[u32],
+    targets: &[u32],
+    dscale: Option<T>,
+    th: usize,
+) {
+    let (b, t) = (a.batch, a.seq);
+    let (l_n, c, f, v, nh) = (s.n_layer, s.d_model, s.d_ff, s.vocab, s.n_head);
+    let n = b * t;
+    let lay = &layout.tensors;
+    let pt = |i: usize| &p[lay[i].range()];
+    let nc = n * c;
+
+    encoder_forward(&mut a.res[..nc], tokens, pt(WTE), pt(WPE), t, c);
+    for l in 0..l_n {
+        let res_in = &a.res[l * nc..(l + 1) * nc];
+        let ln1 = &mut a.ln1[l * nc..(l + 1) * nc];
+        let (m1, r1) = (
+            &mut a.ln1_mean[l * n..(l + 1) * n],
+            &mut a.ln1_rstd[l * n..(l + 1) * n],
+        );
+        layernorm_forward(
+            ln1,
+            m1,
+            r1,
+            res_in,
+            &pt(LN1W)[l * c..(l + 1) * c],
+            &pt(LN1B)[l * c..(l + 1) * c],
+            c,
+            th,
+        );
+        let qkv = &mut a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
+        let w = &pt(QKVW)[l * 3 * c * c..(l + 1) * 3 * c * c];
+        matmul_forward(
+            qkv,
+            ln1,
+            w,
+            Some(&pt(QKVB)[l * 3 * c..(l + 1) * 3 * c]),
+            c,
+            3 * c,
+            false,
+            th,
+        );
+        let atty = &mut a.atty[l * nc..(l + 1) * nc];
+        let att_len = b * nh * t * t;
+        let att = &mut a.att[l * att_len..(l + 1) * att_len];
+        attention_forward(atty, att, qkv, b, t, c, nh, th);
+        let res2 = &mut a.res2[l * nc..(l + 1) * nc];
+        copy(res2, res_in, th);
+        let w = &pt(PROJW)[l * c * c..(l + 1) * c * c];
+        matmul_forward(
+            res2,
+            atty,
+            w,
+            Some(&pt(PROJB)[l * c..(l + 1) * c]),
+            c,
+            c,
+            true,
+            th,
+        );
+        let ln2 = &mut a.ln2[l * nc..(l + 1) * nc];
+        let (m2, r2) = (
+            &mut a.ln2_mean[l * n..(l + 1) * n],
+            &mut a.ln2_rstd[l * n..(l + 1) * n],
+        );
+        layernorm_forward(
+            ln2,
+            m2,
+            r2,
+            res2,
+            &pt(LN2W)[l * c..(l + 1) * c],
+            &pt(LN2B)[l * c..(l + 1) * c],
+            c,
+            th,
+        );
+        let fch = &mut a.fch[l * n * f..(l + 1) * n * f];
+        let w = &pt(FCW)[l * f * c..(l + 1) * f * c];
+        matmul_forward(
+            fch,
+            ln2,
+            w,
+            Some(&pt(FCB)[l * f..(l + 1) * f]),
+            c,
+            f,
+            false,
+            th,
+        );
+        gelu_forward(&mut a.gelu, fch, th);
+        let (res_done, res_next) = a.res.split_at_mut((l + 1) * nc);
+        let _ = res_done;
+        let res_out = &mut res_next[..nc];
+        copy(res_out, res2, th);
+        let w = &pt(FCPW)[l * c * f..(l + 1) * c * f];
+        matmul_forward(
+            res_out,
+            &a.gelu,
+            w,
+            Some(&pt(FCPB)[l * c..(l + 1) * c]),
+            f,
+            c,
+            true,
+            th,
+        );
+    }
+    let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
+    layernorm_forward(
+        &mut a.lnf,
+        &mut a.lnf_mean,
+        &mut a.lnf_rstd,
+        res_last,
+        pt(LNFW),
+        pt(LNFB),
+        c,
+        th,
+    );
+    matmul_forward(&mut a.logits, &a.lnf, pt(WTE), None, c, v, false, th);
+    crossentropy_forward_backward(&mut a.logits, &mut a.losses, targets, v, dscale, th);
+}
+
+/// The whole backward pass of one replica after [`forward_pass`] with
+/// `dscale`: overwrites `g` with its rows' gradient.
+#[allow(clippy::too_many_arguments)]
+fn backward_pass<T: Real>(
+    s: &GptShape,
+    layout: &ParamLayout,
+    p: &[T],
+    a: &mut Activations<T>,
+    g: &mut [T],
+    tokens: &[u32],
+    th: usize,
+) {
+    let (b, t) = (a.batch, a.seq);
+    let (l_n, c, f, v, nh) = (s.n_layer, s.d_model, s.d_ff, s.vocab, s.n_head);
+    let n = b * t;
+    let nc = n * c;
+    let lay = &layout.tensors;
+    let pt = |i: usize| &p[lay[i].range()];
+    zero(g, th);
+    // Split the gradient buffer into its tensors.
+    let mut rest: &mut [T] = g;
+    let mut views: [&mut [T]; N_TENSORS] = Default::default();
+    for (i, spec) in lay.iter().enumerate() {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(spec.len());
+        views[i] = head;
+        rest = tail;
+    }
+    let [dwte, dwpe, dln1w, dln1b, dqkvw, dqkvb, dprojw, dprojb, dln2w, dln2b, dfcw, dfcb, dfcpw, dfcpb, dlnfw, dlnfb] =
+        views;
+    let _ = v;
+
+    // Output head (tied): logits = lnf · wteᵀ.
+    matmul_backward_params(dwte, None, &a.logits, &a.lnf, c, v, th);
+    matmul_backward_input(&mut a.dtmp, &a.logits, pt(WTE), c, v, th);
+    zero(&mut a.dres, th);
+    let res_last = &a.res[l_n * nc..(l_n + 1) * nc];
+    layernorm_backward(
+        &mut a.dres,
+        dlnfw,
+        dlnfb,
+        &mut a.ln_scratch,
+        &a.dtmp,
+        res_last,
+        &a.lnf_mean,
+        &a.lnf_rstd,
+        pt(LNFW),
+        c,
+        th,
+    );
+    for l in (0..l_n).rev() {
+        let lc = l * c..(l + 1) * c;
+        let fch = &a.fch[l * n * f..(l + 1) * n * f];
+        // MLP: res_{l+1} = res2 + gelu(fch) · fc_projᵀ + b
+        gelu_forward(&mut a.gelu, fch, th);
+        let w_range = l * c * f..(l + 1) * c * f;
+        matmul_backward_params(
+            &mut dfcpw[w_range.clone()],
+            Some(&mut dfcpb[lc.clone()]),
+            &a.dres,
+            &a.gelu,
+            f,
+            c,
+            th,
+        );
+        matmul_backward_input(&mut a.gelu, &a.dres, &pt(FCPW)[w_range], f, c, th);
+        gelu_backward_inplace(&mut a.gelu, fch, th);
+        let ln2 = &a.ln2[l * nc..(l + 1) * nc];
+        let w_range = l * f * c..(l + 1) * f * c;
+        matmul_backward_params(
+            &mut dfcw[w_range.clone()],
+            Some(&mut dfcb[l * f..(l + 1) * f]),
+            &a.gelu,
+            ln2,
+            c,
+            f,
+            th,
+        );
+        matmul_backward_input(&mut a.dtmp, &a.gelu, &pt(FCW)[w_range], c, f, th);
+        let res2 = &a.res2[l * nc..(l + 1) * nc];
+        layernorm_backward(
+            &mut a.dres,
+            &mut dln2w[lc.clone()],
+            &mut dln2b[lc.clone()],
+            &mut a.ln_scratch,
+            &a.dtmp,
+            res2,
+            &a.ln2_mean[l * n..(l + 1) * n],
+            &a.ln2_rstd[l * n..(l + 1) * n],
+            &pt(LN2W)[lc.clone()],
+            c,
+            th,
+        );
+        // Attention: res2 = res_l + atty · projᵀ + b
+        let atty = &a.atty[l * nc..(l + 1) * nc];
+        let w_range = l * c * c..(l + 1) * c * c;
+        matmul_backward_params(
+            &mut dprojw[w_range.clone()],
+            Some(&mut dprojb[lc.clone()]),
+            &a.dres,
+            atty,
+            c,
+            c,
+            th,
+        );
+        matmul_backward_input(&mut a.dtmp, &a.dres, &pt(PROJW)[w_range], c, c, th);
+        let att_len = b * nh * t * t;
+        let qkv = &a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
+        attention_backward(
+            &mut a.dqkv,
+            &mut a.datt,
+            &a.dtmp,
+            qkv,
+            &a.att[l * att_len..(l + 1) * att_len],
+            b,
+            t,
+            c,
+            nh,
+            th,
+        );
+        let ln1 = &a.ln1[l * nc..(l + 1) * nc];
+        let w_range = l * 3 * c * c..(l + 1) * 3 * c * c;
+        let b_range = l * 3 * c..(l + 1) * 3 * c;
+        matmul_backward_params(
+            &mut dqkvw[w_range.clone()],
+            Some(&mut dqkvb[b_range]),
+            &a.dqkv,
+            ln1,
+            c,
+            3 * c,
+            th,
+        );
+        matmul_backward_input(&mut a.dtmp, &a.dqkv, &pt(QKVW)[w_range], c, 3 * c, th);
+        let res_in = &a.res[l * nc..(l + 1) * nc];
+        layernorm_backward(
+            &mut a.dres,
+            &mut dln1w[lc.clone()],
+            &mut dln1b[lc.clone()],
+            &mut a.ln_scratch,
+            &a.dtmp,
+            res_in,
+            &a.ln1_mean[l * n..(l + 1) * n],
+            &a.ln1_rstd[l * n..(l + 1) * n],
+            &pt(LN1W)[lc],
+            c,
+            th,
+        );
+    }
+    encoder_backward(dwte, dwpe, &a.dres, tokens, t, c, th);
 }
 
 fn fill_normal<T: Real>(p: &mut [T], std: f64, rng: &mut ChaCha8Rng) {

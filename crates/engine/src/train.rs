@@ -288,7 +288,7 @@ impl TrainConfig {
         }
         // Refuse sizes this machine cannot hold, rather than abort on allocation.
         let params = shape.params().total as u128 * 4 * 4; // params, grads, m, v
-        let acts = crate::model::Activations::<f32>::bytes_for(
+        let acts = crate::model::Gpt::<f32>::activation_bytes_for(
             &shape,
             self.batch,
             self.context,

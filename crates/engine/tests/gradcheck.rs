@@ -59,37 +59,53 @@ fn finite_differences_match_backward_for_every_tensor() {
 
 #[test]
 fn results_are_identical_for_a_thread_count_and_close_across_counts() {
-    let mut a = model(1);
-    let mut b = model(1);
-    let mut c = model(4);
-    let la = a.forward(true);
-    a.backward();
-    let lb = b.forward(true);
-    b.backward();
-    let lc = c.forward(true);
-    c.backward();
+    // batch 2: 2 threads split the batch into replicas, 4 threads split
+    // every operation instead; both must agree with 1 thread.
+    let run = |threads: usize| {
+        let mut g = model(threads);
+        let loss = g.forward(true);
+        g.backward();
+        (loss, g.grads)
+    };
+    let (la, ga) = run(1);
+    let (lb, gb) = run(1);
     assert_eq!(la.to_bits(), lb.to_bits());
-    assert!(a
-        .grads
-        .iter()
-        .zip(&b.grads)
-        .all(|(x, y)| x.to_bits() == y.to_bits()));
-    assert!((la - lc).abs() < 1e-12);
-    let e = a
-        .grads
-        .iter()
-        .zip(&c.grads)
-        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
-    assert!(e < 1e-12, "1 vs 4 threads differ by {e}");
+    assert!(ga.iter().zip(&gb).all(|(x, y)| x.to_bits() == y.to_bits()));
+    for threads in [2, 4] {
+        let (lc, gc) = run(threads);
+        let (ld, gd) = run(threads);
+        assert_eq!(
+            lc.to_bits(),
+            ld.to_bits(),
+            "{threads} threads: loss repeats"
+        );
+        assert!(gc.iter().zip(&gd).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(
+            (la - lc).abs() < 1e-12,
+            "{threads} threads: loss {lc} vs {la}"
+        );
+        let e = ga
+            .iter()
+            .zip(&gc)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(e < 1e-12, "1 vs {threads} threads differ by {e}");
+        let gmax = ga.iter().fold(0f64, |m, x| m.max(x.abs()));
+        assert!(gmax > 1e-3);
+    }
+}
+
+#[test]
+fn replicas_split_the_batch_when_it_has_a_sequence_per_thread() {
+    assert_eq!(model(1).activations().len(), 1);
+    assert_eq!(model(2).activations().len(), 2);
+    assert_eq!(model(4).activations().len(), 1, "batch 2 < 4 threads");
 }
 
 #[test]
 fn activation_size_estimate_matches_the_allocation() {
-    use scalelab_engine::model::Activations;
-    for threads in [1, 3] {
+    for threads in [1, 2, 3] {
         let gpt = model(threads);
-        let a = gpt.activations().unwrap();
-        let est = Activations::<f64>::bytes_for(&gpt.shape, a.batch, a.seq, threads);
-        assert_eq!(est, a.bytes() as u128);
+        let est = Gpt::<f64>::activation_bytes_for(&gpt.shape, 2, 70, threads);
+        assert_eq!(est, gpt.activation_bytes() as u128, "{threads} threads");
     }
 }
