@@ -186,8 +186,17 @@ fn line_search<P: Problem + ?Sized>(
             // Still descending after many expansions: accept the last point.
             return Some((alpha, cur.f));
         }
+        // Extrapolate: the secant root of the directional derivative,
+        // between 2 and 10 times the current step (10 when the derivative is
+        // not rising), so long nearly linear stretches take few evaluations.
+        let next = if cur.dphi > prev.dphi {
+            let root = alpha - cur.dphi * (alpha - prev.alpha) / (cur.dphi - prev.dphi);
+            root.clamp(2.0 * alpha, 10.0 * alpha)
+        } else {
+            10.0 * alpha
+        };
         prev = cur;
-        alpha *= 2.0;
+        alpha = next;
     }
     // zoom: lo satisfies sufficient decrease (or is the start), hi brackets.
     let mut flat = 0;
@@ -208,9 +217,14 @@ fn line_search<P: Problem + ?Sized>(
         };
         let (mn, mx) = (a.min(b), a.max(b));
         let margin = 0.1 * (mx - mn);
-        if !trial.is_finite() || trial < mn + margin || trial > mx - margin {
-            trial = 0.5 * (a + b);
-        }
+        // Safeguard: a trial outside the middle 80% of the interval is moved
+        // to its edge, not to the midpoint, so a wildly long first step
+        // (f up by orders of magnitude) shrinks tenfold per evaluation.
+        trial = if trial.is_finite() {
+            trial.clamp(mn + margin, mx - margin)
+        } else {
+            0.5 * (a + b)
+        };
         if (mx - mn) * inf_norm(p) < 1e-16 * (1.0 + inf_norm(x)) {
             break;
         }
@@ -305,9 +319,11 @@ pub fn lbfgs<P: Problem + ?Sized>(problem: &P, x0: &[f64], opts: &LbfgsOptions) 
             s_hist.clear();
             y_hist.clear();
             rho_hist.clear();
-            let scale = 1.0 / inf_norm(&g).max(1e-300);
+            // Scaled by the latest curvature estimate s'y/y'y (not to unit
+            // length): near a minimum a unit step along -g/|g| is orders of
+            // magnitude too long and costs dozens of halvings.
             for i in 0..n {
-                p[i] = -g[i] * scale;
+                p[i] = -g[i] * gamma;
             }
             step = line_search(&mut ev, &x, f, &g, &p, 1.0, &mut x_new, &mut g_new);
         }
