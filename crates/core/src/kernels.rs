@@ -27,7 +27,12 @@ const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
 /// term, which is exactly 1.
 #[inline(always)]
 pub fn exp_nonpos(x: f64) -> f64 {
-    let x = if x < -708.0 { -708.0 } else { x };
+    exp_bounded(if x < -708.0 { -708.0 } else { x })
+}
+
+/// `exp(x)` for |x| ≤ 708 (normal, finite results), without a clamp.
+#[inline(always)]
+pub fn exp_bounded(x: f64) -> f64 {
     let kk = x * LOG2E + ROUND_MAGIC;
     let k = kk - ROUND_MAGIC;
     let ki = (kk.to_bits() as i64).wrapping_sub(ROUND_MAGIC.to_bits() as i64);
@@ -120,13 +125,44 @@ pub fn ln_pos(x: f64) -> f64 {
     e * LN2_HI + (ln_m + e * LN2_LO)
 }
 
+/// Bound on the log-sum-exp's arguments below which the sum can be formed
+/// without the max shift: every term is then a normal, finite number
+/// (e^±700 ≈ 1e±304), so the sum neither overflows nor underflows.
+const DIRECT_LIMIT: f64 = 700.0;
+
+/// The Huber (or squared) loss of residual `res` and its derivative.
+#[inline(always)]
+fn loss<const HUBER: bool>(res: f64, delta: f64) -> (f64, f64) {
+    if HUBER {
+        let a = res.abs();
+        let inside = a <= delta;
+        let v = if inside {
+            0.5 * res * res
+        } else {
+            delta * (a - 0.5 * delta)
+        };
+        let sign = if res < 0.0 { -delta } else { delta };
+        (v, if inside { res } else { sign })
+    } else {
+        (0.5 * res * res, res)
+    }
+}
+
 /// One block of [`LANES`] runs, written stage by stage over lane arrays so
 /// the compiler turns each stage into vector instructions. Adds the block's
 /// value and gradient into the per-lane accumulators.
+///
+/// `exp_e` is e^r[0], or `None` when |r[0]| > [`DIRECT_LIMIT`]. When it and
+/// every other argument of the block's log-sum-exp lie within the limit,
+/// ln(e^e + e^t1 + e^t2) is formed directly, with two exponentials per run;
+/// otherwise by the max-shifted form m + ln(Σ e^(t−m)), with three. Both
+/// are accurate to a few ulp; the choice depends only on the values, so it
+/// is the same on every instruction set.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 fn chin_block<const HUBER: bool>(
     r: &[f64; 5],
+    exp_e: Option<f64>,
     delta: f64,
     ln_n: &[f64; LANES],
     ln_d: &[f64; LANES],
@@ -136,10 +172,48 @@ fn chin_block<const HUBER: bool>(
 ) {
     let mut t1 = [0.0; LANES];
     let mut t2 = [0.0; LANES];
-    let mut m = [0.0; LANES];
     for j in 0..LANES {
         t1[j] = r[1] - r[3] * ln_n[j];
         t2[j] = r[2] - r[4] * ln_d[j];
+    }
+    if let Some(ee) = exp_e {
+        let mut inside = true;
+        for j in 0..LANES {
+            // false for NaN too
+            inside &= (t1[j].abs() <= DIRECT_LIMIT) & (t2[j].abs() <= DIRECT_LIMIT);
+        }
+        if inside {
+            let mut e1 = [0.0; LANES];
+            let mut e2 = [0.0; LANES];
+            let mut s = [0.0; LANES];
+            let mut lns = [0.0; LANES];
+            for j in 0..LANES {
+                e1[j] = exp_bounded(t1[j]);
+            }
+            for j in 0..LANES {
+                e2[j] = exp_bounded(t2[j]);
+            }
+            for j in 0..LANES {
+                s[j] = e1[j] + e2[j] + ee;
+            }
+            for j in 0..LANES {
+                lns[j] = ln_pos(s[j]);
+            }
+            for j in 0..LANES {
+                let (v, dv) = loss::<HUBER>(ln_l[j] - lns[j], delta);
+                let c = -w[j] * dv / s[j];
+                acc[0][j] += w[j] * v;
+                acc[1][j] += c * ee;
+                acc[2][j] += c * e1[j];
+                acc[3][j] += c * e2[j];
+                acc[4][j] -= c * e1[j] * ln_n[j];
+                acc[5][j] -= c * e2[j] * ln_d[j];
+            }
+            return;
+        }
+    }
+    let mut m = [0.0; LANES];
+    for j in 0..LANES {
         let m12 = if t1[j] > t2[j] { t1[j] } else { t2[j] };
         m[j] = if m12 > r[0] { m12 } else { r[0] };
     }
@@ -164,20 +238,7 @@ fn chin_block<const HUBER: bool>(
         lns[j] = ln_pos(s[j]);
     }
     for j in 0..LANES {
-        let res = ln_l[j] - (m[j] + lns[j]);
-        let (v, dv) = if HUBER {
-            let a = res.abs();
-            let inside = a <= delta;
-            let v = if inside {
-                0.5 * res * res
-            } else {
-                delta * (a - 0.5 * delta)
-            };
-            let sign = if res < 0.0 { -delta } else { delta };
-            (v, if inside { res } else { sign })
-        } else {
-            (0.5 * res * res, res)
-        };
+        let (v, dv) = loss::<HUBER>(ln_l[j] - (m[j] + lns[j]), delta);
         let c = -w[j] * dv / s[j];
         acc[0][j] += w[j] * v;
         acc[1][j] += c * e3[j];
@@ -201,6 +262,7 @@ fn chin_body<const HUBER: bool>(
     let mut acc = [[0.0f64; LANES]; 6];
     let ones = [1.0; LANES];
     let blocks = n / LANES;
+    let exp_e = (r[0].abs() <= DIRECT_LIMIT).then(|| exp_bounded(r[0]));
     let lanes =
         |v: &[f64], base: usize| -> [f64; LANES] { v[base..base + LANES].try_into().unwrap() };
     for b in 0..blocks {
@@ -211,6 +273,7 @@ fn chin_body<const HUBER: bool>(
         };
         chin_block::<HUBER>(
             &r,
+            exp_e,
             delta,
             &lanes(&obs.ln_n, base),
             &lanes(&obs.ln_d, base),
@@ -234,6 +297,7 @@ fn chin_body<const HUBER: bool>(
         }
         chin_block::<HUBER>(
             &r,
+            exp_e,
             delta,
             &pad(&obs.ln_n),
             &pad(&obs.ln_d),
