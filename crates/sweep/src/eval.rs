@@ -7,6 +7,12 @@
 //! ASCII bytes. Decoding is greedy (temperature 0) or sampled; with
 //! `samples > 1`, self-consistency takes the majority answer of k samples.
 //! Few-shot prompts prepend solved items of the same task.
+//!
+//! Multiple-choice items (the `choice` task) are not decoded: the model's
+//! next-token probabilities of the option labels after the prompt,
+//! renormalised over the labels, give the chosen option (the argmax: exact
+//! match is then the multiple-choice grade) and the Brier score
+//! Σₖ (pₖ − yₖ)², which ranges from 0 (all mass on the right option) to 2.
 
 use crate::run::{read_status, run_dir, State};
 use crate::spec::SweepPlan;
@@ -58,6 +64,13 @@ pub struct ItemResult {
     pub edit_distance: usize,
     /// Arithmetic only: fraction of answer digits right (aligned right).
     pub digit_acc: Option<f64>,
+    /// Multiple choice only: the options' probabilities renormalised over
+    /// the option labels, in label order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice_probs: Option<Vec<f64>>,
+    /// Multiple choice only: Σₖ (pₖ − yₖ)² over the options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brier: Option<f64>,
     pub target_tokens: usize,
 }
 
@@ -94,6 +107,31 @@ fn digit_accuracy(output: &str, answer: &str) -> f64 {
     hits as f64 / n as f64
 }
 
+/// Probabilities of the option labels (one byte token each) from the
+/// next-token log-probabilities, renormalised over the labels.
+fn choice_probs(next_logprobs: &[f64], labels: &[String]) -> Result<Vec<f64>> {
+    let lps = labels
+        .iter()
+        .map(|l| match l.as_bytes() {
+            [b] => Ok(next_logprobs[usize::from(*b)]),
+            _ => bail!("option label `{l}` is not a single byte token"),
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    let m = lps.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
+    let z: f64 = lps.iter().map(|x| (x - m).exp()).sum();
+    Ok(lps.iter().map(|x| (x - m).exp() / z).collect())
+}
+
+/// Brier score of option probabilities against the right option (None:
+/// no option is right, every pₖ counts as an error).
+fn brier(probs: &[f64], right: Option<usize>) -> f64 {
+    probs
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p - f64::from(u8::from(Some(k) == right))).powi(2))
+        .sum()
+}
+
 fn bytes(s: &str) -> Vec<u32> {
     s.bytes().map(u32::from).collect()
 }
@@ -126,6 +164,38 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
             let t = bytes(&it.target);
             let lp = model.target_logprobs(&p, &t)?;
             let logprob: f64 = lp.iter().sum();
+            if !it.choices.is_empty() {
+                let next = model.next_logprobs(&p)?;
+                let probs = choice_probs(&next, &it.choices)?;
+                let right = it.choices.iter().position(|c| *c == it.target);
+                let chosen = probs
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, &x)| if x > probs[b] { i } else { b });
+                let output = it.choices[chosen].clone();
+                out.push(ItemResult {
+                    run: run.to_string(),
+                    id: it.id.clone(),
+                    task: it.meta.task.clone(),
+                    spec: spec.clone(),
+                    difficulty: it.meta.difficulty,
+                    reasoning: it.meta.reasoning.clone(),
+                    context_len: prompt.len(),
+                    prompt,
+                    target: it.target.clone(),
+                    answer: it.answer.clone(),
+                    exact_match: output == it.target,
+                    logprob,
+                    nll_per_token: -logprob / t.len().max(1) as f64,
+                    edit_distance: levenshtein(output.as_bytes(), it.target.as_bytes()),
+                    digit_acc: None,
+                    brier: Some(brier(&probs, right)),
+                    choice_probs: Some(probs),
+                    target_tokens: t.len(),
+                    output,
+                });
+                continue;
+            }
             let max_new = it.target.len() + 4;
             let mut votes: BTreeMap<String, usize> = BTreeMap::new();
             let mut first = None;
@@ -169,6 +239,8 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
                 nll_per_token: -logprob / t.len().max(1) as f64,
                 edit_distance: levenshtein(output.as_bytes(), it.target.as_bytes()),
                 digit_acc: arithmetic.then(|| digit_accuracy(&output, &it.answer)),
+                choice_probs: None,
+                brier: None,
                 target_tokens: t.len(),
                 output,
             });
@@ -199,7 +271,7 @@ fn mean_se(v: &[f64]) -> (f64, f64) {
 
 /// Aggregates items into metric rows: `exact_match`, `ce` (mean negative
 /// log-probability per target token), `logprob` (per item), `edit_distance`
-/// and, for arithmetic, `digit_acc`.
+/// and, for arithmetic, `digit_acc`; for multiple choice, `brier`.
 pub fn aggregate(items: &[ItemResult]) -> Vec<MetricRow> {
     let mut groups: BTreeMap<(String, String, u32), Vec<&ItemResult>> = BTreeMap::new();
     for it in items {
@@ -240,6 +312,7 @@ pub fn aggregate(items: &[ItemResult]) -> Vec<MetricRow> {
             g.iter().map(|i| i.edit_distance as f64).collect(),
         );
         push("digit_acc", g.iter().filter_map(|i| i.digit_acc).collect());
+        push("brier", g.iter().filter_map(|i| i.brier).collect());
     }
     rows
 }
@@ -296,6 +369,30 @@ mod tests {
     }
 
     #[test]
+    fn option_probabilities_and_brier_score() {
+        let mut next = vec![f64::NEG_INFINITY; 256];
+        let labels: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
+        // p(A) : p(B) : p(C) : p(D) = 4 : 2 : 1 : 1 among the labels; other
+        // tokens take the rest of the mass, which the renormalisation drops.
+        for (l, w) in [(b'A', 4.0f64), (b'B', 2.0), (b'C', 1.0), (b'D', 1.0)] {
+            next[usize::from(l)] = (w / 16.0).ln();
+        }
+        next[usize::from(b'x')] = 0.5f64.ln();
+        let p = choice_probs(&next, &labels).unwrap();
+        let want = [0.5, 0.25, 0.125, 0.125];
+        for (a, b) in p.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{p:?}");
+        }
+        // right option A: (0.5-1)² + 0.25² + 0.125² + 0.125²
+        let b = brier(&p, Some(0));
+        assert!((b - (0.25 + 0.0625 + 0.015625 * 2.0)).abs() < 1e-12);
+        // certain and right: 0; certain and wrong: 2
+        assert_eq!(brier(&[1.0, 0.0, 0.0, 0.0], Some(0)), 0.0);
+        assert_eq!(brier(&[1.0, 0.0, 0.0, 0.0], Some(1)), 2.0);
+        assert!(choice_probs(&next, &["AB".to_string()]).is_err());
+    }
+
+    #[test]
     fn aggregate_means_and_errors() {
         let mk = |em: bool, nll: f64| ItemResult {
             run: "r".into(),
@@ -314,6 +411,8 @@ mod tests {
             nll_per_token: nll,
             edit_distance: usize::from(!em),
             digit_acc: Some(if em { 1.0 } else { 0.0 }),
+            choice_probs: None,
+            brier: None,
             target_tokens: 1,
         };
         let rows = aggregate(&[mk(true, 0.1), mk(false, 0.3), mk(true, 0.2), mk(true, 0.2)]);

@@ -115,7 +115,7 @@ fn read_filtered(a: &Args) -> Result<Table> {
 
 fn default_chance(task: &str) -> f64 {
     match task {
-        "arc_easy" | "arc_challenge" | "sciq" | "logiqa" | "hellaswag" | "mmlu" => 0.25,
+        "arc_easy" | "arc_challenge" | "sciq" | "logiqa" | "hellaswag" | "mmlu" | "choice" => 0.25,
         "piqa" | "winogrande" | "wsc" | "boolq" | "copa" => 0.5,
         _ => 0.0,
     }

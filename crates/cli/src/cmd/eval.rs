@@ -10,15 +10,18 @@ const HELP: &str = r#"Evaluates the checkpoint of a run directory, or of every f
 sweep directory, on generated task items (the same generators as
 `scalelab corpus tasks`): multi-digit arithmetic (add:K, mul:K, with :steps
 for worked steps), retrieval in long contexts (needle:RECORDS), multi-hop
-lookup (multihop:HOPS) and few-shot pattern induction (induction:SHOTS).
+lookup (multihop:HOPS), few-shot pattern induction (induction:SHOTS) and
+multiple choice (choice:K: K-digit sums, four options A-D).
 
 Per item (items.jsonl): prompt, target, answer, output, exact match,
 log-probability of the target under teacher forcing, per-token negative
-log-probability, token edit distance, per-digit accuracy for arithmetic, and
-the task metadata (task, difficulty, reasoning type, context length).
+log-probability, token edit distance, per-digit accuracy for arithmetic, for
+multiple choice the options' probabilities (renormalised over the labels A-D;
+the most probable one is the answer) and the Brier score, and the task
+metadata (task, difficulty, reasoning type, context length).
 Per run, task and difficulty (evals.csv, long format with the run's params,
 tokens and FLOPs joined from the sweep): exact_match, ce, logprob,
-edit_distance, digit_acc, each with a standard error — the table
+edit_distance, digit_acc, brier, each with a standard error — the table
 `scalelab emerge` reads:
 
   scalelab eval runs/arith --tasks add:2,add:4 -n 200
@@ -33,7 +36,7 @@ Models must be byte-level (vocabulary 256), e.g. trained on data from
 pub struct Args {
     /// A run directory or a sweep directory.
     pub dir: PathBuf,
-    /// Task generators, comma-separated (add:3, mul:2, needle:16-64, multihop:2, induction:4).
+    /// Task generators, comma-separated (add:3, mul:2, needle:16-64, multihop:2, induction:4, choice:2).
     #[arg(long, value_delimiter = ',', required = true)]
     pub tasks: Vec<String>,
     /// Items per task.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use lang::{Emission, LanguageSpec, LanguageStream, UnifilarSource};
-pub use tasks::{generate_items, TaskGenerator, TaskItem, TaskMeta};
+pub use tasks::{generate_items, TaskGenerator, TaskItem, TaskMeta, CHOICE_LABELS};
 
 /// One component of a mixture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

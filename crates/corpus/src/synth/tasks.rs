@@ -8,6 +8,7 @@
 //! | `needle` | haystack size in records | `retrieval` |
 //! | `multihop` | number of hops | `compositional` |
 //! | `induction` | number of shots (fewer is harder) | `induction` |
+//! | `choice` | digits of the operands (multiple choice, 4 options) | `multiple-choice` |
 
 use anyhow::{bail, Context, Result};
 use rand::{seq::SliceRandom, Rng};
@@ -41,6 +42,10 @@ pub struct TaskItem {
     pub answer: String,
     /// Metadata.
     pub meta: TaskMeta,
+    /// Multiple choice: the option labels (one token each, e.g. `A`..`D`);
+    /// the target is the right one's label. Empty for free-form items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
 }
 
 impl TaskItem {
@@ -69,7 +74,14 @@ pub enum TaskGenerator {
     /// Few-shot pattern induction: `shots` input→output examples of a hidden
     /// string rule, then a query.
     Induction { shots: (u32, u32) },
+    /// Multiple choice: `a+b` with `digits` digits per operand and four
+    /// options labelled `A`..`D`, one right and three near misses (off by
+    /// one, off by ten, a carry dropped); the target is the right label.
+    Choice { digits: (u32, u32) },
 }
+
+/// Labels of the options of a multiple-choice item.
+pub const CHOICE_LABELS: [&str; 4] = ["A", "B", "C", "D"];
 
 fn range(rng: &mut impl Rng, r: (u32, u32)) -> u32 {
     let (lo, hi) = if r.0 <= r.1 { r } else { (r.1, r.0) };
@@ -112,6 +124,7 @@ impl TaskGenerator {
             Some(r) => parse_range(r).with_context(|| format!("task `{s}`"))?,
             None => match name {
                 "add" | "mul" => (1, 4),
+                "choice" => (1, 3),
                 "needle" => (8, 64),
                 "multihop" => (1, 4),
                 _ => (2, 6),
@@ -131,8 +144,9 @@ impl TaskGenerator {
             "needle" => TaskGenerator::Needle { records: r },
             "multihop" => TaskGenerator::Multihop { hops: r },
             "induction" => TaskGenerator::Induction { shots: r },
+            "choice" => TaskGenerator::Choice { digits: r },
             _ => bail!(
-                "unknown task `{name}` (known: add, mul, needle, multihop, induction; \
+                "unknown task `{name}` (known: add, mul, needle, multihop, induction, choice; \
                  e.g. add:1-5:steps)"
             ),
         })
@@ -146,6 +160,7 @@ impl TaskGenerator {
             TaskGenerator::Needle { .. } => "needle",
             TaskGenerator::Multihop { .. } => "multihop",
             TaskGenerator::Induction { .. } => "induction",
+            TaskGenerator::Choice { .. } => "choice",
         }
     }
 
@@ -296,6 +311,54 @@ impl TaskGenerator {
                 );
                 item(prompt, answer.clone(), answer, m)
             }
+            TaskGenerator::Choice { digits } => {
+                let k = range(rng, digits);
+                let (a, b) = (number(rng, k), number(rng, k));
+                let sum = a + b;
+                // Near misses, distinct from the sum and from each other.
+                let dropped_carry = digits_lsb(a)
+                    .iter()
+                    .zip(digits_lsb(b).iter())
+                    .rev()
+                    .fold(0u128, |acc, (x, y)| acc * 10 + u128::from((x + y) % 10));
+                let mut options = vec![sum];
+                for cand in [
+                    dropped_carry,
+                    sum + 1,
+                    sum.wrapping_sub(1),
+                    sum + 10,
+                    sum.wrapping_sub(10),
+                    sum + 2,
+                    sum + 11,
+                    sum + 20,
+                ] {
+                    if options.len() < CHOICE_LABELS.len()
+                        && cand <= sum + 20
+                        && !options.contains(&cand)
+                    {
+                        options.push(cand);
+                    }
+                }
+                options.shuffle(rng);
+                let right = options.iter().position(|&o| o == sum).unwrap_or(0);
+                let listed: Vec<String> = options
+                    .iter()
+                    .zip(CHOICE_LABELS)
+                    .map(|(o, l)| format!("{l}:{o}"))
+                    .collect();
+                let prompt = format!("{a}+{b}? {} ->", listed.join(" "));
+                let target = CHOICE_LABELS[right].to_string();
+                let m = meta(
+                    "choice",
+                    k,
+                    "multiple-choice",
+                    &prompt,
+                    format!("options={}", options.len()),
+                );
+                let mut it = item(prompt, target.clone(), target, m);
+                it.choices = CHOICE_LABELS.iter().map(|s| s.to_string()).collect();
+                it
+            }
         }
     }
 }
@@ -307,6 +370,7 @@ fn item(prompt: String, target: String, answer: String, meta: TaskMeta) -> TaskI
         target,
         answer,
         meta,
+        choices: Vec::new(),
     }
 }
 
@@ -425,6 +489,40 @@ pub fn generate_items(gen: &TaskGenerator, seed: u64, n: usize) -> Vec<TaskItem>
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn multiple_choice_items_have_one_right_option_among_four() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let g = TaskGenerator::parse("choice:1-4").unwrap();
+        let mut right_labels = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let it = g.sample(&mut rng);
+            let (q, opts) = it.prompt.split_once("? ").unwrap();
+            let (a, b) = q.split_once('+').unwrap();
+            let sum: u128 = a.parse::<u128>().unwrap() + b.parse::<u128>().unwrap();
+            let opts: Vec<(&str, u128)> = opts
+                .trim_end_matches(" ->")
+                .split(' ')
+                .map(|o| {
+                    let (l, v) = o.split_once(':').unwrap();
+                    (l, v.parse().unwrap())
+                })
+                .collect();
+            assert_eq!(opts.len(), 4, "{}", it.prompt);
+            let values: std::collections::BTreeSet<u128> = opts.iter().map(|o| o.1).collect();
+            assert_eq!(values.len(), 4, "distinct options: {}", it.prompt);
+            let right: Vec<&str> = opts.iter().filter(|o| o.1 == sum).map(|o| o.0).collect();
+            assert_eq!(right, vec![it.target.as_str()], "{}", it.prompt);
+            assert_eq!(it.choices, CHOICE_LABELS);
+            assert_eq!(it.meta.reasoning, "multiple-choice");
+            right_labels.insert(it.target.clone());
+        }
+        assert_eq!(
+            right_labels.len(),
+            4,
+            "the right answer moves between labels"
+        );
+    }
 
     #[test]
     fn arithmetic_answers_are_right() {
