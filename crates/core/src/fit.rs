@@ -150,6 +150,21 @@ pub fn minimise_from(
     lbfgs(&problem, start, opts)
 }
 
+/// [`minimise_from`] with the L-BFGS memory seeded by correction pairs (see
+/// [`crate::optim::lbfgs_with_memory`]).
+pub fn minimise_from_with_memory(
+    law: &dyn Law,
+    obs: &Observations,
+    weights: Option<&[f64]>,
+    robust: Robust,
+    start: &[f64],
+    opts: &LbfgsOptions,
+    seed: &[crate::optim::CorrectionPair],
+) -> Minimum {
+    let problem = |x: &[f64], g: &mut [f64]| law.objective(x, obs, weights, robust, g);
+    crate::optim::lbfgs_with_memory(&problem, start, opts, seed)
+}
+
 /// The objective at raw parameters (no gradient needed by the caller).
 pub fn objective_at(
     law: &dyn Law,
