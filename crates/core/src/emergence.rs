@@ -399,6 +399,38 @@ pub fn is_sharp(f: &MetricFit, opts: &EmergeOptions) -> bool {
     f.best == "sigmoid" && f.width_decades.is_some_and(|w| w < opts.sharp_decades)
 }
 
+/// Whether the continuous metric of the same outputs improves smoothly
+/// across scale, from two pieces of evidence:
+///
+/// * `power_law_rmse`: the RMSE (natural-log scale) of a power law with
+///   offset fitted to its cross-entropy; smooth when within `rmse_tol`;
+/// * `per_token`: the fit of the per-token probability exp(−CE) against
+///   log10(scale), judged by the same rule as the discrete metric: smooth
+///   when it improves (beyond noise) but not sharply — best fitted by a
+///   straight line, or by a sigmoid at least `opts.sharp_decades` wide.
+///   Exact match of an answer of L tokens behaves like p^L, which stays near
+///   zero while p climbs and then rises over a narrower range of scale than
+///   p does; this catches that case even where the cross-entropy, falling
+///   towards zero as a task gets solved, follows no power law.
+///
+/// `None` when there is no evidence at all.
+pub fn continuous_is_smooth(
+    power_law_rmse: Option<f64>,
+    rmse_tol: f64,
+    per_token: Option<&MetricFit>,
+    opts: &EmergeOptions,
+) -> Option<bool> {
+    let by_law = power_law_rmse.map(|r| r <= rmse_tol);
+    let by_rise = per_token.map(|c| {
+        let moves = c.best != "flat" && c.change_z > 2.0;
+        moves && (c.best == "linear" || (c.best == "sigmoid" && !is_sharp(c, opts)))
+    });
+    match (by_law, by_rise) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+    }
+}
+
 /// Combines the discrete metric's fit with what the continuous metric of
 /// the same outputs says: `continuous_smooth` is `Some(true)` when it follows
 /// a smooth law across scale (a power law with offset fits it within the
@@ -472,6 +504,58 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn exact_match_as_p_to_the_l_is_an_artefact_and_a_joint_jump_is_not() {
+        let opts = EmergeOptions {
+            bootstrap: 50,
+            ..Default::default()
+        };
+        // per-token probability p: a gradual sigmoid in log10(scale)
+        // (slope k per decade); exact match of 12 tokens: p^12.
+        let pts = |k: f64, len: i32| -> (Vec<Point>, Vec<Point>) {
+            let mut p = Vec::new();
+            let mut em = Vec::new();
+            for i in 0..12 {
+                let u = 5.0 + 0.25 * i as f64;
+                let x = 10f64.powf(u);
+                let q = 1.0 / (1.0 + (-k * (u - 6.0)).exp());
+                let se = Some(0.01);
+                p.push(Point { x, y: q, se });
+                em.push(Point {
+                    x,
+                    y: q.powi(len),
+                    se,
+                });
+            }
+            (p, em)
+        };
+        // gradual p (10-90% over 2.2 decades): exact match is sharp, p is not
+        let (p, em) = pts(2.0, 12);
+        let d = fit_metric(&em, &opts).unwrap();
+        let c = fit_metric(&p, &opts).unwrap();
+        assert!(is_sharp(&d, &opts), "{d:?}");
+        assert!(!is_sharp(&c, &opts), "{c:?}");
+        let smooth = continuous_is_smooth(None, 0.05, Some(&c), &opts);
+        assert_eq!(smooth, Some(true));
+        assert_eq!(verdict(&d, &opts, smooth, true), Verdict::MetricArtefact);
+        // p itself jumps (10-90% over 0.2 decades): sharp in both
+        let (p, em) = pts(20.0, 2);
+        let d = fit_metric(&em, &opts).unwrap();
+        let c = fit_metric(&p, &opts).unwrap();
+        let smooth = continuous_is_smooth(Some(1.0), 0.05, Some(&c), &opts);
+        assert_eq!(smooth, Some(false), "{c:?} {d:?}");
+        assert_eq!(
+            verdict(&d, &opts, smooth, true),
+            Verdict::CandidateEmergence
+        );
+        // a power law that fits is enough on its own; no evidence is None
+        assert_eq!(
+            continuous_is_smooth(Some(0.01), 0.05, Some(&c), &opts),
+            Some(true)
+        );
+        assert_eq!(continuous_is_smooth(None, 0.05, None, &opts), None);
     }
 
     #[test]

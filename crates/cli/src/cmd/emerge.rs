@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use scalelab_core::data::Observations;
 use scalelab_core::emergence::{
-    fit_metric, is_sharp, verdict, EmergeOptions, MetricFit, Point, Verdict,
+    continuous_is_smooth, fit_metric, is_sharp, verdict, EmergeOptions, MetricFit, Point, Verdict,
 };
 use scalelab_core::fit::{fit_law, log_residuals, FitOptions};
 use scalelab_core::laws::{PowerLaw, Variable};
@@ -24,9 +24,14 @@ level to a ceiling — chosen by AICc with weights 1/se². A sigmoid that wins
 and rises within --sharp-decades is "sharp"; its midpoint is the threshold,
 with a parametric bootstrap interval. The continuous metric of the same
 outputs (per-target perplexity or cross-entropy, lower is better) is checked
-for smoothness: a power law with offset, CE = E + A·x^-α, smooth when its
-RMSE on the log scale is within --smooth-rmse. The
-p^L check compares exact match with exp(-L·CE) for answers of L targets.
+for smoothness in two ways, either of which suffices: a power law with
+offset, CE = E + A·x^-α, whose RMSE on the log scale is within
+--smooth-rmse; or the per-token probability p = exp(-CE) improving without a
+sharp rise by the discrete metric's own rule (a straight line in log scale,
+or a sigmoid at least --sharp-decades wide: column "p width"). Exact match
+of an L-token answer behaves like p^L, which stays near zero while p climbs
+and then rises over a narrower range of scale than p. The p^L check
+compares exact match with exp(-L·CE) for answers of L targets.
 
 Verdicts: no improvement / smooth improvement / sharp in the discrete metric
 but smooth in the continuous one (metric artefact likely) / sharp in both
@@ -132,6 +137,8 @@ pub struct TaskResult {
     pub power_law: Option<(Vec<f64>, f64)>,
     /// Mean |exact match − exp(−L·CE)|.
     pub pl_gap: Option<f64>,
+    /// What [`continuous_is_smooth`] said of the continuous metric.
+    pub continuous_smooth: Option<bool>,
     pub verdict: Verdict,
     pub chance: f64,
 }
@@ -258,7 +265,12 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
                 .collect();
             (!pairs.is_empty()).then(|| pairs.iter().sum::<f64>() / pairs.len() as f64)
         };
-        let c_smooth = power_law.as_ref().map(|(_, rmse)| *rmse <= a.smooth_rmse);
+        let c_smooth = continuous_is_smooth(
+            power_law.as_ref().map(|(_, rmse)| *rmse),
+            a.smooth_rmse,
+            cf.as_ref(),
+            &d_opts,
+        );
         let c_moves = cf
             .as_ref()
             .is_some_and(|f| f.best != "flat" && f.change_z > 2.0);
@@ -276,6 +288,7 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             pl_gap,
             verdict: v,
             chance: ch,
+            continuous_smooth: c_smooth,
         });
     }
     Ok((out, t.len()))
@@ -304,6 +317,7 @@ pub fn run(a: Args) -> Result<()> {
                 "discrete": r.discrete,
                 "discrete_sharp": r.discrete.as_ref().map(|f| is_sharp(f, &EmergeOptions { sharp_decades: a.sharp_decades, ..Default::default() })),
                 "continuous": r.continuous,
+                "continuous_smooth": r.continuous_smooth,
                 "continuous_power_law": r.power_law.as_ref().map(|(p, rmse)| json!({"E": p[0], "A": p[1], "alpha": p[2], "rmse_log": rmse})),
                 "p_l_gap": r.pl_gap,
                 "points": r.discrete_points,
@@ -331,8 +345,8 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:>6} {:>8} {:>28} {:>7} {:>9} {:>7}  verdict",
-        "task", "chance", "best", "threshold [95%]", "width", "PL rmse", "p^L gap"
+        "{:<16} {:>6} {:>8} {:>28} {:>7} {:>7} {:>9} {:>7}  verdict",
+        "task", "chance", "best", "threshold [95%]", "width", "p width", "PL rmse", "p^L gap"
     );
     for r in &res {
         let (best, thr, width) = match &r.discrete {
@@ -344,12 +358,18 @@ pub fn run(a: Args) -> Result<()> {
             None => ("–".into(), "–".into(), "–".into()),
         };
         println!(
-            "{:<16} {:>6.2} {:>8} {:>28} {:>7} {:>9} {:>7}  {}",
+            "{:<16} {:>6.2} {:>8} {:>28} {:>7} {:>7} {:>9} {:>7}  {}",
             r.task,
             r.chance,
             best,
             thr,
             width,
+            match &r.continuous {
+                Some(c) if c.best == "sigmoid" =>
+                    c.width_decades.map_or("–".into(), |w| format!("{w:.2}")),
+                Some(c) => c.best.clone(),
+                None => "–".into(),
+            },
             r.power_law
                 .as_ref()
                 .map_or("–".into(), |p| format!("{:.4}", p.1)),
