@@ -407,7 +407,8 @@ pub fn is_sharp(f: &MetricFit, opts: &EmergeOptions) -> bool {
 /// * `per_token`: the fit of the per-token probability exp(−CE) against
 ///   log10(scale), judged by the same rule as the discrete metric: smooth
 ///   when it improves (beyond noise) but not sharply — best fitted by a
-///   straight line, or by a sigmoid at least `opts.sharp_decades` wide.
+///   straight line or a sigmoid, and its sigmoid candidate (chosen or not)
+///   at least `opts.sharp_decades` wide.
 ///   Exact match of an answer of L tokens behaves like p^L, which stays near
 ///   zero while p climbs and then rises over a narrower range of scale than
 ///   p does; this catches that case even where the cross-entropy, falling
@@ -423,7 +424,15 @@ pub fn continuous_is_smooth(
     let by_law = power_law_rmse.map(|r| r <= rmse_tol);
     let by_rise = per_token.map(|c| {
         let moves = c.best != "flat" && c.change_z > 2.0;
-        moves && (c.best == "linear" || (c.best == "sigmoid" && !is_sharp(c, opts)))
+        // The sigmoid candidate must be wide too, whether or not it won:
+        // a line that wins only because both fit badly does not make a jump
+        // smooth.
+        let sigmoid_wide = c
+            .candidates
+            .iter()
+            .find(|k| k.name == "sigmoid")
+            .is_none_or(|k| 81f64.ln() / k.params[1].exp() >= opts.sharp_decades);
+        moves && (c.best == "linear" || c.best == "sigmoid") && sigmoid_wide
     });
     match (by_law, by_rise) {
         (None, None) => None,
