@@ -128,6 +128,9 @@ fn exact_match_jumps_while_the_per_token_probability_climbs() {
     assert!(t["p_l_gap"].as_f64().unwrap() < 0.1, "{t}");
     assert_eq!(t["discrete"]["best"], "sigmoid", "{table}\n{t}");
     assert!(t["discrete_sharp"].as_bool().unwrap(), "{table}\n{t}");
+    // most of p's climb happened before exact match saw anything
+    let share = t["continuous_share_at_jump"].as_f64().unwrap();
+    assert!(share < 0.5, "{table}\nshare of p's rise at the jump {share}");
     assert_eq!(t["continuous_smooth"], true, "{table}\n{t}");
     assert_eq!(
         t["verdict"], "metric_artefact",

@@ -278,3 +278,48 @@ fn two_stage_prediction_through_the_scaling_law() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--fit"));
 }
+
+#[test]
+fn group_by_gives_each_difficulty_its_own_threshold() {
+    // exact match rises at 10^(6 + k/2) parameters for k digits
+    let dir = std::env::temp_dir().join(format!("scalelab-emerge-group-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from("params,task,difficulty,metric,value,stderr\n");
+    for k in 1..=3 {
+        for i in 0..16 {
+            let u = 5.0 + 0.25 * i as f64;
+            let em = 1.0 / (1.0 + (-6.0 * (u - (6.0 + 0.5 * k as f64))).exp());
+            csv.push_str(&format!("{},add,{k},acc,{em},0.01\n", 10f64.powf(u)));
+        }
+    }
+    let f = dir.join("evals.csv");
+    std::fs::write(&f, csv).unwrap();
+    let f = f.display().to_string();
+    let v = json(&[
+        "emerge",
+        &f,
+        "--group-by",
+        "difficulty",
+        "--bootstrap",
+        "50",
+        "--json",
+    ]);
+    for k in 1..=3 {
+        let t = task(&v, &format!("add [difficulty={k}]"));
+        assert_eq!(t["task_name"], "add");
+        assert_eq!(t["group"]["difficulty"], k.to_string());
+        let thr = t["discrete"]["threshold"].as_f64().unwrap().log10();
+        assert!(
+            (thr - (6.0 + 0.5 * k as f64)).abs() < 0.05,
+            "k={k}: 10^{thr}"
+        );
+    }
+    // a column that is not there is named with its flag
+    let o = scalelab(&["emerge", &f, "--group-by", "depth"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("--group-by depth") && e.contains("difficulty"),
+        "{e}"
+    );
+}

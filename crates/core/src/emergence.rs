@@ -399,42 +399,59 @@ pub fn is_sharp(f: &MetricFit, opts: &EmergeOptions) -> bool {
     f.best == "sigmoid" && f.width_decades.is_some_and(|w| w < opts.sharp_decades)
 }
 
+/// The share of the per-token probability's total change (over the observed
+/// scales) that happens where the discrete metric jumps: between the last
+/// observed scale before the discrete sigmoid's 10% point and the first one
+/// after its 90% point. Near 1 when both metrics jump together; small when p
+/// climbed mostly before (or after) the jump, as it does when exact match of
+/// an L-token answer is p^L of a gradually improving p. `None` unless the
+/// discrete metric's best fit is a sigmoid and there are two points of p.
+pub fn share_of_rise_at_jump(discrete: &MetricFit, per_token: &[Point]) -> Option<f64> {
+    if discrete.best != "sigmoid" || per_token.len() < 2 {
+        return None;
+    }
+    let sig = discrete.candidates.iter().find(|c| c.name == "sigmoid")?;
+    let (mid, k) = (sig.params[0], sig.params[1].exp());
+    let (lo, hi) = (mid - 9f64.ln() / k, mid + 9f64.ln() / k);
+    let mut pts: Vec<(f64, f64)> = per_token.iter().map(|p| (p.x.log10(), p.y)).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = pts.len();
+    let i_lo = pts.iter().rposition(|p| p.0 <= lo).unwrap_or(0);
+    let i_hi = pts
+        .iter()
+        .position(|p| p.0 >= hi)
+        .unwrap_or(n - 1)
+        .max((i_lo + 1).min(n - 1));
+    let (min, max) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    let range = max - min;
+    (range > 0.0 && i_hi > i_lo).then(|| ((pts[i_hi].1 - pts[i_lo].1) / range).clamp(0.0, 1.0))
+}
+
 /// Whether the continuous metric of the same outputs improves smoothly
-/// across scale, from two pieces of evidence:
+/// across scale, from two pieces of evidence, either of which suffices:
 ///
 /// * `power_law_rmse`: the RMSE (natural-log scale) of a power law with
 ///   offset fitted to its cross-entropy; smooth when within `rmse_tol`;
-/// * `per_token`: the fit of the per-token probability exp(−CE) against
-///   log10(scale), judged by the same rule as the discrete metric: smooth
-///   when it improves (beyond noise) but not sharply — best fitted by a
-///   straight line or a sigmoid, and its sigmoid candidate (chosen or not)
-///   at least `opts.sharp_decades` wide.
-///   Exact match of an answer of L tokens behaves like p^L, which stays near
-///   zero while p climbs and then rises over a narrower range of scale than
-///   p does; this catches that case even where the cross-entropy, falling
-///   towards zero as a task gets solved, follows no power law.
+/// * `share_at_jump` ([`share_of_rise_at_jump`]): the share of the per-token
+///   probability's change that happens where the discrete metric jumps;
+///   smooth when at most `max_share`, i.e. p improved mostly elsewhere.
+///   This catches exact match behaving as p^L even where the cross-entropy,
+///   falling towards zero as a task gets solved, follows no power law.
 ///
 /// `None` when there is no evidence at all.
 pub fn continuous_is_smooth(
     power_law_rmse: Option<f64>,
     rmse_tol: f64,
-    per_token: Option<&MetricFit>,
-    opts: &EmergeOptions,
+    share_at_jump: Option<f64>,
+    max_share: f64,
 ) -> Option<bool> {
     let by_law = power_law_rmse.map(|r| r <= rmse_tol);
-    let by_rise = per_token.map(|c| {
-        let moves = c.best != "flat" && c.change_z > 2.0;
-        // The sigmoid candidate must be wide too, whether or not it won:
-        // a line that wins only because both fit badly does not make a jump
-        // smooth.
-        let sigmoid_wide = c
-            .candidates
-            .iter()
-            .find(|k| k.name == "sigmoid")
-            .is_none_or(|k| 81f64.ln() / k.params[1].exp() >= opts.sharp_decades);
-        moves && (c.best == "linear" || c.best == "sigmoid") && sigmoid_wide
-    });
-    match (by_law, by_rise) {
+    let by_share = share_at_jump.map(|s| s <= max_share);
+    match (by_law, by_share) {
         (None, None) => None,
         (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
     }
@@ -546,25 +563,35 @@ mod tests {
         let c = fit_metric(&p, &opts).unwrap();
         assert!(is_sharp(&d, &opts), "{d:?}");
         assert!(!is_sharp(&c, &opts), "{c:?}");
-        let smooth = continuous_is_smooth(None, 0.05, Some(&c), &opts);
+        let share = share_of_rise_at_jump(&d, &p).unwrap();
+        assert!(share < 0.3, "p rose mostly before exact match did: {share}");
+        let smooth = continuous_is_smooth(None, 0.05, Some(share), 0.5);
         assert_eq!(smooth, Some(true));
         assert_eq!(verdict(&d, &opts, smooth, true), Verdict::MetricArtefact);
         // p itself jumps (10-90% over 0.2 decades): sharp in both
         let (p, em) = pts(20.0, 2);
         let d = fit_metric(&em, &opts).unwrap();
-        let c = fit_metric(&p, &opts).unwrap();
-        let smooth = continuous_is_smooth(Some(1.0), 0.05, Some(&c), &opts);
-        assert_eq!(smooth, Some(false), "{c:?} {d:?}");
+        let share = share_of_rise_at_jump(&d, &p).unwrap();
+        assert!(share > 0.8, "p jumps where exact match does: {share}");
+        let smooth = continuous_is_smooth(Some(1.0), 0.05, Some(share), 0.5);
+        assert_eq!(smooth, Some(false), "{d:?}");
         assert_eq!(
             verdict(&d, &opts, smooth, true),
             Verdict::CandidateEmergence
         );
         // a power law that fits is enough on its own; no evidence is None
         assert_eq!(
-            continuous_is_smooth(Some(0.01), 0.05, Some(&c), &opts),
+            continuous_is_smooth(Some(0.01), 0.05, Some(share), 0.5),
             Some(true)
         );
-        assert_eq!(continuous_is_smooth(None, 0.05, None, &opts), None);
+        assert_eq!(continuous_is_smooth(None, 0.05, None, 0.5), None);
+        // a flat discrete metric has no jump to look at
+        let flat = fit_metric(
+            &p.iter().map(|q| Point { y: 0.5, ..*q }).collect::<Vec<_>>(),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(share_of_rise_at_jump(&flat, &p), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use anyhow::{bail, Result};
 use scalelab_core::data::Observations;
 use scalelab_core::emergence::{
-    continuous_is_smooth, fit_metric, is_sharp, verdict, EmergeOptions, MetricFit, Point, Verdict,
+    continuous_is_smooth, fit_metric, is_sharp, share_of_rise_at_jump, verdict, EmergeOptions,
+    MetricFit, Point, Verdict,
 };
 use scalelab_core::fit::{fit_law, log_residuals, FitOptions};
 use scalelab_core::laws::{PowerLaw, Variable};
@@ -26,12 +27,13 @@ with a parametric bootstrap interval. The continuous metric of the same
 outputs (per-target perplexity or cross-entropy, lower is better) is checked
 for smoothness in two ways, either of which suffices: a power law with
 offset, CE = E + A·x^-α, whose RMSE on the log scale is within
---smooth-rmse; or the per-token probability p = exp(-CE) improving without a
-sharp rise by the discrete metric's own rule (a straight line in log scale,
-or a sigmoid at least --sharp-decades wide: column "p width"). Exact match
-of an L-token answer behaves like p^L, which stays near zero while p climbs
-and then rises over a narrower range of scale than p. The p^L check
-compares exact match with exp(-L·CE) for answers of L targets.
+--smooth-rmse; or the per-token probability p = exp(-CE) having improved
+mostly away from the discrete metric's jump: at most --max-jump-share of p's
+change over the observed scales happens between the last scale before the
+discrete sigmoid's 10% point and the first after its 90% point (column
+"p@jump"). Exact match of an L-token answer behaves like p^L, which stays
+near zero while p climbs and then shoots up. The p^L check compares exact
+match with exp(-L*CE) for answers of L targets.
 
 Verdicts: no improvement / smooth improvement / sharp in the discrete metric
 but smooth in the continuous one (metric artefact likely) / sharp in both
@@ -59,6 +61,11 @@ pub struct Args {
     /// Column of standard errors (optional; absent values count as unknown).
     #[arg(long, default_value = "stderr")]
     pub stderr_col: String,
+    /// Analyse each combination of these columns' values separately, within
+    /// each task (e.g. `--group-by difficulty` or `--group-by reasoning,difficulty`
+    /// on `scalelab eval` tables): thresholds per digit count or depth.
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub group_by: Vec<String>,
     /// Keep only matching rows (repeatable), e.g. `--where 'step == 143000'`.
     #[arg(long = "where", value_name = "EXPR")]
     pub filters: Vec<String>,
@@ -83,6 +90,11 @@ pub struct Args {
     /// fits its cross-entropy within this RMSE (natural-log scale).
     #[arg(long, default_value_t = 0.05)]
     pub smooth_rmse: f64,
+    /// The continuous metric also counts as smooth when at most this share of
+    /// its per-token probability's change happens where the discrete metric
+    /// jumps (column "p@jump").
+    #[arg(long, default_value_t = 0.5)]
+    pub max_jump_share: f64,
     /// Bootstrap resamples of the threshold.
     #[arg(long, default_value_t = 400)]
     pub bootstrap: usize,
@@ -128,7 +140,12 @@ fn default_chance(task: &str) -> f64 {
 
 /// One task's analysis.
 pub struct TaskResult {
+    /// The task's label: its name, and its `--group-by` values if any.
     pub task: String,
+    /// The task's name alone.
+    pub base_task: String,
+    /// The `--group-by` columns and their values.
+    pub group: Vec<(String, String)>,
     pub discrete: Option<MetricFit>,
     pub discrete_points: Vec<Point>,
     pub continuous: Option<MetricFit>,
@@ -139,6 +156,8 @@ pub struct TaskResult {
     pub pl_gap: Option<f64>,
     /// What [`continuous_is_smooth`] said of the continuous metric.
     pub continuous_smooth: Option<bool>,
+    /// What [`share_of_rise_at_jump`] said of the per-token probability.
+    pub share_at_jump: Option<f64>,
     pub verdict: Verdict,
     pub chance: f64,
 }
@@ -155,6 +174,15 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
         t.require_column(&a.value_col)?,
     );
     let cse = t.column_index(&a.stderr_col);
+    let groups = a
+        .group_by
+        .iter()
+        .map(|g| {
+            t.require_column(g)
+                .map(|i| (g.as_str(), i))
+                .map_err(|e| anyhow::anyhow!("--group-by {g}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut chance: BTreeMap<String, f64> = BTreeMap::new();
     for c in &a.chance {
         let (k, v) = c
@@ -165,8 +193,9 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             .map_err(|_| anyhow::anyhow!("--chance {c}: '{v}' is not a number"))?;
         chance.insert(k.to_string(), v);
     }
-    // (task, metric) -> points
-    let mut data: BTreeMap<String, (Vec<Point>, Vec<Point>)> = BTreeMap::new();
+    // (task, group) -> points of the discrete and the continuous metric
+    type Key = (String, Vec<(String, String)>);
+    let mut data: BTreeMap<Key, (Vec<Point>, Vec<Point>)> = BTreeMap::new();
     for r in 0..t.len() {
         let metric = t.rows[r][cm].display();
         let is_d = metric == a.discrete;
@@ -179,7 +208,11 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
         let se = cse
             .and_then(|c| t.number_at(r, c).ok())
             .filter(|s| s.is_finite() && *s > 0.0);
-        let e = data.entry(t.rows[r][ct].display()).or_default();
+        let group = groups
+            .iter()
+            .map(|(name, i)| (name.to_string(), t.rows[r][*i].display()))
+            .collect();
+        let e = data.entry((t.rows[r][ct].display(), group)).or_default();
         if is_d {
             e.0.push(Point { x, y, se });
         } else {
@@ -196,7 +229,7 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
         );
     }
     let mut out = Vec::new();
-    for (task, (d, c)) in data {
+    for ((task, group), (d, c)) in data {
         let ch = chance
             .get(&task)
             .copied()
@@ -265,11 +298,12 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
                 .collect();
             (!pairs.is_empty()).then(|| pairs.iter().sum::<f64>() / pairs.len() as f64)
         };
+        let share = df.as_ref().and_then(|f| share_of_rise_at_jump(f, &prob));
         let c_smooth = continuous_is_smooth(
             power_law.as_ref().map(|(_, rmse)| *rmse),
             a.smooth_rmse,
-            cf.as_ref(),
-            &d_opts,
+            share,
+            a.max_jump_share,
         );
         let c_moves = cf
             .as_ref()
@@ -278,8 +312,16 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             Some(f) => verdict(f, &d_opts, c_smooth, c_moves),
             None => Verdict::NoImprovement,
         };
+        let label = if group.is_empty() {
+            task.clone()
+        } else {
+            let g: Vec<String> = group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{task} [{}]", g.join(","))
+        };
         out.push(TaskResult {
-            task,
+            task: label,
+            base_task: task,
+            group,
             discrete: df,
             discrete_points: d,
             continuous: cf,
@@ -289,6 +331,7 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             verdict: v,
             chance: ch,
             continuous_smooth: c_smooth,
+            share_at_jump: share,
         });
     }
     Ok((out, t.len()))
@@ -311,6 +354,8 @@ pub fn run(a: Args) -> Result<()> {
             json!({
                 "two_stage": two.get(&r.task),
                 "task": r.task,
+                "task_name": r.base_task,
+                "group": r.group.iter().cloned().collect::<BTreeMap<String, String>>(),
                 "chance": r.chance,
                 "verdict": r.verdict,
                 "verdict_text": r.verdict.describe(),
@@ -318,6 +363,7 @@ pub fn run(a: Args) -> Result<()> {
                 "discrete_sharp": r.discrete.as_ref().map(|f| is_sharp(f, &EmergeOptions { sharp_decades: a.sharp_decades, ..Default::default() })),
                 "continuous": r.continuous,
                 "continuous_smooth": r.continuous_smooth,
+                "continuous_share_at_jump": r.share_at_jump,
                 "continuous_power_law": r.power_law.as_ref().map(|(p, rmse)| json!({"E": p[0], "A": p[1], "alpha": p[2], "rmse_log": rmse})),
                 "p_l_gap": r.pl_gap,
                 "points": r.discrete_points,
@@ -344,9 +390,15 @@ pub fn run(a: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    let tw = res
+        .iter()
+        .map(|r| r.task.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     println!(
-        "{:<16} {:>6} {:>8} {:>28} {:>7} {:>7} {:>9} {:>7}  verdict",
-        "task", "chance", "best", "threshold [95%]", "width", "p width", "PL rmse", "p^L gap"
+        "{:<tw$} {:>6} {:>8} {:>28} {:>7} {:>7} {:>9} {:>7}  verdict",
+        "task", "chance", "best", "threshold [95%]", "width", "p@jump", "PL rmse", "p^L gap"
     );
     for r in &res {
         let (best, thr, width) = match &r.discrete {
@@ -358,18 +410,13 @@ pub fn run(a: Args) -> Result<()> {
             None => ("–".into(), "–".into(), "–".into()),
         };
         println!(
-            "{:<16} {:>6.2} {:>8} {:>28} {:>7} {:>7} {:>9} {:>7}  {}",
+            "{:<tw$} {:>6.2} {:>8} {:>28} {:>7} {:>7} {:>9} {:>7}  {}",
             r.task,
             r.chance,
             best,
             thr,
             width,
-            match &r.continuous {
-                Some(c) if c.best == "sigmoid" =>
-                    c.width_decades.map_or("–".into(), |w| format!("{w:.2}")),
-                Some(c) => c.best.clone(),
-                None => "–".into(),
-            },
+            r.share_at_jump.map_or("–".into(), |s| format!("{s:.2}")),
             r.power_law
                 .as_ref()
                 .map_or("–".into(), |p| format!("{:.4}", p.1)),
@@ -466,10 +513,22 @@ fn two_stage(a: &Args, res: &[TaskResult]) -> Result<BTreeMap<String, Value>> {
         t.require_column(&a.value_col)?,
     );
     let cse = t.column_index(&a.stderr_col);
+    let groups = a
+        .group_by
+        .iter()
+        .map(|g| t.require_column(g))
+        .collect::<Result<Vec<_>, _>>()?;
     for r in res {
         let mut pairs = Vec::new();
         for i in 0..t.len() {
-            if t.rows[i][ct].display() != r.task || t.rows[i][cm].display() != a.discrete {
+            if t.rows[i][ct].display() != r.base_task || t.rows[i][cm].display() != a.discrete {
+                continue;
+            }
+            let in_group = groups
+                .iter()
+                .zip(&r.group)
+                .all(|(&c, (_, v))| t.rows[i][c].display() == *v);
+            if !in_group {
                 continue;
             }
             let run = t.rows[i][run_col].display();
