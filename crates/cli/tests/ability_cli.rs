@@ -126,11 +126,15 @@ fn exact_match_jumps_while_the_per_token_probability_climbs() {
     assert!(p[7] > 0.95, "{table}");
     // and exact match is what p^L predicts
     assert!(t["p_l_gap"].as_f64().unwrap() < 0.1, "{t}");
-    assert_eq!(t["discrete"]["best"], "sigmoid", "{table}\n{t}");
+    let best = t["discrete"]["best"].as_str().unwrap();
+    assert!(best == "sigmoid" || best == "broken", "{table}\n{t}");
     assert!(t["discrete_sharp"].as_bool().unwrap(), "{table}\n{t}");
     // most of p's climb happened before exact match saw anything
     let share = t["continuous_share_at_jump"].as_f64().unwrap();
-    assert!(share < 0.5, "{table}\nshare of p's rise at the jump {share}");
+    assert!(
+        share < 0.5,
+        "{table}\nshare of p's rise at the jump {share}"
+    );
     assert_eq!(t["continuous_smooth"], true, "{table}\n{t}");
     assert_eq!(
         t["verdict"], "metric_artefact",

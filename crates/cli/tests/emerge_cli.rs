@@ -154,7 +154,9 @@ fn exact_match_of_long_answers_is_a_metric_artefact() {
         "--json",
     ]);
     let t = task(&v, "add5");
-    assert_eq!(t["discrete"]["best"], "sigmoid", "{t}");
+    let best = t["discrete"]["best"].as_str().unwrap();
+    assert!(best == "sigmoid" || best == "broken", "{t}");
+    assert!(t["discrete_sharp"].as_bool().unwrap(), "{t}");
     assert_eq!(t["verdict"], "metric_artefact", "{}", t["verdict_text"]);
     assert!(
         t["p_l_gap"].as_f64().unwrap() < 1e-9,

@@ -2,14 +2,19 @@
 //! an artefact of the metric?
 //!
 //! For one task and metric, performance `y` against scale `x` (N, D or C) is
-//! fitted by three candidate curves in `u = log10 x`:
+//! fitted by four candidate curves in `u = log10 x`:
 //!
 //! * **flat**: `y = c` (no improvement);
 //! * **linear**: `y = a + b·u` (smooth improvement);
 //! * **sigmoid** between the chance level `y0` and a ceiling `y1`:
 //!   `y = y0 + (top − y0) / (1 + exp(−k (u − u_mid)))`, `top ≤ y1`, whose
 //!   midpoint `10^u_mid` is the threshold and whose width (10%→90%) is
-//!   `ln 81 / k` decades.
+//!   `ln 81 / k` decades;
+//! * **broken** power law (Caballero et al. 2022, one smooth break): the
+//!   shortfall from the ceiling `y1 − y` falls as `x^−α₁` below the break
+//!   `x_b` and as `x^−α₂` above it ([`broken_power_law`]); the break is the
+//!   threshold, and the width is that of the fitted curve's 10%→90% rise
+//!   over the observed scales. Needs six points.
 //!
 //! Fits are weighted least squares (weights `1/se²` when standard errors are
 //! given), compared by the small-sample AIC. The threshold gets a parametric
@@ -54,8 +59,11 @@ pub struct MetricFit {
     /// Threshold (scale at the sigmoid's midpoint) and its 95% interval.
     pub threshold: Option<f64>,
     pub threshold_ci95: Option<[f64; 2]>,
-    /// Decades from 10% to 90% of the sigmoid's rise.
+    /// Decades from 10% to 90% of the sigmoid's rise (for a broken power
+    /// law: of the fitted curve's rise over the observed scales).
     pub width_decades: Option<f64>,
+    /// Those 10% and 90% points, as log10 of the scale.
+    pub rise_window: Option<[f64; 2]>,
     /// Total change of the fitted curve over the observed range, and its
     /// size relative to the measurement noise.
     pub change: f64,
@@ -175,6 +183,115 @@ fn fit_sigmoid(opts: &EmergeOptions, u: &[f64], y: &[f64], w: &[f64]) -> Option<
     best
 }
 
+/// Smoothness of the broken power law's break, in decades (fixed).
+pub const BREAK_SMOOTHNESS: f64 = 0.25;
+
+/// log10(1 + 10^v), without overflow.
+fn softplus10(v: f64) -> f64 {
+    if v > 15.0 {
+        v + (10f64.powf(-v)).ln_1p() / std::f64::consts::LN_10
+    } else {
+        (10f64.powf(v)).ln_1p() / std::f64::consts::LN_10
+    }
+}
+
+/// A smoothly broken power law (Caballero et al. 2022, one break) in the
+/// shortfall from the ceiling: `ceiling − y = A·x^−α₁` below the break
+/// `x_b` and `∝ x^−α₂` above it, the turn taking about
+/// [`BREAK_SMOOTHNESS`] decades. Params `[ln A, α₁, α₂, log10 x_b]`;
+/// `u = log10 x`.
+pub fn broken_power_law(opts: &EmergeOptions, p: &[f64], u: f64) -> f64 {
+    let ln10 = std::f64::consts::LN_10;
+    let f = BREAK_SMOOTHNESS;
+    let ls = p[0] - ln10 * (p[1] * u + (p[2] - p[1]) * f * softplus10((u - p[3]) / f));
+    opts.ceiling - ls.exp()
+}
+
+fn fit_broken(opts: &EmergeOptions, u: &[f64], y: &[f64], w: &[f64]) -> Option<(Vec<f64>, f64)> {
+    let ln10 = std::f64::consts::LN_10;
+    let fs = BREAK_SMOOTHNESS;
+    let f = |p: &[f64], g: &mut [f64]| -> f64 {
+        let mut v = 0.0;
+        g.iter_mut().for_each(|x| *x = 0.0);
+        for i in 0..u.len() {
+            let z = (u[i] - p[3]) / fs;
+            let sp = softplus10(z);
+            let sig = 1.0 / (1.0 + 10f64.powf(-z)); // d softplus10 / dz
+            let ls = p[0] - ln10 * (p[1] * u[i] + (p[2] - p[1]) * fs * sp);
+            let sh = ls.exp();
+            let r = opts.ceiling - sh - y[i];
+            v += w[i] * r * r;
+            // ∂pred/∂θ = −sh · ∂ls/∂θ
+            let dls = [
+                1.0,
+                -ln10 * (u[i] - fs * sp),
+                -ln10 * fs * sp,
+                ln10 * (p[2] - p[1]) * sig,
+            ];
+            for k in 0..4 {
+                g[k] += 2.0 * w[i] * r * (-sh * dls[k]);
+            }
+        }
+        v
+    };
+    let (lo, hi) = u
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let first = u
+        .iter()
+        .zip(y)
+        .min_by(|a, b| a.0.total_cmp(b.0))
+        .map(|(_, &y)| y)?;
+    let la0 = (opts.ceiling - first).max(1e-3).ln();
+    let opts_l = LbfgsOptions {
+        max_iter: 500,
+        ..Default::default()
+    };
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for i in 0..=6 {
+        let ub = lo + (hi - lo) * i as f64 / 6.0;
+        for a1 in [0.0, 0.2] {
+            for a2 in [0.5, 1.5, 4.0] {
+                let la = la0 + ln10 * a1 * lo;
+                let m = lbfgs(&f, &[la, a1, a2, ub], &opts_l);
+                if m.f.is_finite() && best.as_ref().is_none_or(|b| m.f < b.1) {
+                    best = Some((m.x, m.f));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// The value at `u = log10 x` of a candidate curve (`flat`, `linear`,
+/// `sigmoid` or `broken`) with its parameters.
+pub fn candidate_curve(opts: &EmergeOptions, name: &str, p: &[f64], u: f64) -> f64 {
+    match name {
+        "sigmoid" => sigmoid(opts, p, u),
+        "broken" => broken_power_law(opts, p, u),
+        "linear" => p[0] + p[1] * u,
+        _ => p.first().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// Where a curve rises from 10% to 90% of its change between `lo` and `hi`
+/// (log10 scale), found on a fine grid; `None` if it does not rise.
+fn rise_window(curve: impl Fn(f64) -> f64, lo: f64, hi: f64) -> Option<[f64; 2]> {
+    let (y0, y1) = (curve(lo), curve(hi));
+    if y1.partial_cmp(&y0) != Some(std::cmp::Ordering::Greater) {
+        return None;
+    }
+    let n = 2000;
+    let at = |t: f64| {
+        (0..=n)
+            .map(|i| lo + (hi - lo) * i as f64 / n as f64)
+            .find(|&u| curve(u) >= y0 + t * (y1 - y0))
+    };
+    Some([at(0.1)?, at(0.9)?])
+}
+
 fn fit_linear(u: &[f64], y: &[f64], w: &[f64]) -> (Vec<f64>, f64) {
     let sw: f64 = w.iter().sum();
     let mu = u.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() / sw;
@@ -233,6 +350,20 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
             aicc: aicc(*v, n, 3),
         });
     }
+    let brk = if n >= 6 {
+        fit_broken(opts, &u, &y, &w)
+    } else {
+        None
+    };
+    if let Some((p, v)) = &brk {
+        cands.push(Candidate {
+            name: "broken".into(),
+            params: p.clone(),
+            wrss: *v,
+            n_params: 4,
+            aicc: aicc(*v, n, 4),
+        });
+    }
     let best = cands
         .iter()
         .min_by(|a, b| a.aicc.total_cmp(&b.aicc))
@@ -244,12 +375,13 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
     );
     let curve = |uu: f64| match best.as_str() {
         "sigmoid" => sigmoid(opts, &sig.as_ref().unwrap().0, uu),
+        "broken" => broken_power_law(opts, &brk.as_ref().unwrap().0, uu),
         "linear" => lin[0] + lin[1] * uu,
         _ => my,
     };
     let change = curve(uhi) - curve(ulo);
     let noise = (1.0 / w.iter().cloned().fold(0.0, f64::max)).sqrt();
-    let (mut threshold, mut ci, mut width) = (None, None, None);
+    let (mut threshold, mut ci, mut width, mut window) = (None, None, None, None);
     if let (Some((p, _)), "sigmoid") = (&sig, best.as_str()) {
         let mid = p[0];
         // a midpoint far outside the data is no threshold
@@ -270,6 +402,30 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
             if let Some([a, b]) = crate::plan::percentile_ci95(&mids) {
                 ci = Some([10f64.powf(a), 10f64.powf(b)]);
             }
+            let h = 9f64.ln() / p[1].exp();
+            window = Some([mid - h, mid + h]);
+        }
+    }
+    if let (Some((p, _)), "broken") = (&brk, best.as_str()) {
+        let ub = p[3];
+        if ub >= ulo - 0.5 && ub <= uhi + 0.5 {
+            threshold = Some(10f64.powf(ub));
+            window = rise_window(|uu| broken_power_law(opts, p, uu), ulo, uhi);
+            width = window.map(|[a, b]| b - a);
+            // parametric bootstrap of the break
+            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+            let mut breaks = Vec::new();
+            for _ in 0..opts.bootstrap {
+                let yb: Vec<f64> = (0..n)
+                    .map(|i| y[i] + normal(&mut rng) / w[i].sqrt())
+                    .collect();
+                if let Some((pb, _)) = fit_broken(opts, &u, &yb, &w) {
+                    breaks.push(pb[3]);
+                }
+            }
+            if let Some([a, b]) = crate::plan::percentile_ci95(&breaks) {
+                ci = Some([10f64.powf(a), 10f64.powf(b)]);
+            }
         }
     }
     Some(MetricFit {
@@ -278,6 +434,7 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
         threshold,
         threshold_ci95: ci,
         width_decades: width,
+        rise_window: window,
         change,
         change_z: change.abs() / noise,
     })
@@ -289,11 +446,7 @@ impl MetricFit {
         let Some(c) = self.candidates.iter().find(|c| c.name == self.best) else {
             return f64::NAN;
         };
-        match c.name.as_str() {
-            "sigmoid" => sigmoid(opts, &c.params, u),
-            "linear" => c.params[0] + c.params[1] * u,
-            _ => c.params[0],
-        }
+        candidate_curve(opts, &c.name, &c.params, u)
     }
 }
 
@@ -396,23 +549,24 @@ impl Verdict {
 /// Whether a fit shows a sharp rise: the sigmoid wins and is narrower than
 /// `sharp_decades`.
 pub fn is_sharp(f: &MetricFit, opts: &EmergeOptions) -> bool {
-    f.best == "sigmoid" && f.width_decades.is_some_and(|w| w < opts.sharp_decades)
+    (f.best == "sigmoid" || f.best == "broken")
+        && f.width_decades.is_some_and(|w| w < opts.sharp_decades)
 }
 
 /// The share of the per-token probability's total change (over the observed
 /// scales) that happens where the discrete metric jumps: between the last
-/// observed scale before the discrete sigmoid's 10% point and the first one
-/// after its 90% point. Near 1 when both metrics jump together; small when p
+/// observed scale before the discrete curve's 10% point and the first one
+/// after its 90% point ([`MetricFit::rise_window`]). Near 1 when both metrics jump together; small when p
 /// climbed mostly before (or after) the jump, as it does when exact match of
 /// an L-token answer is p^L of a gradually improving p. `None` unless the
-/// discrete metric's best fit is a sigmoid and there are two points of p.
+/// discrete metric has a rise window (its best fit is a sigmoid or broken
+/// power law with the threshold within the data) and there are two points
+/// of p.
 pub fn share_of_rise_at_jump(discrete: &MetricFit, per_token: &[Point]) -> Option<f64> {
-    if discrete.best != "sigmoid" || per_token.len() < 2 {
+    if per_token.len() < 2 {
         return None;
     }
-    let sig = discrete.candidates.iter().find(|c| c.name == "sigmoid")?;
-    let (mid, k) = (sig.params[0], sig.params[1].exp());
-    let (lo, hi) = (mid - 9f64.ln() / k, mid + 9f64.ln() / k);
+    let [lo, hi] = discrete.rise_window?;
     let mut pts: Vec<(f64, f64)> = per_token.iter().map(|p| (p.x.log10(), p.y)).collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n = pts.len();
@@ -592,6 +746,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(share_of_rise_at_jump(&flat, &p), None);
+    }
+
+    #[test]
+    fn broken_power_law_recovered_with_its_break() {
+        // accuracy = 1 − shortfall; the shortfall is flat (α₁ = 0.02) below
+        // a break at 10^7 and falls as x^−0.8 above it
+        let opts = EmergeOptions {
+            bootstrap: 50,
+            ..Default::default()
+        };
+        let truth = [(0.95f64).ln(), 0.02, 0.8, 7.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let pts: Vec<Point> = (0..16)
+            .map(|i| {
+                let u = 5.5 + 0.25 * i as f64;
+                Point {
+                    x: 10f64.powf(u),
+                    y: broken_power_law(&opts, &truth, u) + 0.003 * normal(&mut rng),
+                    se: Some(0.003),
+                }
+            })
+            .collect();
+        let f = fit_metric(&pts, &opts).unwrap();
+        assert_eq!(f.best, "broken", "{f:?}");
+        let b = f.threshold.unwrap().log10();
+        assert!((b - 7.0).abs() < 0.15, "break at 10^{b}");
+        let [lo, hi] = f.threshold_ci95.unwrap();
+        assert!(lo.log10() < 7.1 && hi.log10() > 6.9, "[{lo:e}, {hi:e}]");
+        let c = f.candidates.iter().find(|c| c.name == "broken").unwrap();
+        assert!((c.params[2] - 0.8).abs() < 0.15, "{:?}", c.params);
+        // the fitted curve goes through the data
+        for p in &pts {
+            let e = f.predict(&opts, p.x.log10()) - p.y;
+            assert!(e.abs() < 0.015, "{e}");
+        }
+        // and its rise window lies after the break
+        let [w0, w1] = f.rise_window.unwrap();
+        assert!(w0 > 6.8 && w1 > w0, "{w0} {w1}");
     }
 
     #[test]

@@ -532,11 +532,7 @@ pub fn ability(
             .iter()
             .map(|&x| {
                 let u = x.log10();
-                let y = match best {
-                    "sigmoid" => scalelab_core::emergence::sigmoid(&opts, &p, u),
-                    "linear" => p[0] + p[1] * u,
-                    _ => p.first().copied().unwrap_or(f64::NAN),
-                };
+                let y = scalelab_core::emergence::candidate_curve(&opts, best, &p, u);
                 (x, y)
             })
             .collect();
@@ -552,7 +548,7 @@ pub fn ability(
         );
     }
     pd.alt = format!(
-        "{name}: {discrete} of each model against {scale} (log axis), with the best of the flat, linear and sigmoid fits; verdict: {}.",
+        "{name}: {discrete} of each model against {scale} (log axis), with the best of the flat, linear, sigmoid and broken power-law fits; verdict: {}.",
         task["verdict_text"].as_str().unwrap_or("")
     );
     out.push(pd);

@@ -20,10 +20,11 @@ value and (optionally) its standard error — the format of lm-evaluation-harnes
 results made tidy, and of `scalelab eval`.
 
 For each task, the discrete metric (exact match, accuracy) is fitted against
-log10(scale) by three curves — flat, linear, and a sigmoid from the chance
-level to a ceiling — chosen by AICc with weights 1/se². A sigmoid that wins
-and rises within --sharp-decades is "sharp"; its midpoint is the threshold,
-with a parametric bootstrap interval. The continuous metric of the same
+log10(scale) by four curves — flat, linear, a sigmoid from the chance level
+to a ceiling, and a smoothly broken power law in the shortfall from the
+ceiling — chosen by AICc with weights 1/se². A sigmoid or broken power law
+that wins and rises (10% to 90%) within --sharp-decades is "sharp"; its
+midpoint or break is the threshold, with a parametric bootstrap interval. The continuous metric of the same
 outputs (per-target perplexity or cross-entropy, lower is better) is checked
 for smoothness in two ways, either of which suffices: a power law with
 offset, CE = E + A·x^-α, whose RMSE on the log scale is within
@@ -449,7 +450,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     eprintln!(
-        "{} rows; scale = {}; discrete `{}`, continuous `{}`; width in decades (10% to 90% of the sigmoid); PL rmse: power law with offset on the cross-entropy (log scale)",
+        "{} rows; scale = {}; discrete `{}`, continuous `{}`; width in decades (10% to 90% of the fitted rise); p@jump: share of the per-token probability's change at the jump; PL rmse: power law with offset on the cross-entropy (log scale)",
         rows, a.scale_col, a.discrete, a.continuous
     );
     Ok(())
