@@ -142,6 +142,49 @@ fn exact_match_jumps_while_the_per_token_probability_climbs() {
         t["verdict_text"]
     );
 
+    // --- the threshold's interval from resampling each model's items
+    let items = sw.join("evals/items.jsonl").display().to_string();
+    let out = ok(&[
+        "emerge",
+        &evals,
+        "--where",
+        "task == 'add'",
+        "--discrete",
+        "exact_match",
+        "--continuous",
+        "ce",
+        "--items",
+        &items,
+        "--bootstrap",
+        "100",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ti = &v["tasks"][0];
+    assert_eq!(ti["threshold_ci_method"], "items", "{ti}");
+    let thr = ti["discrete"]["threshold"].as_f64().unwrap();
+    let ci: Vec<f64> = ti["discrete"]["threshold_ci95"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!(ci[0] <= thr && thr <= ci[1], "{thr} {ci:?}");
+    assert!(ci[0] >= em[3].0 && ci[1] <= em[7].0, "{ci:?}\n{table}");
+    assert_eq!(t["threshold_ci_method"], "stderr");
+    let o = scalelab(&[
+        "emerge",
+        &evals,
+        "--discrete",
+        "exact_match",
+        "--continuous",
+        "ce",
+        "--items",
+        "/nonexistent/items.jsonl",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--items /nonexistent/items.jsonl"));
+
     // --- multiple choice: every item's scores follow from its option
     // probabilities
     let items = std::fs::read_to_string(sw.join("evals/items.jsonl")).unwrap();

@@ -509,6 +509,35 @@ pub fn two_stage(
     Some((point, crate::plan::percentile_ci95(&preds), f))
 }
 
+/// The threshold's 95% interval from resampled data rather than from the
+/// standard errors: `samples[b][i]` is resample `b`'s value at `pts[i]`
+/// (for instance each run's items drawn with replacement). Each resample is
+/// refitted with the curve family `fit` chose (same weights); `None` unless
+/// that is a sigmoid or broken power law with a threshold.
+pub fn threshold_ci_from_resamples(
+    fit: &MetricFit,
+    opts: &EmergeOptions,
+    pts: &[Point],
+    samples: &[Vec<f64>],
+) -> Option<[f64; 2]> {
+    fit.threshold?;
+    let u: Vec<f64> = pts.iter().map(|p| p.x.log10()).collect();
+    let w = weights(pts);
+    let mut t = Vec::with_capacity(samples.len());
+    for y in samples {
+        if y.len() != pts.len() {
+            return None;
+        }
+        let v = match fit.best.as_str() {
+            "sigmoid" => fit_sigmoid(opts, &u, y, &w).map(|(p, _)| p[0]),
+            "broken" => fit_broken(opts, &u, y, &w).map(|(p, _)| p[3]),
+            _ => return None,
+        };
+        t.extend(v);
+    }
+    crate::plan::percentile_ci95(&t).map(|[a, b]| [10f64.powf(a), 10f64.powf(b)])
+}
+
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     use rand::Rng;
     let u1: f64 = rng.gen_range(f64::EPSILON..1.0);

@@ -3,10 +3,11 @@
 //! anything emergent.
 
 use anyhow::{bail, Result};
+use rand::{Rng, SeedableRng};
 use scalelab_core::data::Observations;
 use scalelab_core::emergence::{
-    continuous_is_smooth, fit_metric, is_sharp, share_of_rise_at_jump, verdict, EmergeOptions,
-    MetricFit, Point, Verdict,
+    continuous_is_smooth, fit_metric, is_sharp, share_of_rise_at_jump, threshold_ci_from_resamples,
+    verdict, EmergeOptions, MetricFit, Point, Verdict,
 };
 use scalelab_core::fit::{fit_law, log_residuals, FitOptions};
 use scalelab_core::laws::{PowerLaw, Variable};
@@ -96,6 +97,11 @@ pub struct Args {
     /// jumps (column "p@jump").
     #[arg(long, default_value_t = 0.5)]
     pub max_jump_share: f64,
+    /// Per-item results (`items.jsonl` of `scalelab eval`): the threshold's
+    /// interval then comes from resampling each model's items (matched by
+    /// the table's `run` column) instead of from standard errors.
+    #[arg(long, value_name = "ITEMS.jsonl")]
+    pub items: Option<PathBuf>,
     /// Bootstrap resamples of the threshold.
     #[arg(long, default_value_t = 400)]
     pub bootstrap: usize,
@@ -131,6 +137,44 @@ fn read_filtered(a: &Args) -> Result<Table> {
     Ok(t.filter(&filters)?)
 }
 
+/// Item scores of the discrete metric by (run, task, group values), from
+/// `items.jsonl`: booleans count 1/0.
+type ItemScores = BTreeMap<(String, String, Vec<(String, String)>), Vec<f64>>;
+
+fn read_items(path: &std::path::Path, metric: &str, group_by: &[String]) -> Result<ItemScores> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("--items {}: {e}", path.display()))?;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut out = ItemScores::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| anyhow::anyhow!("--items {}: {e}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let v: Value = serde_json::from_str(&line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: not JSON: {e}", at(), e.column()))?;
+        let score = match &v[metric] {
+            Value::Bool(b) => f64::from(u8::from(*b)),
+            Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            _ => bail!("{}: no `{metric}` score in this item", at()),
+        };
+        let group = group_by
+            .iter()
+            .map(|g| (g.clone(), text(&v[g.as_str()])))
+            .collect();
+        out.entry((text(&v["run"]), text(&v["task"]), group))
+            .or_default()
+            .push(score);
+    }
+    Ok(out)
+}
+
 fn default_chance(task: &str) -> f64 {
     match task {
         "arc_easy" | "arc_challenge" | "sciq" | "logiqa" | "hellaswag" | "mmlu" | "choice" => 0.25,
@@ -159,6 +203,9 @@ pub struct TaskResult {
     pub continuous_smooth: Option<bool>,
     /// What [`share_of_rise_at_jump`] said of the per-token probability.
     pub share_at_jump: Option<f64>,
+    /// How the threshold's interval was found: `items` (resampling each
+    /// model's items) or `stderr` (parametric, from standard errors).
+    pub ci_method: &'static str,
     pub verdict: Verdict,
     pub chance: f64,
 }
@@ -197,6 +244,9 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
     // (task, group) -> points of the discrete and the continuous metric
     type Key = (String, Vec<(String, String)>);
     let mut data: BTreeMap<Key, (Vec<Point>, Vec<Point>)> = BTreeMap::new();
+    // the run of each discrete point, for --items
+    let run_col = t.column_index("run");
+    let mut runs_of: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     for r in 0..t.len() {
         let metric = t.rows[r][cm].display();
         let is_d = metric == a.discrete;
@@ -213,13 +263,30 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             .iter()
             .map(|(name, i)| (name.to_string(), t.rows[r][*i].display()))
             .collect();
-        let e = data.entry((t.rows[r][ct].display(), group)).or_default();
+        let key = (t.rows[r][ct].display(), group);
+        if is_d {
+            let run = run_col.map(|c| t.rows[r][c].display()).unwrap_or_default();
+            runs_of.entry(key.clone()).or_default().push(run);
+        }
+        let e = data.entry(key).or_default();
         if is_d {
             e.0.push(Point { x, y, se });
         } else {
             e.1.push(Point { x, y, se });
         }
     }
+    let items = match &a.items {
+        Some(p) => {
+            if run_col.is_none() {
+                bail!(
+                    "--items needs a `run` column in {} to match items to models (scalelab eval writes it)",
+                    a.table.display()
+                );
+            }
+            Some(read_items(p, &a.discrete, &a.group_by)?)
+        }
+        None => None,
+    };
     if data.is_empty() {
         bail!(
             "{}: no rows with metric `{}` or `{}` in column `{}`",
@@ -231,6 +298,9 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
     }
     let mut out = Vec::new();
     for ((task, group), (d, c)) in data {
+        let runs = runs_of
+            .remove(&(task.clone(), group.clone()))
+            .unwrap_or_default();
         let ch = chance
             .get(&task)
             .copied()
@@ -246,7 +316,35 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             chance: 0.0,
             ..d_opts
         };
-        let df = fit_metric(&d, &d_opts);
+        let mut df = fit_metric(&d, &d_opts);
+        let mut ci_method = "stderr";
+        if let (Some(items), Some(f)) = (&items, df.as_mut()) {
+            // each model's item scores, in the order of the points
+            let per_point: Option<Vec<&Vec<f64>>> = runs
+                .iter()
+                .map(|r| items.get(&(r.clone(), task.clone(), group.clone())))
+                .collect();
+            if let Some(per_point) = per_point.filter(|v| v.iter().all(|s| !s.is_empty())) {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x17e5);
+                let samples: Vec<Vec<f64>> = (0..a.bootstrap)
+                    .map(|_| {
+                        per_point
+                            .iter()
+                            .map(|v| {
+                                (0..v.len())
+                                    .map(|_| v[rng.gen_range(0..v.len())])
+                                    .sum::<f64>()
+                                    / v.len() as f64
+                            })
+                            .collect()
+                    })
+                    .collect();
+                if let Some(ci) = threshold_ci_from_resamples(f, &d_opts, &d, &samples) {
+                    f.threshold_ci95 = Some(ci);
+                    ci_method = "items";
+                }
+            }
+        }
         // continuous: cross-entropy per target (ln ppl for perplexities)
         let ce: Vec<Point> = c
             .iter()
@@ -333,6 +431,7 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             chance: ch,
             continuous_smooth: c_smooth,
             share_at_jump: share,
+            ci_method,
         });
     }
     Ok((out, t.len()))
@@ -365,6 +464,7 @@ pub fn run(a: Args) -> Result<()> {
                 "continuous": r.continuous,
                 "continuous_smooth": r.continuous_smooth,
                 "continuous_share_at_jump": r.share_at_jump,
+                "threshold_ci_method": r.ci_method,
                 "continuous_power_law": r.power_law.as_ref().map(|(p, rmse)| json!({"E": p[0], "A": p[1], "alpha": p[2], "rmse_log": rmse})),
                 "p_l_gap": r.pl_gap,
                 "points": r.discrete_points,
