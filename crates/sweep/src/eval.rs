@@ -136,6 +136,41 @@ fn bytes(s: &str) -> Vec<u32> {
     s.bytes().map(u32::from).collect()
 }
 
+/// Decodes up to `max_new` tokens after `prompt` (up to a newline): greedy,
+/// or the majority answer of `opts.samples` samples (ties go to the first
+/// sample's answer).
+fn decode(
+    model: &mut Model,
+    prompt: &[u32],
+    max_new: usize,
+    opts: &EvalOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<String> {
+    let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first = None;
+    for _ in 0..opts.samples.max(1) {
+        let g = model.generate(prompt, max_new, Some(b'\n' as u32), opts.temperature, rng)?;
+        let s: String = g
+            .iter()
+            .take_while(|&&c| c != b'\n' as u32)
+            .map(|&c| char::from(c.min(255) as u8))
+            .collect();
+        first.get_or_insert_with(|| s.clone());
+        *votes.entry(s).or_default() += 1;
+    }
+    let first = first.unwrap_or_default();
+    let best = votes.values().copied().max().unwrap_or(0);
+    Ok(if votes.get(&first).copied() == Some(best) {
+        first
+    } else {
+        votes
+            .iter()
+            .find(|(_, &v)| v == best)
+            .map(|(s, _)| s.clone())
+            .unwrap_or_default()
+    })
+}
+
 /// Evaluates one model on the tasks.
 pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Vec<ItemResult>> {
     if model.vocab() < 256 {
@@ -164,7 +199,10 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
             let t = bytes(&it.target);
             let lp = model.target_logprobs(&p, &t)?;
             let logprob: f64 = lp.iter().sum();
-            if !it.choices.is_empty() {
+            let (output, choice_probs, brier_score) = if it.choices.is_empty() {
+                let output = decode(model, &p, it.target.len() + 4, opts, &mut rng)?;
+                (output, None, None)
+            } else {
                 let next = model.next_logprobs(&p)?;
                 let probs = choice_probs(&next, &it.choices)?;
                 let right = it.choices.iter().position(|c| *c == it.target);
@@ -172,55 +210,8 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
                     .iter()
                     .enumerate()
                     .fold(0, |b, (i, &x)| if x > probs[b] { i } else { b });
-                let output = it.choices[chosen].clone();
-                out.push(ItemResult {
-                    run: run.to_string(),
-                    id: it.id.clone(),
-                    task: it.meta.task.clone(),
-                    spec: spec.clone(),
-                    difficulty: it.meta.difficulty,
-                    reasoning: it.meta.reasoning.clone(),
-                    context_len: prompt.len(),
-                    prompt,
-                    target: it.target.clone(),
-                    answer: it.answer.clone(),
-                    exact_match: output == it.target,
-                    logprob,
-                    nll_per_token: -logprob / t.len().max(1) as f64,
-                    edit_distance: levenshtein(output.as_bytes(), it.target.as_bytes()),
-                    digit_acc: None,
-                    brier: Some(brier(&probs, right)),
-                    choice_probs: Some(probs),
-                    target_tokens: t.len(),
-                    output,
-                });
-                continue;
-            }
-            let max_new = it.target.len() + 4;
-            let mut votes: BTreeMap<String, usize> = BTreeMap::new();
-            let mut first = None;
-            for _ in 0..opts.samples.max(1) {
-                let g =
-                    model.generate(&p, max_new, Some(b'\n' as u32), opts.temperature, &mut rng)?;
-                let s: String = g
-                    .iter()
-                    .take_while(|&&c| c != b'\n' as u32)
-                    .map(|&c| char::from(c.min(255) as u8))
-                    .collect();
-                first.get_or_insert_with(|| s.clone());
-                *votes.entry(s).or_default() += 1;
-            }
-            // majority vote; ties go to the first sample's answer
-            let first = first.unwrap_or_default();
-            let best = votes.values().copied().max().unwrap_or(0);
-            let output = if votes.get(&first).copied() == Some(best) {
-                first
-            } else {
-                votes
-                    .iter()
-                    .find(|(_, &v)| v == best)
-                    .map(|(s, _)| s.clone())
-                    .unwrap_or_default()
+                let b = brier(&probs, right);
+                (it.choices[chosen].clone(), Some(probs), Some(b))
             };
             let arithmetic = it.meta.reasoning == "arithmetic";
             out.push(ItemResult {
@@ -239,8 +230,8 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
                 nll_per_token: -logprob / t.len().max(1) as f64,
                 edit_distance: levenshtein(output.as_bytes(), it.target.as_bytes()),
                 digit_acc: arithmetic.then(|| digit_accuracy(&output, &it.answer)),
-                choice_probs: None,
-                brier: None,
+                choice_probs,
+                brier: brier_score,
                 target_tokens: t.len(),
                 output,
             });
