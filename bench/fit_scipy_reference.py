@@ -35,9 +35,11 @@ Run it single-threaded:
 With --json, stdout is one JSON object:
   {"points", "loss_below", "tol", "lbfgsb_options",
    "grid": {"seconds", "starts", "objective", "params": {A, B, E, alpha, beta},
-            "starts_at_best", "converged"},
-   "bootstrap": {"seconds", "n", "se": {A, B, E, alpha, beta}},
+            "starts_at_best", "converged", "evaluations", "iterations"},
+   "bootstrap": {"seconds", "n", "se": {A, B, E, alpha, beta}, "not_converged",
+                 "evaluations"},
    "gradient_check_max_rel_err", "versions": {python, numpy, scipy}}
+(evaluations and iterations: L-BFGS-B's nfev and nit, summed over starts)
 and everything else goes to stderr. Needs numpy and scipy only. CI does not run it.
 """
 import argparse
@@ -194,30 +196,34 @@ def main():
     fbest = float(funs[ibest])
     at_best = int(np.sum(funs - fbest <= 1e-9 * abs(fbest)))
     converged = int(sum(bool(r.success) for r in results))
+    grid_nfev = int(sum(r.nfev for r in results))
+    grid_nit = int(sum(r.nit for r in results))
     xbest = np.array(best.x, dtype=float)
     params = to_params(xbest)
     log(f"grid: {len(starts)} starts in {grid_s:.2f} s; best objective {fbest:.10f} "
         f"(start #{ibest}, success={best.success}); {at_best} starts within 1e-9 relative; "
-        f"{converged} reported convergence")
+        f"{converged} reported convergence; {grid_nfev} evaluations, {grid_nit} iterations")
     log("  " + ", ".join(f"{k} = {v:.6g}" for k, v in params.items()))
 
     # Bootstrap.
     rng = np.random.default_rng(args.seed)
     draws = np.empty((args.bootstrap, 5))
     failed = 0
+    boot_nfev = 0
     t0 = time.perf_counter()
     for i in range(args.bootstrap):
         idx = rng.choice(m, size=m, replace=True)
         fgi = make_objective(ln_n[idx], ln_d[idx], ln_l[idx])
         r = minimize(fgi, xbest, method="L-BFGS-B", jac=True, options=opts)
         failed += not r.success
+        boot_nfev += int(r.nfev)
         a, b, e, alpha, beta = r.x
         draws[i] = (np.exp(a), np.exp(b), np.exp(e), alpha, beta)
     boot_s = time.perf_counter() - t0
     se = dict(zip(NAMES, (float(v) for v in draws.std(axis=0, ddof=1)))) if args.bootstrap > 1 \
         else dict.fromkeys(NAMES, float("nan"))
     log(f"bootstrap: {args.bootstrap} resamples (seed {args.seed}) in {boot_s:.2f} s; "
-        f"{failed} did not report convergence")
+        f"{failed} did not report convergence; {boot_nfev} evaluations")
     log("  se: " + ", ".join(f"{k} = {v:.6g}" for k, v in se.items()))
 
     versions = {"python": platform.python_version(), "numpy": np.__version__,
@@ -227,9 +233,10 @@ def main():
         print(json.dumps({
             "points": m, "loss_below": cut, "tol": args.tol, "lbfgsb_options": opts,
             "grid": {"seconds": grid_s, "starts": len(starts), "objective": fbest,
-                     "params": params, "starts_at_best": at_best, "converged": converged},
+                     "params": params, "starts_at_best": at_best, "converged": converged,
+                     "evaluations": grid_nfev, "iterations": grid_nit},
             "bootstrap": {"seconds": boot_s, "n": args.bootstrap, "se": se,
-                          "not_converged": failed},
+                          "not_converged": failed, "evaluations": boot_nfev},
             "gradient_check_max_rel_err": gerr,
             "versions": versions,
         }))

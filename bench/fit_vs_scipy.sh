@@ -122,6 +122,12 @@ print(f"scipy side: Python {v['python']}, numpy {v['numpy']}, scipy {v['scipy']}
       f"L-BFGS-B tol {py['tol']} {py['lbfgsb_options']}, 1 thread; "
       f"{py['grid']['starts_at_best']} starts within 1e-9 of its best; "
       f"gradient check max rel err {py['gradient_check_max_rel_err']:.1e}")
+g = py["grid"]
+starts = int(g["starts"])
+print(f"grid evaluations: scalelab {int(s1['evaluations'])} ({s1['evaluations'] / starts:.0f} per start), "
+      f"{starts - int(s1['starts_not_converged'])} of {starts} starts converged; "
+      f"scipy {g.get('evaluations', 'n/a')} evaluations, {g.get('iterations', 'n/a')} iterations, "
+      f"{g['converged']} of {starts} reported success")
 print()
 print("| what | scalelab 1 thread | scalelab 2 threads | scipy | ratio (scipy / scalelab) |")
 print("|---|---:|---:|---:|---:|")
