@@ -127,15 +127,17 @@ const DIRECT_LIMIT: f64 = 700.0;
 #[inline(always)]
 fn loss<const HUBER: bool>(res: f64, delta: f64) -> (f64, f64) {
     if HUBER {
-        let a = res.abs();
-        let inside = a <= delta;
-        let v = if inside {
-            0.5 * res * res
+        // ψ = res clamped to ±δ is the derivative, and ψ·(res − ψ/2) the
+        // value: ½res² inside, δ(|res| − δ/2) outside, rounded exactly as
+        // those (two multiplies fewer, no blends). A NaN res stays NaN.
+        let psi = if res > delta {
+            delta
+        } else if res < -delta {
+            -delta
         } else {
-            delta * (a - 0.5 * delta)
+            res
         };
-        let sign = if res < 0.0 { -delta } else { delta };
-        (v, if inside { res } else { sign })
+        (psi * (-0.5f64).mul_add(psi, res), psi)
     } else {
         (0.5 * res * res, res)
     }
