@@ -193,6 +193,9 @@ pub struct TaskResult {
     pub group: Vec<(String, String)>,
     pub discrete: Option<MetricFit>,
     pub discrete_points: Vec<Point>,
+    /// The run (model) of each discrete point, when the table has a `run`
+    /// column.
+    pub discrete_runs: Option<Vec<String>>,
     pub continuous: Option<MetricFit>,
     pub continuous_points: Vec<Point>,
     /// Power law with offset on the cross-entropy: [E, A, alpha] and RMSE of log residuals.
@@ -298,9 +301,11 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
     }
     let mut out = Vec::new();
     for ((task, group), (d, c)) in data {
-        let runs = runs_of
-            .remove(&(task.clone(), group.clone()))
-            .unwrap_or_default();
+        let runs = run_col.map(|_| {
+            runs_of
+                .remove(&(task.clone(), group.clone()))
+                .unwrap_or_default()
+        });
         let ch = chance
             .get(&task)
             .copied()
@@ -322,6 +327,7 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             // each model's item scores, in the order of the points
             let per_point: Option<Vec<&Vec<f64>>> = runs
                 .iter()
+                .flatten()
                 .map(|r| items.get(&(r.clone(), task.clone(), group.clone())))
                 .collect();
             if let Some(per_point) = per_point.filter(|v| v.iter().all(|s| !s.is_empty())) {
@@ -423,6 +429,7 @@ pub fn analyse(a: &Args) -> Result<(Vec<TaskResult>, usize)> {
             group,
             discrete: df,
             discrete_points: d,
+            discrete_runs: runs,
             continuous: cf,
             continuous_points: ce,
             power_law,
@@ -603,48 +610,22 @@ fn two_stage(a: &Args, res: &[TaskResult]) -> Result<BTreeMap<String, Value>> {
             loss.insert(rt.rows[r][rc].display(), l);
         }
     }
-    // the evaluations, by run
-    let t = read_filtered(a)?;
-    let run_col = t.require_column("run").map_err(|e| {
-        anyhow::anyhow!("{e}; two-stage prediction needs a `run` column (scalelab eval writes it)")
-    })?;
-    let (ct, cm, cv) = (
-        t.require_column(&a.task_col)?,
-        t.require_column(&a.metric_col)?,
-        t.require_column(&a.value_col)?,
-    );
-    let cse = t.column_index(&a.stderr_col);
-    let groups = a
-        .group_by
-        .iter()
-        .map(|g| t.require_column(g))
-        .collect::<Result<Vec<_>, _>>()?;
     for r in res {
-        let mut pairs = Vec::new();
-        for i in 0..t.len() {
-            if t.rows[i][ct].display() != r.base_task || t.rows[i][cm].display() != a.discrete {
-                continue;
-            }
-            let in_group = groups
-                .iter()
-                .zip(&r.group)
-                .all(|(&c, (_, v))| t.rows[i][c].display() == *v);
-            if !in_group {
-                continue;
-            }
-            let run = t.rows[i][run_col].display();
-            let Some(&l) = loss.get(&run) else { continue };
-            pairs.push((
-                l,
-                Point {
-                    x: 0.0,
-                    y: t.number_at(i, cv)?,
-                    se: cse
-                        .and_then(|c| t.number_at(i, c).ok())
-                        .filter(|s| *s > 0.0),
-                },
-            ));
-        }
+        let Some(runs) = &r.discrete_runs else {
+            bail!(
+                "{}: two-stage prediction needs a `run` column (scalelab eval writes it)",
+                a.table.display()
+            );
+        };
+        let pairs: Vec<(f64, Point)> = r
+            .discrete_points
+            .iter()
+            .zip(runs)
+            .filter_map(|(p, run)| {
+                let l = *loss.get(run)?;
+                Some((l, Point { x: 0.0, ..*p }))
+            })
+            .collect();
         if pairs.len() < 3 {
             continue;
         }
