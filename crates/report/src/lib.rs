@@ -321,6 +321,20 @@ impl Data {
 }
 
 /// Builds the report of a study, a sweep or a fit.
+/// A `[low, high]` JSON pair as `[low, high]` text, or `–` when absent.
+fn interval(v: &Value) -> String {
+    v.as_array()
+        .filter(|c| c.len() == 2)
+        .map(|c| {
+            format!(
+                "[{}, {}]",
+                num(c[0].as_f64().unwrap_or(f64::NAN)),
+                num(c[1].as_f64().unwrap_or(f64::NAN))
+            )
+        })
+        .unwrap_or_else(|| "–".into())
+}
+
 pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
     let data = Data::load(inputs)?;
     let (study, fit_v, fit, runs) = (&data.study, &data.fit_value, &data.fit, &data.runs);
@@ -355,18 +369,7 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         r.push(Block::Heading("Summary".into()));
         let p = &s["plan"];
         if p.is_object() {
-            let ci = |k: &str| {
-                p["ci95"][k]
-                    .as_array()
-                    .map(|c| {
-                        format!(
-                            "[{}, {}]",
-                            num(c[0].as_f64().unwrap_or(f64::NAN)),
-                            num(c[1].as_f64().unwrap_or(f64::NAN))
-                        )
-                    })
-                    .unwrap_or_else(|| "–".into())
-            };
+            let ci = |k: &str| interval(&p["ci95"][k]);
             let row = |name: &str, k: &str| {
                 vec![
                     name.to_string(),
@@ -471,19 +474,8 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
                 .or(v["derived"][k].as_f64())
                 .unwrap_or(f64::NAN);
             let se = v["bootstrap"]["se"][k].as_f64();
-            let ci = v["bootstrap"]["ci95"][k].as_array().map(|c| {
-                format!(
-                    "[{}, {}]",
-                    num(c[0].as_f64().unwrap_or(f64::NAN)),
-                    num(c[1].as_f64().unwrap_or(f64::NAN))
-                )
-            });
-            rows.push(vec![
-                k.clone(),
-                num(est),
-                se.map_or("–".into(), num),
-                ci.unwrap_or_else(|| "–".into()),
-            ]);
+            let ci = interval(&v["bootstrap"]["ci95"][k]);
+            rows.push(vec![k.clone(), num(est), se.map_or("–".into(), num), ci]);
         }
         r.push(Block::Table(HTable {
             caption: format!(
@@ -544,17 +536,11 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
                     t["task"].as_str().unwrap_or("").to_string(),
                     f["best"].as_str().unwrap_or("–").to_string(),
                     f["threshold"].as_f64().map_or("–".into(), num),
-                    f["threshold_ci95"]
-                        .as_array()
-                        .map(|c| {
-                            format!(
-                                "[{}, {}]",
-                                num(c[0].as_f64().unwrap_or(f64::NAN)),
-                                num(c[1].as_f64().unwrap_or(f64::NAN))
-                            )
-                        })
-                        .unwrap_or_else(|| "–".into()),
+                    interval(&f["threshold_ci95"]),
                     f["width_decades"].as_f64().map_or("–".into(), num),
+                    t["continuous_share_at_jump"]
+                        .as_f64()
+                        .map_or("–".into(), num),
                     t["continuous_power_law"]["rmse_log"]
                         .as_f64()
                         .map_or("–".into(), num),
@@ -573,6 +559,7 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
                 "threshold",
                 "95% interval",
                 "width (decades)",
+                "share of p's change at the jump",
                 "power-law rmse",
                 "verdict",
             ]
