@@ -197,13 +197,18 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
             let prompt = format!("{prefix}{}", it.prompt);
             let p = bytes(&prompt);
             let t = bytes(&it.target);
-            let lp = model.target_logprobs(&p, &t)?;
-            let logprob: f64 = lp.iter().sum();
-            let (output, choice_probs, brier_score) = if it.choices.is_empty() {
+            let (output, logprob, choice_probs, brier_score) = if it.choices.is_empty() {
+                let logprob: f64 = model.target_logprobs(&p, &t)?.iter().sum();
                 let output = decode(model, &p, it.target.len() + 4, opts, &mut rng)?;
-                (output, None, None)
+                (output, logprob, None, None)
             } else {
+                // one forward pass gives the label's log-probability (labels
+                // are single tokens) and the options' probabilities
                 let next = model.next_logprobs(&p)?;
+                let logprob = match t.as_slice() {
+                    [l] => next[*l as usize],
+                    _ => model.target_logprobs(&p, &t)?.iter().sum(),
+                };
                 let probs = choice_probs(&next, &it.choices)?;
                 let right = it.choices.iter().position(|c| *c == it.target);
                 let chosen = probs
@@ -211,7 +216,7 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
                     .enumerate()
                     .fold(0, |b, (i, &x)| if x > probs[b] { i } else { b });
                 let b = brier(&probs, right);
-                (it.choices[chosen].clone(), Some(probs), Some(b))
+                (it.choices[chosen].clone(), logprob, Some(probs), Some(b))
             };
             let arithmetic = it.meta.reasoning == "arithmetic";
             out.push(ItemResult {
