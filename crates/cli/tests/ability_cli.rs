@@ -80,23 +80,27 @@ fn exact_match_jumps_while_the_per_token_probability_climbs() {
     ]);
     let evals = sw.join("evals/evals.csv").display().to_string();
 
-    // --- the artefact: emerge on exact match and cross-entropy of add:1:steps
-    let out = ok(&[
-        "emerge",
-        &evals,
-        "--where",
-        "task == 'add'",
-        "--discrete",
-        "exact_match",
-        "--continuous",
-        "ce",
-        "--answer-length",
-        "11",
-        "--bootstrap",
-        "100",
-        "--json",
-    ]);
-    let v: Value = serde_json::from_str(&out).unwrap();
+    // emerge on exact match and cross-entropy of add:1:steps, as JSON
+    let emerge = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "emerge",
+            &evals,
+            "--where",
+            "task == 'add'",
+            "--discrete",
+            "exact_match",
+            "--continuous",
+            "ce",
+            "--bootstrap",
+            "100",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+
+    // --- the artefact
+    let v = emerge(&["--answer-length", "11"]);
     let t = &v["tasks"][0];
     let pts = |k: &str| -> Vec<(f64, f64)> {
         let mut p: Vec<(f64, f64)> = t[k]
@@ -144,23 +148,8 @@ fn exact_match_jumps_while_the_per_token_probability_climbs() {
 
     // --- the threshold's interval from resampling each model's items
     let items = sw.join("evals/items.jsonl").display().to_string();
-    let out = ok(&[
-        "emerge",
-        &evals,
-        "--where",
-        "task == 'add'",
-        "--discrete",
-        "exact_match",
-        "--continuous",
-        "ce",
-        "--items",
-        &items,
-        "--bootstrap",
-        "100",
-        "--json",
-    ]);
-    let v: Value = serde_json::from_str(&out).unwrap();
-    let ti = &v["tasks"][0];
+    let vi = emerge(&["--items", &items]);
+    let ti = &vi["tasks"][0];
     assert_eq!(ti["threshold_ci_method"], "items", "{ti}");
     let thr = ti["discrete"]["threshold"].as_f64().unwrap();
     let ci: Vec<f64> = ti["discrete"]["threshold_ci95"]
