@@ -263,6 +263,74 @@ fn line_search<P: Problem + ?Sized>(
     None
 }
 
+/// The correction pairs of L-BFGS, oldest first, in one flat ring buffer (no
+/// allocation per iteration: the grid fit runs ~400,000 iterations).
+struct Memory {
+    n: usize,
+    cap: usize,
+    start: usize,
+    len: usize,
+    s: Vec<f64>,
+    y: Vec<f64>,
+    rho: Vec<f64>,
+}
+
+impl Memory {
+    fn new(n: usize, cap: usize) -> Self {
+        Memory {
+            n,
+            cap,
+            start: 0,
+            len: 0,
+            s: vec![0.0; n * cap],
+            y: vec![0.0; n * cap],
+            rho: vec![0.0; cap],
+        }
+    }
+    fn clear(&mut self) {
+        self.start = 0;
+        self.len = 0;
+    }
+    /// Physical slot of the `j`-th pair, oldest first.
+    fn slot(&self, j: usize) -> usize {
+        let k = self.start + j;
+        if k >= self.cap {
+            k - self.cap
+        } else {
+            k
+        }
+    }
+    fn s(&self, j: usize) -> &[f64] {
+        let k = self.slot(j) * self.n;
+        &self.s[k..k + self.n]
+    }
+    fn y(&self, j: usize) -> &[f64] {
+        let k = self.slot(j) * self.n;
+        &self.y[k..k + self.n]
+    }
+    fn rho(&self, j: usize) -> f64 {
+        self.rho[self.slot(j)]
+    }
+    /// Appends the pair `(a − b, c − d)` with ρ = 1/s'y, dropping the oldest
+    /// when full.
+    fn push_diff(&mut self, a: &[f64], b: &[f64], c: &[f64], d: &[f64], rho: f64) {
+        let slot = if self.len == self.cap {
+            let slot = self.start;
+            self.start = self.slot(1);
+            slot
+        } else {
+            self.len += 1;
+            self.slot(self.len - 1)
+        };
+        let k = slot * self.n;
+        for i in 0..self.n {
+            self.s[k + i] = a[i] - b[i];
+            self.y[k + i] = c[i] - d[i];
+        }
+        self.rho[slot] = rho;
+    }
+}
+
 /// Minimises `problem` from `x0` with L-BFGS.
 pub fn lbfgs<P: Problem + ?Sized>(problem: &P, x0: &[f64], opts: &LbfgsOptions) -> Minimum {
     lbfgs_with_memory(problem, x0, opts, &[])
@@ -300,9 +368,8 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
         return finish(x, f, &g, 0, ev.count, Termination::NonFinite);
     }
     let m = opts.memory.max(1);
-    let mut s_hist: Vec<Vec<f64>> = Vec::with_capacity(m);
-    let mut y_hist: Vec<Vec<f64>> = Vec::with_capacity(m);
-    let mut rho_hist: Vec<f64> = Vec::with_capacity(m);
+    let mut mem = Memory::new(n, m);
+    let zeros = vec![0.0; n];
     for (sv, yv) in seed {
         assert_eq!(
             (sv.len(), yv.len()),
@@ -311,14 +378,7 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
         );
         let sy = dot(sv, yv);
         if sy > 0.0 && sy.is_finite() {
-            if s_hist.len() == m {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho_hist.remove(0);
-            }
-            s_hist.push(sv.clone());
-            y_hist.push(yv.clone());
-            rho_hist.push(1.0 / sy);
+            mem.push_diff(sv, &zeros, yv, &zeros, 1.0 / sy);
         }
     }
     let mut p = vec![0.0; n];
@@ -332,23 +392,23 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
         }
         // two-loop recursion: p = −H g
         p.copy_from_slice(&g);
-        let k = s_hist.len();
+        let k = mem.len;
         for j in (0..k).rev() {
-            let a = rho_hist[j] * dot(&s_hist[j], &p);
+            let a = mem.rho(j) * dot(mem.s(j), &p);
             alpha_buf[j] = a;
-            for (pi, yi) in p.iter_mut().zip(&y_hist[j]) {
+            for (pi, yi) in p.iter_mut().zip(mem.y(j)) {
                 *pi -= a * yi;
             }
         }
         let gamma = if k > 0 {
-            dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
+            dot(mem.s(k - 1), mem.y(k - 1)) / dot(mem.y(k - 1), mem.y(k - 1))
         } else {
             1.0 / inf_norm(&g).max(1e-300)
         };
         p.iter_mut().for_each(|v| *v *= gamma);
         for j in 0..k {
-            let b = rho_hist[j] * dot(&y_hist[j], &p);
-            for (pi, si) in p.iter_mut().zip(&s_hist[j]) {
+            let b = mem.rho(j) * dot(mem.y(j), &p);
+            for (pi, si) in p.iter_mut().zip(mem.s(j)) {
                 *pi += (alpha_buf[j] - b) * si;
             }
         }
@@ -356,9 +416,7 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
         let mut step = line_search(&mut ev, &x, f, &g, &p, 1.0, &mut x_new, &mut g_new);
         if step.is_none() && k > 0 {
             // Curvature memory led astray: restart along steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            rho_hist.clear();
+            mem.clear();
             // Scaled by the latest curvature estimate s'y/y'y (not to unit
             // length): near a minimum a unit step along -g/|g| is orders of
             // magnitude too long and costs dozens of halvings.
@@ -377,18 +435,15 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
             return finish(x, f, &g, it, ev.count, t);
         };
         // update memory
-        let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &y);
-        if sy > 1e-12 * dot(&y, &y).sqrt() * dot(&s, &s).sqrt() && sy > 0.0 {
-            if s_hist.len() == m {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho_hist.remove(0);
-            }
-            s_hist.push(s);
-            y_hist.push(y);
-            rho_hist.push(1.0 / sy);
+        let (mut sy, mut ss, mut yy) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let (si, yi) = (x_new[i] - x[i], g_new[i] - g[i]);
+            sy += si * yi;
+            ss += si * si;
+            yy += yi * yi;
+        }
+        if sy > 1e-12 * yy.sqrt() * ss.sqrt() && sy > 0.0 {
+            mem.push_diff(&x_new, &x, &g_new, &g, 1.0 / sy);
         }
         let decrease = f - f_new;
         x.copy_from_slice(&x_new);
