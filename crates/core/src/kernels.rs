@@ -3,12 +3,14 @@
 //! The 4,500-start Chinchilla grid and a 4,000-resample bootstrap evaluate
 //! the objective millions of times; `std`'s `exp`/`ln` are scalar library
 //! calls that stop the compiler from vectorising the loop. These kernels use
-//! polynomial `exp`/`ln` written with plain arithmetic and bit operations
-//! (accurate to about 1 ulp on the ranges used), process runs in blocks of
-//! [`LANES`] with per-lane accumulators, and are compiled for AVX-512 and
-//! AVX2 with runtime detection (plain code elsewhere). Polynomials use fused
+//! table-driven `exp`/`ln` written with plain arithmetic and bit operations
+//! (about 1 ulp; a 16-entry table and a short polynomial each, with no
+//! division), process runs in blocks of [`LANES`] with per-lane accumulators,
+//! and are compiled for AVX-512 (table lookups by permutes) and AVX2 with
+//! runtime detection (plain code elsewhere). Polynomials use fused
 //! multiply-adds (`mul_add`, correctly rounded in hardware and in the
-//! software fallback alike), so every path gives bit-identical results.
+//! software fallback alike) and every lookup returns the same table entry, so
+//! every path gives bit-identical results.
 
 use crate::data::Observations;
 use crate::robust::Robust;
@@ -19,103 +21,222 @@ pub const LANES: usize = 8;
 
 const LN2_HI: f64 = 6.931_471_803_691_238e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-const LOG2E: f64 = std::f64::consts::LOG2_E;
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+
+// Tables and polynomials of `exp` and `ln`, generated (and checked) by
+// crates/core/tools/exp_ln_constants.py.
+
+/// 2^(j/16), j = 0..16, rounded to doubles.
+const EXP_T: [f64; 16] = [
+    1.0,
+    1.044_273_782_427_413_8,
+    1.090_507_732_665_257_7,
+    1.138_788_634_756_691_6,
+    1.189_207_115_002_721,
+    1.241_857_812_073_484,
+    1.296_839_554_651_009_6,
+    1.354_255_546_936_892_7,
+    std::f64::consts::SQRT_2,
+    1.476_826_145_939_499_3,
+    1.542_210_825_407_940_7,
+    1.610_490_331_949_254_3,
+    1.681_792_830_507_429,
+    1.756_252_160_373_299_5,
+    1.834_008_086_409_342_4,
+    1.915_206_561_397_147_4,
+];
+/// (e^r − 1 − r)/r² on |r| ≤ ln2/32 (fit error 6e-14, times r² ≤ 4.7e-4).
+const EXP_P: [f64; 5] = [
+    0.5,
+    0.166_666_666_653_011_44,
+    0.041_666_666_664_959_766,
+    0.008_333_449_724_528_355,
+    0.001_388_903_437_769_301_2,
+];
+/// 1/(1 + (i + ½)/16) rounded to doubles.
+const LN_INVC: [f64; 16] = [
+    0.969_696_969_696_969_7,
+    0.914_285_714_285_714_3,
+    0.864_864_864_864_864_9,
+    0.820_512_820_512_820_5,
+    0.780_487_804_878_048_8,
+    0.744_186_046_511_627_9,
+    0.711_111_111_111_111_1,
+    0.680_851_063_829_787_2,
+    0.653_061_224_489_795_9,
+    0.627_450_980_392_156_9,
+    0.603_773_584_905_660_4,
+    0.581_818_181_818_181_8,
+    0.561_403_508_771_929_8,
+    0.542_372_881_355_932_2,
+    0.524_590_163_934_426_3,
+    0.507_936_507_936_507_9,
+];
+/// −ln(LN_INVC[i]) of the rounded doubles, so m = (m·INVC)/INVC splits exactly.
+const LN_LOGC: [f64; 16] = [
+    0.030_771_658_666_753_66,
+    0.089_612_158_689_687_17,
+    0.145_182_009_844_497_83,
+    0.197_825_743_329_919_92,
+    0.247_836_163_904_581_2,
+    0.295_464_212_893_835_9,
+    0.340_926_586_970_593_2,
+    0.384_411_698_910_332_06,
+    0.426_084_395_310_900_14,
+    0.466_089_729_924_599_24,
+    0.504_556_010_752_395_3,
+    0.541_597_282_432_744_4,
+    0.577_315_365_034_823_6,
+    0.611_801_541_105_992_9,
+    0.645_137_961_373_584_7,
+    0.677_398_823_591_806_1,
+];
+/// (log1p(u) − u)/u² on |u| ≤ 0.0304 (fit error 4e-14, times u² ≤ 9.2e-4).
+const LN_Q: [f64; 7] = [
+    -0.5,
+    0.333_333_333_342_761_44,
+    -0.250_000_000_008_485_5,
+    0.199_999_917_886_606_8,
+    -0.166_666_592_762_940_9,
+    0.143_035_899_676_123_46,
+    -0.125_160_883_937_087_2,
+];
+/// ln2/16 split so that k·LN2_16_HI is exact for |k| < 2^21.
+const LN2_16_HI: f64 = LN2_HI / 16.0;
+const LN2_16_LO: f64 = 1.192_634_330_794_117_3e-11;
+const INV_LN2_16: f64 = 23.083_120_654_223_414;
+
+/// Lane-wise lookups in a 16-entry table (indices taken modulo 16). Every
+/// implementation returns the same table entries, so results do not depend
+/// on which one runs.
+pub trait Lookup {
+    fn lookup16(table: &[f64; 16], idx: &[u64; LANES]) -> [f64; LANES];
+}
+
+/// Plain indexing: any CPU.
+pub struct Portable;
+
+impl Lookup for Portable {
+    #[inline(always)]
+    fn lookup16(table: &[f64; 16], idx: &[u64; LANES]) -> [f64; LANES] {
+        std::array::from_fn(|j| table[(idx[j] & 15) as usize])
+    }
+}
+
+/// One two-table permute (`vpermt2pd`) per lookup, instead of a gather.
+/// Only called from code compiled with AVX-512F enabled, after detection.
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Lookup for Avx512 {
+    #[inline(always)]
+    fn lookup16(table: &[f64; 16], idx: &[u64; LANES]) -> [f64; LANES] {
+        use std::arch::x86_64::*;
+        let mut out = [0.0; LANES];
+        // SAFETY: only instantiated inside functions compiled with
+        // `target_feature(enable = "avx512f")`, which run after the feature
+        // was detected; all pointers are to arrays of 8 or 16 elements.
+        unsafe {
+            let i = _mm512_loadu_si512(idx.as_ptr().cast());
+            let lo = _mm512_loadu_pd(table.as_ptr());
+            let hi = _mm512_loadu_pd(table.as_ptr().add(8));
+            _mm512_storeu_pd(out.as_mut_ptr(), _mm512_permutex2var_pd(lo, i, hi));
+        }
+        out
+    }
+}
+
+/// `exp` of each lane, |x| ≤ 708 (normal, finite results), to about 1 ulp.
+///
+/// x = (16K + j)·ln2/16 + r with |r| ≤ ln2/32, so e^x = 2^K · 2^(j/16) · e^r:
+/// a table entry and a degree-6 polynomial (seven fused multiply-adds, where
+/// a single interval of width ln2 needs degree 11).
+#[inline(always)]
+fn exp_lanes<L: Lookup>(x: &[f64; LANES]) -> [f64; LANES] {
+    let mut r = [0.0; LANES];
+    let mut ki = [0u64; LANES];
+    for j in 0..LANES {
+        let kk = x[j].mul_add(INV_LN2_16, ROUND_MAGIC);
+        let k = kk - ROUND_MAGIC;
+        ki[j] = kk.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
+        r[j] = k.mul_add(-LN2_16_LO, k.mul_add(-LN2_16_HI, x[j]));
+    }
+    let t = L::lookup16(&EXP_T, &ki);
+    let mut out = [0.0; LANES];
+    for j in 0..LANES {
+        let r = r[j];
+        let p = EXP_P[4]
+            .mul_add(r, EXP_P[3])
+            .mul_add(r, EXP_P[2])
+            .mul_add(r, EXP_P[1])
+            .mul_add(r, EXP_P[0]);
+        // e^r − 1, then 2^(j/16)·e^r with one rounding
+        let q = (r * r).mul_add(p, r);
+        let v = t[j].mul_add(q, t[j]);
+        // ·2^K by adding K (the integer k shifted right by 4, arithmetic)
+        // to the exponent field: exact for normal results
+        let big_k = (ki[j] as i64) >> 4;
+        out[j] = f64::from_bits(v.to_bits().wrapping_add((big_k as u64) << 52));
+    }
+    out
+}
+
+/// `ln` of each lane, positive normal x, to about 1 ulp (absolute error below
+/// 2.3e-16 for x near 1).
+///
+/// x = 2^e·m, m ∈ [1, 2); with c the centre of m's sixteenth of [1, 2),
+/// ln x = e·ln2 − ln(1/c) + log1p(m/c − 1), where m/c − 1 is formed exactly
+/// by one fused multiply-add and |m/c − 1| < 0.031: no division, a table
+/// and a degree-8 polynomial.
+#[inline(always)]
+fn ln_lanes<L: Lookup>(x: &[f64; LANES]) -> [f64; LANES] {
+    let mut e = [0.0; LANES];
+    let mut m = [0.0; LANES];
+    let mut idx = [0u64; LANES];
+    for j in 0..LANES {
+        let bits = x[j].to_bits();
+        let e_bits = bits >> 52;
+        // exponent as f64 without an int → float conversion instruction
+        e[j] = f64::from_bits(0x4330_0000_0000_0000 | e_bits) - (4_503_599_627_370_496.0 + 1023.0);
+        m[j] = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+        idx[j] = bits >> 48;
+    }
+    let invc = L::lookup16(&LN_INVC, &idx);
+    let logc = L::lookup16(&LN_LOGC, &idx);
+    let mut out = [0.0; LANES];
+    for j in 0..LANES {
+        let u = m[j].mul_add(invc[j], -1.0);
+        let q = LN_Q[6]
+            .mul_add(u, LN_Q[5])
+            .mul_add(u, LN_Q[4])
+            .mul_add(u, LN_Q[3])
+            .mul_add(u, LN_Q[2])
+            .mul_add(u, LN_Q[1])
+            .mul_add(u, LN_Q[0]);
+        let log1p = (u * u).mul_add(q, u);
+        let hi = e[j].mul_add(LN2_HI, logc[j]);
+        out[j] = hi + e[j].mul_add(LN2_LO, log1p);
+    }
+    out
+}
+
+/// `exp(x)` for |x| ≤ 708 (normal, finite results), without a clamp; the
+/// scalar form of the lane kernels' exp (bit-identical to it).
+pub fn exp_bounded(x: f64) -> f64 {
+    exp_lanes::<Portable>(&[x; LANES])[0]
+}
 
 /// `exp(x)` for x ≤ 0 (arguments of a max-shifted log-sum-exp); clamped below
 /// at −708, where the result (≈ 3e−308) is negligible next to the largest
 /// term, which is exactly 1.
-#[inline(always)]
 pub fn exp_nonpos(x: f64) -> f64 {
     exp_bounded(if x < -708.0 { -708.0 } else { x })
 }
 
-/// `exp(x)` for |x| ≤ 708 (normal, finite results), without a clamp.
-#[inline(always)]
-pub fn exp_bounded(x: f64) -> f64 {
-    let kk = x * LOG2E + ROUND_MAGIC;
-    let k = kk - ROUND_MAGIC;
-    let ki = (kk.to_bits() as i64).wrapping_sub(ROUND_MAGIC.to_bits() as i64);
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    // Degree-11 polynomial interpolating e^r at the Chebyshev nodes of
-    // |r| ≤ ln2/2 (relative error < 2e-17, below the 1.1e-16 of rounding),
-    // evaluated as even and odd parts in r² (11 fused multiply-adds and one
-    // multiply; the kernel is bound by its multiply throughput, so fewer
-    // operations matter more than a shorter dependency chain).
-    const C: [f64; 12] = [
-        1.0,
-        1.0,
-        0.500_000_000_000_001_9,
-        0.166_666_666_666_666_8,
-        0.041_666_666_666_488_1,
-        0.008_333_333_333_319_601,
-        0.001_388_888_895_231_477_5,
-        0.000_198_412_698_900_471_13,
-        2.480_148_548_232_849_4e-5,
-        2.755_724_091_857_897e-6,
-        2.763_263_963_904_103e-7,
-        2.511_003_760_596_377_7e-8,
-    ];
-    let r2 = r * r;
-    let even = C[10]
-        .mul_add(r2, C[8])
-        .mul_add(r2, C[6])
-        .mul_add(r2, C[4])
-        .mul_add(r2, C[2])
-        .mul_add(r2, C[0]);
-    let odd = C[11]
-        .mul_add(r2, C[9])
-        .mul_add(r2, C[7])
-        .mul_add(r2, C[5])
-        .mul_add(r2, C[3])
-        .mul_add(r2, C[1]);
-    let p = odd.mul_add(r, even);
-    // p·2^k by adding k to the exponent field: exact (the result is normal
-    // for |x| ≤ 708) and an integer operation, not a multiply.
-    f64::from_bits(p.to_bits().wrapping_add((ki as u64) << 52))
-}
-
-/// `ln(x)` for positive normal x.
-#[inline(always)]
+/// `ln(x)` for positive normal x; the scalar form of the lane kernels' ln.
 pub fn ln_pos(x: f64) -> f64 {
-    const SQRT2: f64 = std::f64::consts::SQRT_2;
-    let bits = x.to_bits();
-    let e_bits = (bits >> 52) & 0x7ff;
-    // exponent as f64 without an int → float conversion instruction
-    let e = f64::from_bits(0x4330_0000_0000_0000 | e_bits) - (4_503_599_627_370_496.0 + 1023.0);
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    let big = m > SQRT2;
-    let m = if big { m * 0.5 } else { m };
-    let e = if big { e + 1.0 } else { e };
-    let s = (m - 1.0) / (m + 1.0);
-    // ln m = 2 atanh(s) = Σ 2 s^(2k+1)/(2k+1), |s| ≤ 0.1716: ten terms
-    // (the next is below 3e-17 of the sum), as even and odd parts in s⁴.
-    const A: [f64; 10] = [
-        2.0,
-        2.0 / 3.0,
-        2.0 / 5.0,
-        2.0 / 7.0,
-        2.0 / 9.0,
-        2.0 / 11.0,
-        2.0 / 13.0,
-        2.0 / 15.0,
-        2.0 / 17.0,
-        2.0 / 19.0,
-    ];
-    let z = s * s;
-    let z2 = z * z;
-    let even = A[8]
-        .mul_add(z2, A[6])
-        .mul_add(z2, A[4])
-        .mul_add(z2, A[2])
-        .mul_add(z2, A[0]);
-    let odd = A[9]
-        .mul_add(z2, A[7])
-        .mul_add(z2, A[5])
-        .mul_add(z2, A[3])
-        .mul_add(z2, A[1]);
-    let ln_m = s * odd.mul_add(z, even);
-    e * LN2_HI + (ln_m + e * LN2_LO)
+    ln_lanes::<Portable>(&[x; LANES])[0]
 }
 
 /// Bound on the log-sum-exp's arguments below which the sum can be formed
@@ -143,19 +264,25 @@ fn loss<const HUBER: bool>(res: f64, delta: f64) -> (f64, f64) {
     }
 }
 
+/// Per-lane partial sums of one evaluation: the value, Σ c·E (two parts, see
+/// [`chin_block`]), Σ c·e1, Σ c·e2, Σ c·e1·ln N and Σ c·e2·ln D, where
+/// c = w·ψ/s is the weighted loss derivative divided by the prediction.
+type Acc = [[f64; LANES]; 7];
+
 /// One block of [`LANES`] runs, written stage by stage over lane arrays so
 /// the compiler turns each stage into vector instructions. Adds the block's
-/// value and gradient into the per-lane accumulators.
+/// value and gradient terms into the per-lane accumulators.
 ///
 /// `exp_e` is e^r[0], or `None` when |r[0]| > [`DIRECT_LIMIT`]. When it and
 /// every other argument of the block's log-sum-exp lie within the limit,
-/// ln(e^e + e^t1 + e^t2) is formed directly, with two exponentials per run;
-/// otherwise by the max-shifted form m + ln(Σ e^(t−m)), with three. Both
-/// are accurate to a few ulp; the choice depends only on the values, so it
-/// is the same on every instruction set.
+/// ln(e^e + e^t1 + e^t2) is formed directly, with two exponentials per run,
+/// and Σ c is kept apart (`acc[6]`, multiplied by e^e once at the end);
+/// otherwise by the max-shifted form m + ln(Σ e^(t−m)), with three, and Σ c·e3
+/// goes to `acc[1]`. Both are accurate to a few ulp; the choice depends only
+/// on the values, so it is the same on every instruction set.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-fn chin_block<const HUBER: bool, const WEIGHTED: bool>(
+fn chin_block<L: Lookup, const HUBER: bool, const WEIGHTED: bool>(
     r: &[f64; 5],
     exp_e: Option<f64>,
     delta: f64,
@@ -163,13 +290,13 @@ fn chin_block<const HUBER: bool, const WEIGHTED: bool>(
     ln_d: &[f64; LANES],
     ln_l: &[f64; LANES],
     w: &[f64; LANES],
-    acc: &mut [[f64; LANES]; 6],
+    acc: &mut Acc,
 ) {
     let mut t1 = [0.0; LANES];
     let mut t2 = [0.0; LANES];
     for j in 0..LANES {
-        t1[j] = r[1] - r[3] * ln_n[j];
-        t2[j] = r[2] - r[4] * ln_d[j];
+        t1[j] = r[3].mul_add(-ln_n[j], r[1]);
+        t2[j] = r[4].mul_add(-ln_d[j], r[2]);
     }
     if let Some(ee) = exp_e {
         let mut inside = true;
@@ -178,85 +305,74 @@ fn chin_block<const HUBER: bool, const WEIGHTED: bool>(
             inside &= (t1[j].abs() <= DIRECT_LIMIT) & (t2[j].abs() <= DIRECT_LIMIT);
         }
         if inside {
-            let mut e1 = [0.0; LANES];
-            let mut e2 = [0.0; LANES];
+            let e1 = exp_lanes::<L>(&t1);
+            let e2 = exp_lanes::<L>(&t2);
             let mut s = [0.0; LANES];
-            let mut lns = [0.0; LANES];
-            for j in 0..LANES {
-                e1[j] = exp_bounded(t1[j]);
-            }
-            for j in 0..LANES {
-                e2[j] = exp_bounded(t2[j]);
-            }
             for j in 0..LANES {
                 s[j] = e1[j] + e2[j] + ee;
             }
-            for j in 0..LANES {
-                lns[j] = ln_pos(s[j]);
-            }
+            let lns = ln_lanes::<L>(&s);
             for j in 0..LANES {
                 let (v, dv) = loss::<HUBER>(ln_l[j] - lns[j], delta);
                 // unweighted: no multiplies by 1 (the same values)
-                let (wv, wdv) = if WEIGHTED {
+                let (v, dv) = if WEIGHTED {
                     (w[j] * v, w[j] * dv)
                 } else {
                     (v, dv)
                 };
-                let c = -wdv / s[j];
-                acc[0][j] += wv;
-                acc[1][j] += c * ee;
-                acc[2][j] += c * e1[j];
-                acc[3][j] += c * e2[j];
-                acc[4][j] -= c * e1[j] * ln_n[j];
-                acc[5][j] -= c * e2[j] * ln_d[j];
+                let c = dv / s[j];
+                let (ce1, ce2) = (c * e1[j], c * e2[j]);
+                acc[0][j] += v;
+                acc[6][j] += c;
+                acc[2][j] += ce1;
+                acc[3][j] += ce2;
+                acc[4][j] = ce1.mul_add(ln_n[j], acc[4][j]);
+                acc[5][j] = ce2.mul_add(ln_d[j], acc[5][j]);
             }
             return;
         }
     }
     let mut m = [0.0; LANES];
+    let mut d1 = [0.0; LANES];
+    let mut d2 = [0.0; LANES];
+    let mut d3 = [0.0; LANES];
     for j in 0..LANES {
         let m12 = if t1[j] > t2[j] { t1[j] } else { t2[j] };
         m[j] = if m12 > r[0] { m12 } else { r[0] };
+        // clamped at −708: e^−708 ≈ 3e−308 is negligible next to the
+        // largest term, which is exactly 1
+        d1[j] = (t1[j] - m[j]).max(-708.0);
+        d2[j] = (t2[j] - m[j]).max(-708.0);
+        d3[j] = (r[0] - m[j]).max(-708.0);
     }
-    let mut e1 = [0.0; LANES];
-    let mut e2 = [0.0; LANES];
-    let mut e3 = [0.0; LANES];
-    for j in 0..LANES {
-        e1[j] = exp_nonpos(t1[j] - m[j]);
-    }
-    for j in 0..LANES {
-        e2[j] = exp_nonpos(t2[j] - m[j]);
-    }
-    for j in 0..LANES {
-        e3[j] = exp_nonpos(r[0] - m[j]);
-    }
+    let e1 = exp_lanes::<L>(&d1);
+    let e2 = exp_lanes::<L>(&d2);
+    let e3 = exp_lanes::<L>(&d3);
     let mut s = [0.0; LANES];
-    let mut lns = [0.0; LANES];
     for j in 0..LANES {
         s[j] = e1[j] + e2[j] + e3[j];
     }
-    for j in 0..LANES {
-        lns[j] = ln_pos(s[j]);
-    }
+    let lns = ln_lanes::<L>(&s);
     for j in 0..LANES {
         let (v, dv) = loss::<HUBER>(ln_l[j] - (m[j] + lns[j]), delta);
-        let (wv, wdv) = if WEIGHTED {
+        let (v, dv) = if WEIGHTED {
             (w[j] * v, w[j] * dv)
         } else {
             (v, dv)
         };
-        let c = -wdv / s[j];
-        acc[0][j] += wv;
-        acc[1][j] += c * e3[j];
-        acc[2][j] += c * e1[j];
-        acc[3][j] += c * e2[j];
-        acc[4][j] -= c * e1[j] * ln_n[j];
-        acc[5][j] -= c * e2[j] * ln_d[j];
+        let c = dv / s[j];
+        let (ce1, ce2) = (c * e1[j], c * e2[j]);
+        acc[0][j] += v;
+        acc[1][j] = c.mul_add(e3[j], acc[1][j]);
+        acc[2][j] += ce1;
+        acc[3][j] += ce2;
+        acc[4][j] = ce1.mul_add(ln_n[j], acc[4][j]);
+        acc[5][j] = ce2.mul_add(ln_d[j], acc[5][j]);
     }
 }
 
 #[inline(always)]
-fn chin_body<const HUBER: bool>(
+fn chin_body<L: Lookup, const HUBER: bool>(
     raw: &[f64],
     obs: &Observations,
     weights: Option<&[f64]>,
@@ -265,7 +381,7 @@ fn chin_body<const HUBER: bool>(
 ) -> f64 {
     let r: [f64; 5] = [raw[0], raw[1], raw[2], raw[3], raw[4]];
     let n = obs.len();
-    let mut acc = [[0.0f64; LANES]; 6];
+    let mut acc: Acc = [[0.0f64; LANES]; 7];
     let ones = [1.0; LANES];
     let blocks = n / LANES;
     let exp_e = (r[0].abs() <= DIRECT_LIMIT).then(|| exp_bounded(r[0]));
@@ -283,9 +399,9 @@ fn chin_body<const HUBER: bool>(
             lanes(&obs.ln_loss, base),
         );
         if weights.is_some() {
-            chin_block::<HUBER, true>(&r, exp_e, delta, &ln_n, &ln_d, &ln_l, &w, &mut acc);
+            chin_block::<L, HUBER, true>(&r, exp_e, delta, &ln_n, &ln_d, &ln_l, &w, &mut acc);
         } else {
-            chin_block::<HUBER, false>(&r, exp_e, delta, &ln_n, &ln_d, &ln_l, &w, &mut acc);
+            chin_block::<L, HUBER, false>(&r, exp_e, delta, &ln_n, &ln_d, &ln_l, &w, &mut acc);
         }
     }
     let rest = n - blocks * LANES;
@@ -301,7 +417,7 @@ fn chin_body<const HUBER: bool>(
         for j in 0..rest {
             w[j] = weights.map_or(1.0, |ws| ws[base + j]);
         }
-        chin_block::<HUBER, true>(
+        chin_block::<L, HUBER, true>(
             &r,
             exp_e,
             delta,
@@ -312,20 +428,27 @@ fn chin_body<const HUBER: bool>(
             &mut acc,
         );
     }
-    let mut out = [0.0; 6];
-    for k in 0..6 {
+    let mut out = [0.0; 7];
+    for k in 0..7 {
         let mut s = 0.0;
         for v in acc[k] {
             s += v;
         }
         out[k] = s;
     }
-    grad[..5].copy_from_slice(&out[1..6]);
+    // ∂/∂e = −Σ c·E; ∂/∂a = −Σ c·e1; ∂/∂b = −Σ c·e2;
+    // ∂/∂α = Σ c·e1·ln N; ∂/∂β = Σ c·e2·ln D
+    let ee = exp_e.unwrap_or(0.0);
+    grad[0] = -ee.mul_add(out[6], out[1]);
+    grad[1] = -out[2];
+    grad[2] = -out[3];
+    grad[3] = out[4];
+    grad[4] = out[5];
     out[0]
 }
 
 #[inline(always)]
-fn chin_dispatch(
+fn chin_dispatch<L: Lookup>(
     raw: &[f64],
     obs: &Observations,
     weights: Option<&[f64]>,
@@ -333,8 +456,8 @@ fn chin_dispatch(
     grad: &mut [f64],
 ) -> f64 {
     match robust {
-        Robust::Huber { delta } => chin_body::<true>(raw, obs, weights, delta, grad),
-        Robust::LeastSquares => chin_body::<false>(raw, obs, weights, 0.0, grad),
+        Robust::Huber { delta } => chin_body::<L, true>(raw, obs, weights, delta, grad),
+        Robust::LeastSquares => chin_body::<L, false>(raw, obs, weights, 0.0, grad),
     }
 }
 
@@ -347,7 +470,7 @@ unsafe fn chin_avx512(
     robust: Robust,
     grad: &mut [f64],
 ) -> f64 {
-    chin_dispatch(raw, obs, weights, robust, grad)
+    chin_dispatch::<Avx512>(raw, obs, weights, robust, grad)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -359,7 +482,7 @@ unsafe fn chin_avx2(
     robust: Robust,
     grad: &mut [f64],
 ) -> f64 {
-    chin_dispatch(raw, obs, weights, robust, grad)
+    chin_dispatch::<Portable>(raw, obs, weights, robust, grad)
 }
 
 /// Which instruction set the kernels use on this CPU.
@@ -402,7 +525,7 @@ pub fn chinchilla_objective(
             _ => {}
         }
     }
-    chin_dispatch(raw, obs, weights, robust, grad)
+    chin_dispatch::<Portable>(raw, obs, weights, robust, grad)
 }
 
 #[cfg(test)]
@@ -422,7 +545,7 @@ mod tests {
         for robust in [Robust::Huber { delta: 1e-3 }, Robust::LeastSquares] {
             for weights in [None, Some(&w[..])] {
                 let mut g_plain = [0.0; 5];
-                let f_plain = chin_dispatch(&raw, &obs, weights, robust, &mut g_plain);
+                let f_plain = chin_dispatch::<Portable>(&raw, &obs, weights, robust, &mut g_plain);
                 let mut g = [0.0; 5];
                 let f = chinchilla_objective(&raw, &obs, weights, robust, &mut g);
                 assert_eq!(f.to_bits(), f_plain.to_bits(), "{} path", simd_level());

@@ -406,10 +406,10 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
             1.0 / inf_norm(&g).max(1e-300)
         };
         p.iter_mut().for_each(|v| *v *= gamma);
-        for j in 0..k {
+        for (j, &a) in alpha_buf.iter().enumerate().take(k) {
             let b = mem.rho(j) * dot(mem.y(j), &p);
             for (pi, si) in p.iter_mut().zip(mem.s(j)) {
-                *pi += (alpha_buf[j] - b) * si;
+                *pi += (a - b) * si;
             }
         }
         p.iter_mut().for_each(|v| *v = -*v);
