@@ -136,12 +136,18 @@ impl Lookup for Avx512 {
         let mut out = [0.0; LANES];
         // SAFETY: only instantiated inside functions compiled with
         // `target_feature(enable = "avx512f")`, which run after the feature
-        // was detected; all pointers are to arrays of 8 or 16 elements.
+        // was detected; all pointers are to arrays of whole multiples of 8
+        // elements.
         unsafe {
-            let i = _mm512_loadu_si512(idx.as_ptr().cast());
             let lo = _mm512_loadu_pd(table.as_ptr());
             let hi = _mm512_loadu_pd(table.as_ptr().add(8));
-            _mm512_storeu_pd(out.as_mut_ptr(), _mm512_permutex2var_pd(lo, i, hi));
+            for c in 0..LANES / 8 {
+                let i = _mm512_loadu_si512(idx.as_ptr().add(8 * c).cast());
+                _mm512_storeu_pd(
+                    out.as_mut_ptr().add(8 * c),
+                    _mm512_permutex2var_pd(lo, i, hi),
+                );
+            }
         }
         out
     }

@@ -95,10 +95,12 @@ impl Minimum {
     }
 }
 
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+#[inline(always)]
 fn inf_norm(a: &[f64]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.abs()))
 }
@@ -130,7 +132,8 @@ struct Point {
 /// Returns the accepted step and its value, with `x_new` and `g_new` holding
 /// the accepted point and its gradient, or `None` when no decrease was found.
 #[allow(clippy::too_many_arguments)]
-fn line_search<P: Problem + ?Sized>(
+#[inline(always)]
+fn line_search<P: Problem + ?Sized, const N: usize>(
     ev: &mut Evaluator<P>,
     x: &[f64],
     f0: f64,
@@ -142,12 +145,16 @@ fn line_search<P: Problem + ?Sized>(
 ) -> Option<(f64, f64)> {
     const C1: f64 = 1e-4;
     const C2: f64 = 0.9;
+    // with N given at compile time, slices of that length (loops unrolled)
+    let n = if N > 0 { N } else { x.len() };
+    let (x, g0, p) = (&x[..n], &g0[..n], &p[..n]);
+    let (x_new, g_new) = (&mut x_new[..n], &mut g_new[..n]);
     let dphi0 = dot(g0, p);
     if dphi0 >= 0.0 {
         return None;
     }
     let mut try_step = |alpha: f64, x_new: &mut [f64], g_new: &mut [f64]| -> Point {
-        for i in 0..x.len() {
+        for i in 0..n {
             x_new[i] = x[i] + alpha * p[i];
         }
         let f = ev.eval(x_new, g_new);
@@ -265,7 +272,7 @@ fn line_search<P: Problem + ?Sized>(
 
 /// The correction pairs of L-BFGS, oldest first, in one flat ring buffer (no
 /// allocation per iteration: the grid fit runs ~400,000 iterations).
-struct Memory {
+struct Memory<const N: usize> {
     n: usize,
     cap: usize,
     start: usize,
@@ -275,7 +282,16 @@ struct Memory {
     rho: Vec<f64>,
 }
 
-impl Memory {
+impl<const N: usize> Memory<N> {
+    /// The dimension: `N` when given at compile time (0 means not).
+    #[inline(always)]
+    fn dim(&self) -> usize {
+        if N > 0 {
+            N
+        } else {
+            self.n
+        }
+    }
     fn new(n: usize, cap: usize) -> Self {
         Memory {
             n,
@@ -301,12 +317,14 @@ impl Memory {
         }
     }
     fn s(&self, j: usize) -> &[f64] {
-        let k = self.slot(j) * self.n;
-        &self.s[k..k + self.n]
+        let n = self.dim();
+        let k = self.slot(j) * n;
+        &self.s[k..k + n]
     }
     fn y(&self, j: usize) -> &[f64] {
-        let k = self.slot(j) * self.n;
-        &self.y[k..k + self.n]
+        let n = self.dim();
+        let k = self.slot(j) * n;
+        &self.y[k..k + n]
     }
     fn rho(&self, j: usize) -> f64 {
         self.rho[self.slot(j)]
@@ -322,8 +340,9 @@ impl Memory {
             self.len += 1;
             self.slot(self.len - 1)
         };
-        let k = slot * self.n;
-        for i in 0..self.n {
+        let n = self.dim();
+        let k = slot * n;
+        for i in 0..n {
             self.s[k + i] = a[i] - b[i];
             self.y[k + i] = c[i] - d[i];
         }
@@ -351,7 +370,31 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
     opts: &LbfgsOptions,
     seed: &[CorrectionPair],
 ) -> Minimum {
-    let n = x0.len();
+    // One copy per small dimension, so the compiler sees n as a constant and
+    // unrolls the O(n) vector loops of the two-loop recursion, which run
+    // hundreds of thousands of times in a grid fit (same arithmetic, same
+    // order: results are identical to the generic copy).
+    match x0.len() {
+        2 => lbfgs_n::<P, 2>(problem, x0, opts, seed),
+        3 => lbfgs_n::<P, 3>(problem, x0, opts, seed),
+        4 => lbfgs_n::<P, 4>(problem, x0, opts, seed),
+        5 => lbfgs_n::<P, 5>(problem, x0, opts, seed),
+        6 => lbfgs_n::<P, 6>(problem, x0, opts, seed),
+        _ => lbfgs_n::<P, 0>(problem, x0, opts, seed),
+    }
+}
+
+/// [`lbfgs_with_memory`] for `N = x0.len()` parameters, or any number when
+/// `N` is 0.
+#[inline(always)]
+fn lbfgs_n<P: Problem + ?Sized, const N: usize>(
+    problem: &P,
+    x0: &[f64],
+    opts: &LbfgsOptions,
+    seed: &[CorrectionPair],
+) -> Minimum {
+    let n = if N > 0 { N } else { x0.len() };
+    let x0 = &x0[..n];
     let mut ev = Evaluator { problem, count: 0 };
     let mut x = x0.to_vec();
     let mut g = vec![0.0; n];
@@ -368,7 +411,7 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
         return finish(x, f, &g, 0, ev.count, Termination::NonFinite);
     }
     let m = opts.memory.max(1);
-    let mut mem = Memory::new(n, m);
+    let mut mem = Memory::<N>::new(n, m);
     let zeros = vec![0.0; n];
     for (sv, yv) in seed {
         assert_eq!(
@@ -413,7 +456,7 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
             }
         }
         p.iter_mut().for_each(|v| *v = -*v);
-        let mut step = line_search(&mut ev, &x, f, &g, &p, 1.0, &mut x_new, &mut g_new);
+        let mut step = line_search::<P, N>(&mut ev, &x, f, &g, &p, 1.0, &mut x_new, &mut g_new);
         if step.is_none() && k > 0 {
             // Curvature memory led astray: restart along steepest descent.
             mem.clear();
@@ -423,7 +466,7 @@ pub fn lbfgs_with_memory<P: Problem + ?Sized>(
             for i in 0..n {
                 p[i] = -g[i] * gamma;
             }
-            step = line_search(&mut ev, &x, f, &g, &p, 1.0, &mut x_new, &mut g_new);
+            step = line_search::<P, N>(&mut ev, &x, f, &g, &p, 1.0, &mut x_new, &mut g_new);
         }
         let Some((_alpha, f_new)) = step else {
             let small = inf_norm(&g) <= 1e-7 * (1.0 + f.abs());
@@ -536,6 +579,38 @@ mod tests {
         assert!(cold.converged() && warm.converged(), "{cold:?} {warm:?}");
         assert!(warm.x.iter().all(|v| (v - 1.0).abs() < 1e-10), "{warm:?}");
         assert!(warm.evaluations < cold.evaluations, "{warm:?} {cold:?}");
+    }
+
+    #[test]
+    fn fixed_dimension_copies_match_the_generic_one_bit_for_bit() {
+        // a coupled, ill-conditioned 5-parameter problem:
+        // f = Σ r_i² + 0.01 x_i⁴, r_i = (1 + 10i)(x_i − 1) + 0.3 x_{i+1}²
+        let r = |x: &[f64], i: usize| {
+            (1.0 + 10.0 * i as f64) * (x[i] - 1.0) + 0.3 * x[(i + 1) % 5].powi(2)
+        };
+        let f = |x: &[f64], g: &mut [f64]| {
+            let mut v = 0.0;
+            for (i, gi) in g.iter_mut().enumerate().take(5) {
+                v += r(x, i).powi(2) + 0.01 * x[i].powi(4);
+                let prev = (i + 4) % 5;
+                *gi = 2.0 * r(x, i) * (1.0 + 10.0 * i as f64)
+                    + 2.0 * r(x, prev) * 0.6 * x[i]
+                    + 0.04 * x[i].powi(3);
+            }
+            v
+        };
+        let x0 = [3.0, -2.0, 0.5, 4.0, -1.0];
+        let opts = LbfgsOptions::default();
+        let fixed = lbfgs_n::<_, 5>(&f, &x0, &opts, &[]);
+        let generic = lbfgs_n::<_, 0>(&f, &x0, &opts, &[]);
+        assert!(fixed.converged(), "{fixed:?}");
+        assert!(fixed.iterations > 10, "{fixed:?}");
+        assert_eq!(fixed.f.to_bits(), generic.f.to_bits());
+        assert_eq!(fixed.evaluations, generic.evaluations);
+        assert_eq!(
+            fixed.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            generic.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
