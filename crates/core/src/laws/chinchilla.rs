@@ -5,7 +5,7 @@
 //! kernel (see [`crate::kernels`]) because the 4,500-start grid and the
 //! bootstrap evaluate it millions of times.
 
-use super::{grid, ln_coef, lse3, steps, Law, LogCovariates, Variable};
+use super::{grid, ln_coef, lse3, steps, Centring, Law, LogCovariates, Variable};
 use crate::data::{Covariates, Observations};
 use crate::robust::Robust;
 
@@ -50,6 +50,21 @@ impl Law for Chinchilla {
             g[4] = -w[1] * x.ln_d;
         }
         v
+    }
+    fn centring(&self, obs: &Observations) -> Vec<Centring> {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        vec![
+            Centring {
+                coef: 1,
+                exponent: 3,
+                shift: mean(&obs.ln_n),
+            },
+            Centring {
+                coef: 2,
+                exponent: 4,
+                shift: mean(&obs.ln_d),
+            },
+        ]
     }
     fn start_grid(&self, _obs: &Observations) -> Vec<Vec<f64>> {
         // Hoffmann et al. (2022), Appendix D.2: α, β ∈ {0, 0.5, …, 2},
