@@ -21,6 +21,9 @@ Fits the Chinchilla law to the Epoch AI re-extraction of Hoffmann et al.
              to scalelab's stopping rule) or --tol scipy (scipy's defaults), from the 4,500 starts alpha, beta in {0, .5, 1, 1.5, 2},
              e in {-1, -.5, 0, .5, 1}, a, b in {0, 5, ..., 25} (a outermost,
              beta innermost); the lowest objective is kept.
+  --centred  run L-BFGS-B in scalelab's centred variables, a - alpha m_N and
+             b - beta m_D with m_N, m_D the mean ln N and ln D of the points
+             fitted (off by default: the plain method is the reference).
   bootstrap  R resamples (default 4000) of the 240 indices with replacement
              (np.random.default_rng(seed).choice), each refit by L-BFGS-B
              from the full-data optimum; standard deviations (ddof = 1) of
@@ -30,10 +33,11 @@ Run it single-threaded:
 
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
       python3 bench/fit_scipy_reference.py ../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv \
-      [--loss-below X] [--tol strict|scipy] [--starts-limit K] [--bootstrap R] [--seed S] [--json]
+      [--loss-below X] [--tol strict|scipy] [--centred] [--starts-limit K] [--bootstrap R]
+      [--seed S] [--json]
 
 With --json, stdout is one JSON object:
-  {"points", "loss_below", "tol", "lbfgsb_options",
+  {"points", "loss_below", "tol", "centred", "lbfgsb_options",
    "grid": {"seconds", "starts", "objective", "params": {A, B, E, alpha, beta},
             "starts_at_best", "converged", "evaluations", "iterations"},
    "bootstrap": {"seconds", "n", "se": {A, B, E, alpha, beta}, "not_converged",
@@ -118,6 +122,39 @@ def make_objective(ln_n, ln_d, ln_l):
     return fg
 
 
+def centred(fg, ln_n, ln_d):
+    """(fg in centred variables, raw -> centred, centred -> raw)."""
+    mn, md = float(ln_n.mean()), float(ln_d.mean())
+
+    def to_raw(xc):
+        a, b, e, alpha, beta = xc
+        return np.array([a + alpha * mn, b + beta * md, e, alpha, beta])
+
+    def to_centred(x):
+        a, b, e, alpha, beta = x
+        return np.array([a - alpha * mn, b - beta * md, e, alpha, beta])
+
+    def fgc(xc):
+        v, g = fg(to_raw(xc))
+        g = g.copy()
+        g[3] += mn * g[0]
+        g[4] += md * g[1]
+        return v, g
+
+    return fgc, to_centred, to_raw
+
+
+def solve(fg, x0, opts, ln_n, ln_d, centre):
+    """L-BFGS-B from x0 (raw); returns (result, raw optimum)."""
+    if not centre:
+        r = minimize(fg, x0, method="L-BFGS-B", jac=True, options=opts)
+        return r, np.array(r.x, dtype=float)
+    fgc, to_c, to_r = centred(fg, ln_n, ln_d)
+    r = minimize(fgc, to_c(np.asarray(x0, dtype=float)), method="L-BFGS-B", jac=True,
+                 options=opts)
+    return r, to_r(np.array(r.x, dtype=float))
+
+
 def gradient_check(fg, points):
     worst = 0.0
     for x in points:
@@ -159,6 +196,8 @@ def main():
                          "loss, 3.446995..., i.e. 240 rows; note that 3.447 itself keeps 241)")
     ap.add_argument("--tol", choices=sorted(TOLERANCES), default="strict",
                     help="L-BFGS-B stopping rule (default strict; see TOLERANCES)")
+    ap.add_argument("--centred", action="store_true",
+                    help="run L-BFGS-B in scalelab's centred variables (see above)")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = ap.parse_args()
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
@@ -180,7 +219,7 @@ def main():
     log(f"gradient check: max rel error vs central differences = {gerr:.3e}")
 
     opts = TOLERANCES[args.tol]
-    log(f"L-BFGS-B options: {args.tol} {opts}")
+    log(f"L-BFGS-B options: {args.tol} {opts}; centred variables: {args.centred}")
 
     starts = start_grid()
     if args.starts_limit is not None:
@@ -188,8 +227,9 @@ def main():
 
     # Grid fit.
     t0 = time.perf_counter()
-    results = [minimize(fg, x0, method="L-BFGS-B", jac=True, options=opts) for x0 in starts]
+    solved = [solve(fg, x0, opts, ln_n, ln_d, args.centred) for x0 in starts]
     grid_s = time.perf_counter() - t0
+    results = [r for r, _ in solved]
     funs = np.array([r.fun if np.isfinite(r.fun) else np.inf for r in results])
     ibest = int(np.argmin(funs))
     best = results[ibest]
@@ -198,7 +238,7 @@ def main():
     converged = int(sum(bool(r.success) for r in results))
     grid_nfev = int(sum(r.nfev for r in results))
     grid_nit = int(sum(r.nit for r in results))
-    xbest = np.array(best.x, dtype=float)
+    xbest = solved[ibest][1]
     params = to_params(xbest)
     log(f"grid: {len(starts)} starts in {grid_s:.2f} s; best objective {fbest:.10f} "
         f"(start #{ibest}, success={best.success}); {at_best} starts within 1e-9 relative; "
@@ -214,10 +254,10 @@ def main():
     for i in range(args.bootstrap):
         idx = rng.choice(m, size=m, replace=True)
         fgi = make_objective(ln_n[idx], ln_d[idx], ln_l[idx])
-        r = minimize(fgi, xbest, method="L-BFGS-B", jac=True, options=opts)
+        r, x = solve(fgi, xbest, opts, ln_n[idx], ln_d[idx], args.centred)
         failed += not r.success
         boot_nfev += int(r.nfev)
-        a, b, e, alpha, beta = r.x
+        a, b, e, alpha, beta = x
         draws[i] = (np.exp(a), np.exp(b), np.exp(e), alpha, beta)
     boot_s = time.perf_counter() - t0
     se = dict(zip(NAMES, (float(v) for v in draws.std(axis=0, ddof=1)))) if args.bootstrap > 1 \
@@ -231,7 +271,8 @@ def main():
     log("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     if args.json:
         print(json.dumps({
-            "points": m, "loss_below": cut, "tol": args.tol, "lbfgsb_options": opts,
+            "points": m, "loss_below": cut, "tol": args.tol, "centred": args.centred,
+            "lbfgsb_options": opts,
             "grid": {"seconds": grid_s, "starts": len(starts), "objective": fbest,
                      "params": params, "starts_at_best": at_best, "converged": converged,
                      "evaluations": grid_nfev, "iterations": grid_nit},
