@@ -19,6 +19,9 @@ use crate::robust::Robust;
 /// so results do not depend on the instruction set.
 pub const LANES: usize = 8;
 
+// The AVX-512 lookups work on whole 8-lane registers.
+const _: () = assert!(LANES.is_multiple_of(8));
+
 const LN2_HI: f64 = 6.931_471_803_691_238e-1;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
