@@ -371,3 +371,32 @@ fn abilities_report_renders_in_a_browser() {
         check_page(b, &page, "abilities-report", 9);
     }
 }
+
+#[test]
+fn a_broken_fit_file_is_refused_with_its_name_not_ignored() {
+    let root = std::env::temp_dir().join(format!("scalelab-report-badfit-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let fit = root.join("fit.json");
+    // the right schema, but a parameter missing
+    std::fs::write(
+        &fit,
+        r#"{"schema": "scalelab.fit/1", "law": "chinchilla",
+            "params": {"E": 1.8, "A": 480, "B": 2100, "beta": 0.37}}"#,
+    )
+    .unwrap();
+    let page = root.join("report.html");
+    let o = scalelab(&[
+        "report",
+        &fit.display().to_string(),
+        "-o",
+        &page.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("fit.json") && err.contains("`params.alpha`"),
+        "{err}"
+    );
+    assert!(!page.exists(), "no report from a broken fit");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -13,7 +13,7 @@ pub mod svg;
 use anyhow::{Context, Result};
 use figures::{CurvePoint, FittedLaw, RunPoint};
 use html::{num, Block, Report, Table as HTable};
-use scalelab_core::laws::law_by_name;
+use scalelab_tables::fitfile::{parse_fit, FitFile};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -203,7 +203,7 @@ impl Inputs {
             if name.ends_with(".json") {
                 let v = read_json(f)?;
                 match v.get("schema").and_then(Value::as_str) {
-                    Some("scalelab.fit/1") => i.fit = Some(f.clone()),
+                    Some(scalelab_tables::fitfile::FIT_SCHEMA) => i.fit = Some(f.clone()),
                     Some("scalelab.study/1") => i.study = Some(f.clone()),
                     Some("scalelab.emerge/1") => i.emerge = Some(f.clone()),
                     other => anyhow::bail!(
@@ -239,59 +239,37 @@ impl Inputs {
     }
 }
 
-/// The fit in a `scalelab.fit/1` object.
-pub struct LoadedFit {
-    pub value: Value,
-    pub law: Box<dyn scalelab_core::laws::Law>,
-    pub params: Vec<f64>,
-    pub draws: Vec<Vec<f64>>,
-}
-
-pub fn load_fit(v: &Value) -> Option<LoadedFit> {
-    let law = law_by_name(v.get("law")?.as_str()?)?;
-    let params: Vec<f64> = law
-        .param_names()
-        .iter()
-        .map(|p| v["params"][p].as_f64())
-        .collect::<Option<_>>()?;
-    let draws = v
-        .pointer("/bootstrap/draws")
-        .and_then(Value::as_array)
-        .map(|d| {
-            d.iter()
-                .filter_map(|row| {
-                    row.as_array()
-                        .map(|r| r.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(LoadedFit {
-        value: v.clone(),
-        law,
-        params,
-        draws,
-    })
-}
-
 /// What the figures are drawn from: the study (if any), the fit (a fit file,
 /// else the study's), and the runs, read with the fit's columns and filters.
 pub struct Data {
     pub study: Option<Value>,
     pub fit_value: Option<Value>,
-    pub fit: Option<LoadedFit>,
+    pub fit: Option<FitFile>,
     pub runs: Vec<RunPoint>,
 }
 
 impl Data {
     pub fn load(inputs: &Inputs) -> Result<Data> {
         let study = inputs.study.as_deref().map(read_json).transpose()?;
-        let fit_value = match (&inputs.fit, &study) {
-            (Some(p), _) => Some(read_json(p)?),
-            (None, Some(s)) if s.get("fit").is_some() => Some(s["fit"].clone()),
-            _ => None,
+        let (fit_value, fit_source) = match (&inputs.fit, &study) {
+            (Some(p), _) => (Some(read_json(p)?), p.display().to_string()),
+            (None, Some(s)) if s.get("fit").is_some() => (
+                Some(s["fit"].clone()),
+                format!(
+                    "{} (its `fit` key)",
+                    inputs
+                        .study
+                        .as_deref()
+                        .unwrap_or(Path::new("study"))
+                        .display()
+                ),
+            ),
+            _ => (None, String::new()),
         };
-        let fit = fit_value.as_ref().and_then(load_fit);
+        let fit = fit_value
+            .as_ref()
+            .map(|v| parse_fit(v, &fit_source))
+            .transpose()?;
         let cols = fit_value
             .as_ref()
             .map(RunColumns::of_fit)

@@ -8,6 +8,7 @@
 
 mod error;
 mod filter;
+pub mod fitfile;
 mod observations;
 mod read;
 mod write;

@@ -4,7 +4,6 @@
 use anyhow::{bail, Context, Result};
 use scalelab_core::accounting::{shape_for_params, GptShape};
 use scalelab_core::hardware::{self, accelerator};
-use scalelab_core::laws::{law_by_name, Law};
 use scalelab_core::plan::{
     self, data_constrained_optimum, percentile_ci95, six_n, Allocation, Convention, LossSurface,
     MUENNIGHOFF_R_STAR_D,
@@ -157,64 +156,7 @@ fn n_and_d(s: &str) -> Result<(f64, f64), String> {
     ))
 }
 
-/// A fit read from `fit.json`.
-pub struct FitFile {
-    pub law: Box<dyn Law>,
-    pub params: Vec<f64>,
-    pub draws: Vec<Vec<f64>>,
-}
-
-/// Reads a `scalelab.fit/1` file.
-pub fn read_fit(path: &Path) -> Result<FitFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read fit file {}", path.display()))?;
-    let v: Value = serde_json::from_str(&text)
-        .with_context(|| format!("fit file {} is not valid JSON", path.display()))?;
-    let where_ = path.display();
-    match v.get("schema").and_then(Value::as_str) {
-        Some("scalelab.fit/1") => {}
-        Some(other) => bail!("fit file {where_}: schema `{other}` is not `scalelab.fit/1`"),
-        None => bail!(
-            "fit file {where_}: no `schema` key; is this a file written by `scalelab fit --out`?"
-        ),
-    }
-    let name = v
-        .get("law")
-        .and_then(Value::as_str)
-        .with_context(|| format!("fit file {where_}: no `law` key"))?;
-    let law =
-        law_by_name(name).with_context(|| format!("fit file {where_}: unknown law `{name}`"))?;
-    let pmap = v
-        .get("params")
-        .and_then(Value::as_object)
-        .with_context(|| format!("fit file {where_}: no `params` object"))?;
-    let mut params = Vec::new();
-    for p in law.param_names() {
-        let x = pmap
-            .get(p)
-            .and_then(Value::as_f64)
-            .with_context(|| format!("fit file {where_}: `params.{p}` missing or not a number (law `{name}` has parameters {})", law.param_names().join(", ")))?;
-        params.push(x);
-    }
-    let mut draws = Vec::new();
-    if let Some(d) = v.pointer("/bootstrap/draws").and_then(Value::as_array) {
-        for (i, row) in d.iter().enumerate() {
-            let row: Vec<f64> = row
-                .as_array()
-                .map(|r| r.iter().filter_map(Value::as_f64).collect())
-                .unwrap_or_default();
-            if row.len() != params.len() {
-                bail!(
-                    "fit file {where_}: bootstrap draw {i} has {} numbers, law `{name}` has {} parameters",
-                    row.len(),
-                    params.len()
-                );
-            }
-            draws.push(row);
-        }
-    }
-    Ok(FitFile { law, params, draws })
-}
+pub use scalelab_tables::fitfile::{read_fit, FitFile};
 
 /// Checks the fit can plan at all (a law of N and D), naming the file.
 fn check_plannable(fit: &FitFile, path: &Path) -> Result<()> {
