@@ -278,3 +278,55 @@ fn bad_input_gives_clear_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn jsonl_and_a_sweep_directory_read_like_csv() {
+    // the same runs as CSV and as JSONL (what `--help` promises), with a
+    // text column to group by
+    let csv_text = synthetic_csv(0.55);
+    let mut lines = csv_text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut jsonl = String::new();
+    let mut csv_grouped = format!("{},family\n", header.join(","));
+    for (i, line) in lines.enumerate() {
+        let fields: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let mut obj = serde_json::Map::new();
+        for (h, v) in header.iter().zip(&fields) {
+            obj.insert(h.to_string(), serde_json::json!(v));
+        }
+        let family = if i % 2 == 0 { "even" } else { "odd" };
+        obj.insert("family".into(), serde_json::json!(family));
+        jsonl.push_str(&format!("{}\n", Value::Object(obj)));
+        csv_grouped.push_str(&format!("{line},{family}\n"));
+    }
+    let csv = tmp("same.csv", &csv_grouped);
+    let dir =
+        std::env::temp_dir().join(format!("scalelab-isoflop-sweepdir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("runs.jsonl"), &jsonl).unwrap();
+    let run = |table: &str| {
+        json_of(&scalelab(&[
+            "isoflop",
+            table,
+            "--group-by",
+            "family",
+            "--json",
+        ]))
+    };
+    let (a, b) = (run(csv.to_str().unwrap()), run(dir.to_str().unwrap()));
+    let groups = a["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{a}");
+    for (ga, gb) in groups.iter().zip(b["groups"].as_array().unwrap()) {
+        assert_eq!(ga["group"], gb["group"]);
+        let (x, y) = (f(&ga["a"]), f(&gb["a"]));
+        assert!((x - y).abs() < 1e-12, "csv {x} vs jsonl {y}");
+        assert!((x - 0.55).abs() < 0.05, "{x}");
+    }
+    // a missing --group-by column names the flag
+    let out = scalelab(&["isoflop", csv.to_str().unwrap(), "--group-by", "nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--group-by nope"),
+        "{err}"
+    );
+}

@@ -182,9 +182,24 @@ pub struct Input {
     pub warnings: Vec<String>,
 }
 
-/// Reads a table, applies the filters and returns the observations the law
-/// needs. Every error names the file, line and column, or the flag.
-pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> Result<Input> {
+/// A run table after `--where` and the drop of unfinished sweep runs.
+pub struct KeptTable {
+    pub path: PathBuf,
+    /// Rows in the file.
+    pub rows_read: usize,
+    /// The rows kept.
+    pub table: Table,
+    pub notes: Vec<String>,
+    /// Runs left out (a sweep's failed or unfinished runs).
+    pub warnings: Vec<String>,
+}
+
+/// Reads a run table (CSV, JSONL or Parquet; a directory means its
+/// `runs.*`), applies the filters and, when the table has a `status` column
+/// the filters do not mention, leaves out the runs that are not `done` (with
+/// a warning naming them). Every error names the file, line and column, or
+/// the flag.
+pub fn load_table(path: &Path, filters: &[String]) -> Result<KeptTable> {
     let path = resolve_table(path)?;
     let table = Table::read(&path)?;
     let mut parsed = Vec::new();
@@ -224,7 +239,7 @@ pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> 
             .collect();
         if !left_out.is_empty() {
             warnings.push(format!(
-                "{} runs left out of the fit because their status is not done: {}",
+                "{} runs left out because their status is not done: {}",
                 left_out.len(),
                 left_out.join("; ")
             ));
@@ -250,11 +265,30 @@ pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> 
             filters.join(" and ")
         );
     }
+    Ok(KeptTable {
+        path,
+        rows_read: table.len(),
+        table: kept,
+        notes,
+        warnings,
+    })
+}
+
+/// Reads a table, applies the filters and returns the observations the law
+/// needs. Every error names the file, line and column, or the flag.
+pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> Result<Input> {
+    let KeptTable {
+        path,
+        rows_read,
+        table: kept,
+        mut notes,
+        warnings,
+    } = load_table(path, filters)?;
     let loaded = kept.observations(map, &law.variables())?;
     notes.extend(loaded.notes);
     Ok(Input {
         path,
-        rows_read: table.len(),
+        rows_read,
         obs: loaded.obs,
         lines: loaded.lines,
         notes,

@@ -11,8 +11,8 @@ use scalelab_core::plan::{self, percentile_ci95, six_n};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-mod csv_table;
-use csv_table::CsvTable;
+use scalelab_core::laws::Variable;
+use scalelab_tables::{ColumnMap, Table};
 
 /// Shown after the options in `--help`: the method and examples (the
 /// subcommand's one-line summary comes from its variant in `main.rs`).
@@ -42,8 +42,9 @@ Examples:
 #[derive(clap::Args, Debug)]
 #[command(after_help = HELP)]
 pub struct Args {
-    /// Table of runs (CSV, JSONL or Parquet), one row per (run, budget) with
-    /// parameters, tokens, FLOPs and loss. Example: `runs.csv`.
+    /// Table of runs (CSV, JSONL or Parquet, or a sweep directory for its
+    /// `runs.*`), one row per (run, budget) with parameters, tokens, FLOPs
+    /// and loss. Example: `runs.csv`.
     #[arg(value_name = "RUNS")]
     pub runs: PathBuf,
 
@@ -271,35 +272,20 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let table = CsvTable::read(&args.runs)?;
-    let mut table = table.filter(&args.filters)?;
-    // A sweep table: runs that did not finish have no loss; leave them out
-    // (as `scalelab fit` does) unless the filters already speak of status.
-    let mut left_out = 0;
-    if let (Some(c), false) = (
-        table.column("status"),
-        args.filters.iter().any(|f| f.contains("status")),
-    ) {
-        let keep: Vec<bool> = table.text(c).iter().map(|s| s == "done").collect();
-        left_out = keep.iter().filter(|k| !**k).count();
-        if left_out > 0 {
-            table = table.retain(&keep);
-        }
+    let kept = super::fit::load_table(&args.runs, &args.filters)?;
+    for w in &kept.warnings {
+        eprintln!("warning: {w}");
     }
-    if left_out > 0 {
-        eprintln!("warning: {left_out} runs left out because their status is not done");
-    }
-    if table.rows.is_empty() {
-        bail!(
-            "{}: no rows left after --where {}",
-            args.runs.display(),
-            args.filters.join(" and ")
-        );
-    }
-    let groups: Vec<(Option<String>, CsvTable)> = match &args.group_by {
+    let table = kept.table;
+    // a text column named by a flag, the flag named in the error
+    let flag_column = |t: &Table, col: &str, flag: &str| -> Result<Vec<String>> {
+        t.text_column(col)
+            .map_err(|e| anyhow::anyhow!("{flag} {col}: {e}"))
+    };
+    let groups: Vec<(Option<String>, Table)> = match &args.group_by {
         None => vec![(None, table)],
         Some(col) => {
-            let keys = table.text(table.require(col, "--group-by")?);
+            let keys = flag_column(&table, col, "--group-by")?;
             let mut names: Vec<String> = keys.clone();
             names.sort();
             names.dedup();
@@ -307,7 +293,7 @@ pub fn run(args: Args) -> Result<()> {
                 .into_iter()
                 .map(|name| {
                     let keep: Vec<bool> = keys.iter().map(|k| *k == name).collect();
-                    (Some(name), table.retain(&keep))
+                    (Some(name), table.retain_rows(&keep))
                 })
                 .collect()
         }
@@ -316,9 +302,10 @@ pub fn run(args: Args) -> Result<()> {
     let mut text = String::new();
     let mut failures = 0;
     for (name, t) in &groups {
-        let loaded = load(t, &args)?;
+        let mut loaded = load(t, &args)?;
+        loaded.notes.splice(0..0, kept.notes.iter().cloned());
         let runs = match &args.run_col {
-            Some(c) => Some(t.text(t.require(c, "--run-col")?)),
+            Some(c) => Some(flag_column(t, c, "--run-col")?),
             None => None,
         };
         if let Some(n) = name {
@@ -392,49 +379,18 @@ struct Loaded {
     notes: Vec<String>,
 }
 
-/// Reads N, D, C and loss; C = 6ND (or D = C/(6N)) is derived, with a note,
-/// when its column is absent and was not named explicitly.
-fn load(t: &CsvTable, args: &Args) -> Result<Loaded> {
-    let pick = |given: &Option<String>, default: &str, flag: &str| -> Result<Option<usize>> {
-        match given {
-            Some(name) => t.require(name, flag).map(Some),
-            None => Ok(t.column(default)),
-        }
+/// Reads N, D, C and loss through the tables crate: a missing one of N, D
+/// and C is derived from the other two by C = 6ND, with a note.
+fn load(t: &Table, args: &Args) -> Result<Loaded> {
+    let map = ColumnMap {
+        params: args.params_col.clone(),
+        tokens: args.tokens_col.clone(),
+        flops: args.flops_col.clone(),
+        loss: args.loss_col.clone(),
     };
-    let d_col = pick(&args.tokens_col, "tokens", "--tokens-col")?;
-    let c_col = pick(&args.flops_col, "flops", "--flops-col")?;
-    let l_col = match &args.loss_col {
-        Some(name) => t.require(name, "--loss-col")?,
-        None => t.require("loss", "--loss-col (default 'loss')")?,
-    };
-    let n_col = match &args.params_col {
-        Some(name) => t.require(name, "--params-col")?,
-        None => t.require("params", "--params-col (default 'params')")?,
-    };
-    let n = t.positive(n_col)?;
-    let loss = t.positive(l_col)?;
-    let mut notes = Vec::new();
-    let (d, c) = match (d_col, c_col) {
-        (Some(dc), Some(cc)) => (t.positive(dc)?, t.positive(cc)?),
-        (Some(dc), None) => {
-            let d = t.positive(dc)?;
-            notes.push("no 'flops' column: C = 6·N·D".to_string());
-            let c = n.iter().zip(&d).map(|(n, d)| 6.0 * n * d).collect();
-            (d, c)
-        }
-        (None, Some(cc)) => {
-            let c = t.positive(cc)?;
-            notes.push("no 'tokens' column: D = C/(6·N)".to_string());
-            let d = n.iter().zip(&c).map(|(n, c)| c / (6.0 * n)).collect();
-            (d, c)
-        }
-        (None, None) => bail!(
-            "{}: needs a tokens column (--tokens-col, default 'tokens') or a FLOPs column \
-             (--flops-col, default 'flops'); columns: {}",
-            t.path.display(),
-            t.columns.join(", ")
-        ),
-    };
-    let obs = Observations::new(n, d, c, loss).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Loaded { obs, notes })
+    let l = t.observations(&map, &[Variable::N, Variable::D, Variable::C])?;
+    Ok(Loaded {
+        obs: l.obs,
+        notes: l.notes,
+    })
 }
