@@ -322,28 +322,13 @@ fn chin_block<L: Lookup, const HUBER: bool, const WEIGHTED: bool>(
             for j in 0..LANES {
                 s[j] = e1[j] + e2[j] + ee;
             }
-            // 1/s now, so the division runs alongside ln instead of after it
-            let mut inv_s = [0.0; LANES];
-            for j in 0..LANES {
-                inv_s[j] = 1.0 / s[j];
-            }
             let lns = ln_lanes::<L>(&s);
             for j in 0..LANES {
-                let (v, dv) = loss::<HUBER>(ln_l[j] - lns[j], delta);
-                // unweighted: no multiplies by 1 (the same values)
-                let (v, dv) = if WEIGHTED {
-                    (w[j] * v, w[j] * dv)
-                } else {
-                    (v, dv)
-                };
-                let c = dv / s[j];
-                let (ce1, ce2) = (c * e1[j], c * e2[j]);
-                acc[0][j] += v;
+                let res = ln_l[j] - lns[j];
+                let c = add_run::<HUBER, WEIGHTED>(
+                    acc, j, res, s[j], e1[j], e2[j], ln_n, ln_d, w, delta,
+                );
                 acc[6][j] += c;
-                acc[2][j] += ce1;
-                acc[3][j] += ce2;
-                acc[4][j] = ce1.mul_add(ln_n[j], acc[4][j]);
-                acc[5][j] = ce2.mul_add(ln_d[j], acc[5][j]);
             }
             return;
         }
@@ -370,21 +355,44 @@ fn chin_block<L: Lookup, const HUBER: bool, const WEIGHTED: bool>(
     }
     let lns = ln_lanes::<L>(&s);
     for j in 0..LANES {
-        let (v, dv) = loss::<HUBER>(ln_l[j] - (m[j] + lns[j]), delta);
-        let (v, dv) = if WEIGHTED {
-            (w[j] * v, w[j] * dv)
-        } else {
-            (v, dv)
-        };
-        let c = dv / s[j];
-        let (ce1, ce2) = (c * e1[j], c * e2[j]);
-        acc[0][j] += v;
+        let res = ln_l[j] - (m[j] + lns[j]);
+        let c = add_run::<HUBER, WEIGHTED>(acc, j, res, s[j], e1[j], e2[j], ln_n, ln_d, w, delta);
         acc[1][j] = c.mul_add(e3[j], acc[1][j]);
-        acc[2][j] += ce1;
-        acc[3][j] += ce2;
-        acc[4][j] = ce1.mul_add(ln_n[j], acc[4][j]);
-        acc[5][j] = ce2.mul_add(ln_d[j], acc[5][j]);
     }
+}
+
+/// Adds run `j`'s loss and its N and D gradient terms to the accumulators,
+/// given its residual, the log-sum-exp's sum `s` and the N and D terms (in
+/// the same scale as `s`); returns c = w·ψ/s for the caller's E term.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn add_run<const HUBER: bool, const WEIGHTED: bool>(
+    acc: &mut Acc,
+    j: usize,
+    res: f64,
+    s: f64,
+    e1: f64,
+    e2: f64,
+    ln_n: &[f64; LANES],
+    ln_d: &[f64; LANES],
+    w: &[f64; LANES],
+    delta: f64,
+) -> f64 {
+    let (v, dv) = loss::<HUBER>(res, delta);
+    // unweighted: no multiplies by 1 (the same values)
+    let (v, dv) = if WEIGHTED {
+        (w[j] * v, w[j] * dv)
+    } else {
+        (v, dv)
+    };
+    let c = dv / s;
+    let (ce1, ce2) = (c * e1, c * e2);
+    acc[0][j] += v;
+    acc[2][j] += ce1;
+    acc[3][j] += ce2;
+    acc[4][j] = ce1.mul_add(ln_n[j], acc[4][j]);
+    acc[5][j] = ce2.mul_add(ln_d[j], acc[5][j]);
+    c
 }
 
 #[inline(always)]
