@@ -243,7 +243,7 @@ impl Inputs {
 /// else the study's), and the runs, read with the fit's columns and filters.
 pub struct Data {
     pub study: Option<Value>,
-    pub fit_value: Option<Value>,
+    /// The fit, checked; its whole object is `fit.value`.
     pub fit: Option<FitFile>,
     pub runs: Vec<RunPoint>,
 }
@@ -270,9 +270,9 @@ impl Data {
             .as_ref()
             .map(|v| parse_fit(v, &fit_source))
             .transpose()?;
-        let cols = fit_value
+        let cols = fit
             .as_ref()
-            .map(RunColumns::of_fit)
+            .map(|f| RunColumns::of_fit(&f.value))
             .unwrap_or_default();
         let runs = inputs
             .runs
@@ -280,12 +280,7 @@ impl Data {
             .map(|p| read_runs_with(p, &cols))
             .transpose()?
             .unwrap_or_default();
-        Ok(Data {
-            study,
-            fit_value,
-            fit,
-            runs,
-        })
+        Ok(Data { study, fit, runs })
     }
 
     /// The fitted law, for the figures.
@@ -315,7 +310,8 @@ fn interval(v: &Value) -> String {
 
 pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
     let data = Data::load(inputs)?;
-    let (study, fit_v, fit, runs) = (&data.study, &data.fit_value, &data.fit, &data.runs);
+    let (study, fit, runs) = (&data.study, &data.fit, &data.runs);
+    let fit_v = fit.as_ref().map(|f| &f.value);
     let curves = inputs
         .curves
         .as_deref()
@@ -557,7 +553,7 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
     let mut warnings: Vec<String> = Vec::new();
     for src in [
         study.as_ref().map(|s| &s["warnings"]),
-        fit_v.as_ref().map(|f| &f["warnings"]),
+        fit_v.map(|f| &f["warnings"]),
     ]
     .into_iter()
     .flatten()
@@ -594,7 +590,6 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         rows.push(vec![p.display().to_string(), sha256_file(p)?]);
     }
     if let Some(p) = fit_v
-        .as_ref()
         .and_then(|v| v.pointer("/input/path"))
         .and_then(Value::as_str)
     {
@@ -615,7 +610,7 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
             concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),
         ],
     ];
-    if let Some(f) = &fit_v {
+    if let Some(f) = fit_v {
         if let Some(seed) = f.pointer("/bootstrap/seed") {
             facts.push(vec!["bootstrap seed".into(), seed.to_string()]);
         }
