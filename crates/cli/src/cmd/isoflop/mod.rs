@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
 use scalelab_core::laws::Variable;
-use scalelab_tables::{ColumnMap, Table};
+use scalelab_tables::{ColumnMap, Loaded, Table};
 
 /// Shown after the options in `--help`: the method and examples (the
 /// subcommand's one-line summary comes from its variant in `main.rs`).
@@ -373,12 +373,6 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Observations with notes about derived columns.
-struct Loaded {
-    obs: Observations,
-    notes: Vec<String>,
-}
-
 /// Reads N, D, C and loss through the tables crate: a missing one of N, D
 /// and C is derived from the other two by C = 6ND, with a note.
 fn load(t: &Table, args: &Args) -> Result<Loaded> {
@@ -388,9 +382,5 @@ fn load(t: &Table, args: &Args) -> Result<Loaded> {
         flops: args.flops_col.clone(),
         loss: args.loss_col.clone(),
     };
-    let l = t.observations(&map, &[Variable::N, Variable::D, Variable::C])?;
-    Ok(Loaded {
-        obs: l.obs,
-        notes: l.notes,
-    })
+    Ok(t.observations(&map, &[Variable::N, Variable::D, Variable::C])?)
 }
