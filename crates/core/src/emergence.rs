@@ -388,20 +388,9 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
         if mid >= ulo - 0.5 && mid <= uhi + 0.5 {
             threshold = Some(10f64.powf(mid));
             width = Some(81f64.ln() / p[1].exp());
-            // parametric bootstrap of the midpoint
-            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-            let mut mids = Vec::new();
-            for _ in 0..opts.bootstrap {
-                let yb: Vec<f64> = (0..n)
-                    .map(|i| y[i] + normal(&mut rng) / w[i].sqrt())
-                    .collect();
-                if let Some((pb, _)) = fit_sigmoid(opts, &u, &yb, &w) {
-                    mids.push(pb[0]);
-                }
-            }
-            if let Some([a, b]) = crate::plan::percentile_ci95(&mids) {
-                ci = Some([10f64.powf(a), 10f64.powf(b)]);
-            }
+            ci = parametric_ci(opts, &y, &w, |yb| {
+                fit_sigmoid(opts, &u, yb, &w).map(|(pb, _)| pb[0])
+            });
             let h = 9f64.ln() / p[1].exp();
             window = Some([mid - h, mid + h]);
         }
@@ -412,20 +401,9 @@ pub fn fit_metric(pts: &[Point], opts: &EmergeOptions) -> Option<MetricFit> {
             threshold = Some(10f64.powf(ub));
             window = rise_window(|uu| broken_power_law(opts, p, uu), ulo, uhi);
             width = window.map(|[a, b]| b - a);
-            // parametric bootstrap of the break
-            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-            let mut breaks = Vec::new();
-            for _ in 0..opts.bootstrap {
-                let yb: Vec<f64> = (0..n)
-                    .map(|i| y[i] + normal(&mut rng) / w[i].sqrt())
-                    .collect();
-                if let Some((pb, _)) = fit_broken(opts, &u, &yb, &w) {
-                    breaks.push(pb[3]);
-                }
-            }
-            if let Some([a, b]) = crate::plan::percentile_ci95(&breaks) {
-                ci = Some([10f64.powf(a), 10f64.powf(b)]);
-            }
+            ci = parametric_ci(opts, &y, &w, |yb| {
+                fit_broken(opts, &u, yb, &w).map(|(pb, _)| pb[3])
+            });
         }
     }
     Some(MetricFit {
@@ -536,6 +514,31 @@ pub fn threshold_ci_from_resamples(
         t.extend(v);
     }
     crate::plan::percentile_ci95(&t).map(|[a, b]| [10f64.powf(a), 10f64.powf(b)])
+}
+
+/// Parametric bootstrap of a location on the log10 scale: `opts.bootstrap`
+/// refits of `y` plus Gaussian noise of standard deviation 1/√w (seeded by
+/// `opts.seed`); the 95% percentile interval of the refitted locations,
+/// returned on the original scale.
+fn parametric_ci(
+    opts: &EmergeOptions,
+    y: &[f64],
+    w: &[f64],
+    refit: impl Fn(&[f64]) -> Option<f64>,
+) -> Option<[f64; 2]> {
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut locations = Vec::new();
+    for _ in 0..opts.bootstrap {
+        let yb: Vec<f64> = y
+            .iter()
+            .zip(w)
+            .map(|(yi, wi)| yi + normal(&mut rng) / wi.sqrt())
+            .collect();
+        if let Some(loc) = refit(&yb) {
+            locations.push(loc);
+        }
+    }
+    crate::plan::percentile_ci95(&locations).map(|[a, b]| [10f64.powf(a), 10f64.powf(b)])
 }
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
