@@ -329,9 +329,9 @@ impl<const N: usize> Memory<N> {
     fn rho(&self, j: usize) -> f64 {
         self.rho[self.slot(j)]
     }
-    /// Appends the pair `(a − b, c − d)` with ρ = 1/s'y, dropping the oldest
-    /// when full.
-    fn push_diff(&mut self, a: &[f64], b: &[f64], c: &[f64], d: &[f64], rho: f64) {
+    /// Appends the pair with components `s(i)`, `y(i)` and ρ = 1/s'y,
+    /// dropping the oldest when full.
+    fn push(&mut self, s: impl Fn(usize) -> f64, y: impl Fn(usize) -> f64, rho: f64) {
         let slot = if self.len == self.cap {
             let slot = self.start;
             self.start = self.slot(1);
@@ -343,8 +343,8 @@ impl<const N: usize> Memory<N> {
         let n = self.dim();
         let k = slot * n;
         for i in 0..n {
-            self.s[k + i] = a[i] - b[i];
-            self.y[k + i] = c[i] - d[i];
+            self.s[k + i] = s(i);
+            self.y[k + i] = y(i);
         }
         self.rho[slot] = rho;
     }
@@ -412,7 +412,6 @@ fn lbfgs_n<P: Problem + ?Sized, const N: usize>(
     }
     let m = opts.memory.max(1);
     let mut mem = Memory::<N>::new(n, m);
-    let zeros = vec![0.0; n];
     for (sv, yv) in seed {
         assert_eq!(
             (sv.len(), yv.len()),
@@ -421,7 +420,7 @@ fn lbfgs_n<P: Problem + ?Sized, const N: usize>(
         );
         let sy = dot(sv, yv);
         if sy > 0.0 && sy.is_finite() {
-            mem.push_diff(sv, &zeros, yv, &zeros, 1.0 / sy);
+            mem.push(|i| sv[i], |i| yv[i], 1.0 / sy);
         }
     }
     let mut p = vec![0.0; n];
@@ -486,7 +485,7 @@ fn lbfgs_n<P: Problem + ?Sized, const N: usize>(
             yy += yi * yi;
         }
         if sy > 1e-12 * yy.sqrt() * ss.sqrt() && sy > 0.0 {
-            mem.push_diff(&x_new, &x, &g_new, &g, 1.0 / sy);
+            mem.push(|i| x_new[i] - x[i], |i| g_new[i] - g[i], 1.0 / sy);
         }
         let decrease = f - f_new;
         x.copy_from_slice(&x_new);
