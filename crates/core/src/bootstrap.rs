@@ -78,6 +78,31 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// The one "compute a quantity at every bootstrap draw, then take its 95%
+/// percentile interval" helper: `f` is evaluated at every draw (a draw where
+/// it gives `None`, or a non-finite value, is left out) and the 2.5th and
+/// 97.5th percentiles are taken (linear interpolation, numpy's default).
+/// `None` when fewer than two draws give a finite value.
+pub fn interval_over<T>(draws: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<[f64; 2]> {
+    let values: Vec<f64> = draws.iter().filter_map(f).collect();
+    crate::plan::percentile_ci95(&values)
+}
+
+/// [`interval_over`] for `K` quantities computed together at each draw (a
+/// draw where `f` gives `None` is left out of all `K`).
+pub fn intervals_over<T, const K: usize>(
+    draws: &[T],
+    f: impl Fn(&T) -> Option<[f64; K]>,
+) -> Option<[[f64; 2]; K]> {
+    let values: Vec<[f64; K]> = draws.iter().filter_map(f).collect();
+    let mut out = [[0.0; 2]; K];
+    for (k, slot) in out.iter_mut().enumerate() {
+        let column: Vec<f64> = values.iter().map(|v| v[k]).collect();
+        *slot = crate::plan::percentile_ci95(&column)?;
+    }
+    Some(out)
+}
+
 /// Standard error, 95% interval and median of a sample.
 pub fn spread(name: &str, values: &[f64]) -> Spread {
     let n = values.len() as f64;
@@ -210,6 +235,18 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.iter().sum::<f64>(), 50.0);
+    }
+
+    #[test]
+    fn intervals_over_draws_leave_out_failed_draws() {
+        let draws: Vec<f64> = (1..=10).map(f64::from).collect();
+        let one = interval_over(&draws, |d| (*d != 5.0).then_some(*d)).unwrap();
+        let mut kept: Vec<f64> = draws.iter().copied().filter(|d| *d != 5.0).collect();
+        kept.sort_by(f64::total_cmp);
+        assert_eq!(one, crate::plan::percentile_ci95(&kept).unwrap());
+        let two = intervals_over(&draws, |d| Some([*d, 2.0 * d])).unwrap();
+        assert!((two[0][0] - 1.225).abs() < 1e-12 && (two[1][1] - 2.0 * 9.775).abs() < 1e-12);
+        assert!(interval_over(&draws, |_| None).is_none());
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! The library's error type: every error says where (the file, line and
+//! column, or the request field as the CLI spells its flag) and carries the
+//! same message the CLI prints after `error:`.
+
+use std::path::PathBuf;
+
+/// A `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a workflow could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field has a bad value. `flag` names the field as the CLI
+    /// spells it (`--holdout-largest`), and the message names it too.
+    #[error("{message}")]
+    Flag { flag: String, message: String },
+    /// A table cannot be read or used: the file, line (or row) and column.
+    #[error(transparent)]
+    Table(#[from] scalelab_tables::TableError),
+    /// A file other than a table (a fit file, a sweep file, a metrics log)
+    /// has bad content. The message names the file and, where known, the
+    /// line, column or key.
+    #[error("{message}")]
+    Input {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A file or directory could not be read, written or created.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "cannot write --out".
+        context: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The training engine stopped (bad configuration, data, checkpoint,
+    /// divergence).
+    #[error(transparent)]
+    Engine(#[from] scalelab_engine::EngineError),
+    /// The data do not support what was asked (a fit that cannot be made,
+    /// a plan outside the law's domain); the message says why.
+    #[error("{0}")]
+    Failed(String),
+    /// An error from a crate below that reports with `anyhow` (corpus,
+    /// sweep, report); shown with its whole chain of context.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// A bad request field.
+    pub fn flag(flag: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Flag {
+            flag: flag.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An I/O failure on `path` while doing `context`.
+    pub fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            context: context.into(),
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Bad content in a (non-table) file.
+    pub fn input(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Input {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// A computation the data do not support.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Error::Failed(message.into())
+    }
+
+    /// Whether the error is the caller's input (a request field, a table or
+    /// a file's content) rather than the environment or the computation.
+    /// The Python package raises these as `ValueError`s.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Flag { .. } | Error::Table(_) | Error::Input { .. }
+        )
+    }
+}
+
+/// Writes `bytes` to `path` with the workspace's one atomic writer, naming
+/// `what` (e.g. "--out") in the error.
+pub fn write_file(what: &str, path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    scalelab_common::write_atomic(path, bytes)
+        .map_err(|e| Error::io(format!("cannot write {what}"), path, e))
+}

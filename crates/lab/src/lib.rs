@@ -1,0 +1,45 @@
+//! # scalelab, the library
+//!
+//! Every workflow of the scaling-law laboratory, callable from Rust: each
+//! module takes a typed request and returns a typed, serde-serialisable
+//! report. The `scalelab` command line and the Python package are thin
+//! faces over this crate: they parse their arguments into a request, call
+//! one function here and render the report (text, or JSON by serialising
+//! it). Nothing here prints to the terminal: progress goes to a
+//! [`Progress`] the caller passes, warnings are values in the reports, and
+//! errors are [`Error`]s that name the file, line and column or the flag.
+//!
+//! Data flows one way: runs → tables → fits → plans → reports.
+//!
+//! | module | workflow |
+//! |---|---|
+//! | [`runs`] | read a run table (CSV/TSV, JSONL, Parquet, a sweep directory, an in-memory table), `--where` filters, the drop of unfinished sweep runs |
+//! | [`fit`] | fit a law (all laws and methods), bootstrap, holdout, warnings; the `scalelab.fit/1` type |
+//! | [`plan`] | compute-optimal N and D for budgets, with intervals; the FLOP calculator |
+//! | [`isoflop`] | IsoFLOP Approaches 1–3 |
+//! | [`design`] | an IsoFLOP pilot grid for a budget, as a sweep file |
+//! | [`study`] | the whole loop (sweep, fits, isoflop, plan, backtest, report) |
+//! | [`sweep`], [`train`] | pilot runs with the built-in engine, local or Slurm |
+//! | [`eval`], [`emerge`] | evaluations of trained runs; abilities across scale |
+//! | [`report`] | the HTML report and single figures |
+//! | [`corpus`] | corpus preparation, synthetic data, dedup and contamination |
+
+pub mod corpus;
+pub mod design;
+pub mod emerge;
+pub mod error;
+pub mod eval;
+pub mod fit;
+pub mod isoflop;
+pub mod plan;
+pub mod report;
+pub mod runs;
+pub mod study;
+pub mod sweep;
+pub mod threads;
+pub mod train;
+pub mod warning;
+
+pub use error::{Error, Result};
+pub use scalelab_common::{write_atomic, Event, Progress, Silent, Task};
+pub use warning::{Warning, WarningKind};
