@@ -3,7 +3,7 @@
 
 Fits the Chinchilla law to the Epoch AI re-extraction of Hoffmann et al.
 (2022), Figure 4, the way Besiroglu et al. (2024) describe it (see
-../shared/datasets/chinchilla_epoch_svg/PROVENANCE.md):
+data/chinchilla_epoch_svg/PROVENANCE.md):
 
   data       rows with loss strictly below the 5th-largest loss (3.446995...),
              240 of 245, or below --loss-below X; N = `Model Size`,
@@ -32,7 +32,7 @@ Fits the Chinchilla law to the Epoch AI re-extraction of Hoffmann et al.
 Run it single-threaded:
 
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-      python3 bench/fit_scipy_reference.py ../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv \
+      python3 bench/fit_scipy_reference.py data/chinchilla_epoch_svg/svg_extracted_data.csv \
       [--loss-below X] [--tol strict|scipy] [--centred] [--starts-limit K] [--bootstrap R]
       [--seed S] [--json]
 

@@ -13,7 +13,7 @@
 # the package registry (nothing else is downloaded).
 #
 # Environment:
-#   CSV        data file (default ../shared/datasets/chinchilla_epoch_svg/
+#   CSV        data file (default data/chinchilla_epoch_svg/
 #              svg_extracted_data.csv, relative to the repository root)
 #   CUT        keep rows with loss < CUT (default 3.4469). The replication keeps
 #              the 240 rows below the 5th-largest loss, 3.446995...; note that
@@ -30,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CSV=${CSV:-../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv}
+CSV=${CSV:-data/chinchilla_epoch_svg/svg_extracted_data.csv}
 CUT=${CUT:-3.4469}
 TOL=${TOL:-strict}
 CENTRED=${CENTRED:-0}

@@ -54,18 +54,9 @@ fn fails_with(out: &Output, needles: &[&str]) {
 
 fn epoch_csv() -> Option<String> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv");
-    if p.exists() {
-        Some(p.display().to_string())
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the shared dataset is missing: {}", p.display());
-    } else {
-        eprintln!(
-            "skipped: shared dataset not found at {} (Epoch replication test)",
-            p.display()
-        );
-        None
-    }
+        .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
+    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    Some(p.display().to_string())
 }
 
 const EPOCH_COLS: [&str; 6] = [

@@ -30,19 +30,12 @@ fn tmp(name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// The shared Porian et al. points, or `None` (skipped) when the shared
-/// datasets are not next to the repository; under `CI=true` that fails.
+/// Porian et al.'s points, which the repository carries in `data/`.
 fn porian() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/porian2024_isoflop/isoflop_points.csv");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("shared dataset missing: {}", p.display());
-    }
-    eprintln!("skipped: shared dataset not found at {}", p.display());
-    None
+        .join("../../data/porian2024_isoflop/isoflop_points.csv");
+    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    Some(p)
 }
 
 fn f(v: &Value) -> f64 {

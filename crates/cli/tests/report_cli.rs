@@ -255,17 +255,8 @@ fn study_report_renders_in_a_browser() {
 #[test]
 fn chinchilla_report_renders_in_a_browser() {
     let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv");
-    if !csv.exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but {} is missing", csv.display());
-        }
-        eprintln!(
-            "skipped: shared Chinchilla data not found at {}",
-            csv.display()
-        );
-        return;
-    }
+        .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
+    assert!(csv.exists(), "{} is missing (the repository carries it)", csv.display());
     let root = std::env::temp_dir().join(format!("scalelab-report-chin-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let fit = root.join("fit.json");
@@ -310,14 +301,8 @@ fn chinchilla_report_renders_in_a_browser() {
 #[test]
 fn abilities_report_renders_in_a_browser() {
     let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/pythia_evals/pythia_v1_zero_shot_tidy.csv");
-    if !csv.exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but {} is missing", csv.display());
-        }
-        eprintln!("skipped: shared Pythia data not found at {}", csv.display());
-        return;
-    }
+        .join("../../data/pythia_evals/pythia_v1_zero_shot_tidy.csv");
+    assert!(csv.exists(), "{} is missing (the repository carries it)", csv.display());
     let root = std::env::temp_dir().join(format!("scalelab-report-emerge-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let e = root.join("emerge.json");

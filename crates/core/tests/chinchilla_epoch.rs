@@ -1,8 +1,7 @@
 //! The Chinchilla points re-extracted by Epoch AI (Besiroglu et al. 2024):
 //! the fit must reproduce their published grid fit and bootstrap errors.
 //!
-//! Needs `../shared/datasets/chinchilla_epoch_svg` beside the repository; a
-//! user's clone without it skips with a message, CI (CI=true) fails instead.
+//! The points are in the repository's `data/chinchilla_epoch_svg`.
 
 use scalelab_core::data::Observations;
 use scalelab_core::fit::{fit_law, FitOptions, Method};
@@ -11,15 +10,9 @@ use std::path::PathBuf;
 
 fn shared_csv() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv");
-    if p.exists() {
-        Some(p)
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the shared dataset is missing: {}", p.display());
-    } else {
-        eprintln!("skipped: shared dataset not found at {}", p.display());
-        None
-    }
+        .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
+    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    Some(p)
 }
 
 /// Reads the 245 points and keeps the 240 the replication keeps

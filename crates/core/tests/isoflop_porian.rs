@@ -9,16 +9,10 @@ use std::path::PathBuf;
 
 fn dataset() -> Option<String> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/porian2024_isoflop/isoflop_points.csv");
+        .join("../../data/porian2024_isoflop/isoflop_points.csv");
     match std::fs::read_to_string(&p) {
         Ok(s) => Some(s),
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("shared dataset missing at {}: {e}", p.display());
-            }
-            eprintln!("skipped: shared dataset not found at {} ({e})", p.display());
-            None
-        }
+        Err(e) => panic!("{} is missing (the repository carries it): {e}", p.display()),
     }
 }
 
