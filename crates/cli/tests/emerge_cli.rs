@@ -23,7 +23,11 @@ fn shared(name: &str) -> Option<String> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/pythia_evals")
         .join(name);
-    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing (the repository carries it)",
+        p.display()
+    );
     Some(p.display().to_string())
 }
 

@@ -55,7 +55,11 @@ fn fails_with(out: &Output, needles: &[&str]) {
 fn epoch_csv() -> Option<String> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
-    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing (the repository carries it)",
+        p.display()
+    );
     Some(p.display().to_string())
 }
 

@@ -34,7 +34,11 @@ fn tmp(name: &str, text: &str) -> PathBuf {
 fn porian() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/porian2024_isoflop/isoflop_points.csv");
-    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing (the repository carries it)",
+        p.display()
+    );
     Some(p)
 }
 

@@ -256,7 +256,11 @@ fn study_report_renders_in_a_browser() {
 fn chinchilla_report_renders_in_a_browser() {
     let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
-    assert!(csv.exists(), "{} is missing (the repository carries it)", csv.display());
+    assert!(
+        csv.exists(),
+        "{} is missing (the repository carries it)",
+        csv.display()
+    );
     let root = std::env::temp_dir().join(format!("scalelab-report-chin-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let fit = root.join("fit.json");
@@ -302,7 +306,11 @@ fn chinchilla_report_renders_in_a_browser() {
 fn abilities_report_renders_in_a_browser() {
     let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/pythia_evals/pythia_v1_zero_shot_tidy.csv");
-    assert!(csv.exists(), "{} is missing (the repository carries it)", csv.display());
+    assert!(
+        csv.exists(),
+        "{} is missing (the repository carries it)",
+        csv.display()
+    );
     let root = std::env::temp_dir().join(format!("scalelab-report-emerge-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let e = root.join("emerge.json");

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 fn shared_csv() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
-    assert!(p.exists(), "{} is missing (the repository carries it)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing (the repository carries it)",
+        p.display()
+    );
     Some(p)
 }
 

@@ -12,7 +12,10 @@ fn dataset() -> Option<String> {
         .join("../../data/porian2024_isoflop/isoflop_points.csv");
     match std::fs::read_to_string(&p) {
         Ok(s) => Some(s),
-        Err(e) => panic!("{} is missing (the repository carries it): {e}", p.display()),
+        Err(e) => panic!(
+            "{} is missing (the repository carries it): {e}",
+            p.display()
+        ),
     }
 }
 

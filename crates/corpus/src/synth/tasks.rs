@@ -138,6 +138,35 @@ impl TaskGenerator {
         if r.0 == 0 {
             bail!("task `{s}`: difficulty must be at least 1");
         }
+        if r.0 > r.1 {
+            bail!(
+                "task `{s}`: the range {}-{} is empty (write LO-HI with LO <= HI)",
+                r.0,
+                r.1
+            );
+        }
+        // Answers are computed exactly in 128-bit integers: a sum of two
+        // 38-digit numbers and a product of two 19-digit numbers still fit
+        // (u128 holds 38 full digits); larger sizes would overflow. The other
+        // tasks are bounded so one item stays a reasonable prompt.
+        let max = match name {
+            "add" | "choice" => 38,
+            "mul" => 19,
+            "needle" => 65_536,
+            "multihop" | "induction" => 1_024,
+            _ => u32::MAX,
+        };
+        if r.1 > max {
+            let what = match name {
+                "add" | "choice" | "mul" => {
+                    "digits per operand (answers are exact 128-bit integers)"
+                }
+                "needle" => "records",
+                "multihop" => "hops",
+                _ => "shots",
+            };
+            bail!("task `{s}`: at most {max} {what}, got {}", r.1);
+        }
         Ok(match name {
             "add" => TaskGenerator::Add { digits: r, steps },
             "mul" => TaskGenerator::Mul { digits: r, steps },
@@ -581,6 +610,51 @@ mod tests {
         assert_eq!(it.prompt.matches(';').count(), 3);
         assert!(TaskGenerator::parse("divide:3").is_err());
         assert!(TaskGenerator::parse("add:0-3").is_err());
+    }
+
+    #[test]
+    fn sizes_beyond_exact_arithmetic_are_refused_and_the_largest_allowed_are_right() {
+        for bad in [
+            "add:39",
+            "add:40",
+            "mul:20",
+            "choice:39",
+            "needle:70000",
+            "add:5-2",
+        ] {
+            let err = TaskGenerator::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for spec in ["add:38", "mul:19"] {
+            let gen = TaskGenerator::parse(spec).unwrap();
+            for _ in 0..50 {
+                let it = gen.sample(&mut rng);
+                let op = if spec.starts_with("add") { '+' } else { '*' };
+                let (a, b) = it.prompt.trim_end_matches('=').split_once(op).unwrap();
+                let a = digits_of(a);
+                let b = digits_of(b);
+                let want = if op == '+' {
+                    a.checked_add(b)
+                } else {
+                    a.checked_mul(b)
+                };
+                assert_eq!(
+                    it.answer.parse::<u128>().ok(),
+                    want,
+                    "{spec}: {}",
+                    it.prompt
+                );
+            }
+        }
+    }
+
+    fn digits_of(s: &str) -> u128 {
+        s.chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
     }
 
     #[test]
