@@ -39,7 +39,7 @@ use scalelab_core::accounting::{shape_for_params, GptShape};
 use scalelab_core::design::{design, optimum_at_ratio, DesignOptions};
 use scalelab_engine::TrainConfig;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -540,7 +540,7 @@ pub fn resolve(
         }
         check(&cfg).map_err(|e| anyhow!("{}: run {}: {e:#}", w.at, i + 1))?;
         let name = match w.name {
-            Some(n) => sanitize(&n),
+            Some(n) => run_name(&n).map_err(|e| anyhow!("{}: run {}: {e}", w.at, i + 1))?,
             None => format!(
                 "n{}-d{}",
                 short(n.non_embedding as f64),
@@ -570,13 +570,21 @@ pub fn resolve(
         }
     }
     let mut runs = kept;
-    // unique names, in order
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // Unique names, in order: a repeated name gets the first suffix `-k`
+    // (k = 2, 3, ...) that no other run has, so `a`, `a`, `a-2` become `a`,
+    // `a-3`, `a-2` and never share a directory.
+    let mut taken: BTreeSet<String> = runs.iter().map(|r| r.name.clone()).collect();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     for r in &mut runs {
-        let k = seen.entry(r.name.clone()).or_insert(0);
-        *k += 1;
-        if *k > 1 {
-            r.name = format!("{}-{}", r.name, k);
+        if !seen.insert(r.name.clone()) {
+            let base = r.name.clone();
+            let mut k = 2;
+            while taken.contains(&format!("{base}-{k}")) {
+                k += 1;
+            }
+            r.name = format!("{base}-{k}");
+            taken.insert(r.name.clone());
+            seen.insert(r.name.clone());
         }
     }
     Ok(SweepPlan {
@@ -600,6 +608,23 @@ fn short(v: f64) -> String {
     let m = format!("{m:.1}");
     let m = m.trim_end_matches(".0");
     format!("{m}e{e}")
+}
+
+/// A run name given in a sweep file, as a directory name: characters other
+/// than ASCII letters, digits, `-`, `_` and `.` become `_`; an empty name, a
+/// name with a path separator and a name starting with a dot (`.`, `..`,
+/// hidden files) are refused.
+fn run_name(s: &str) -> Result<String> {
+    if s.is_empty() {
+        bail!("a run name cannot be empty");
+    }
+    if s.contains(['/', '\\', '\0']) {
+        bail!("run name `{s}` contains a path separator; a run name is one directory name");
+    }
+    if s.starts_with('.') {
+        bail!("run name `{s}` starts with a dot (`.`, `..` and hidden names are not usable run directories)");
+    }
+    Ok(sanitize(s))
 }
 
 /// A run name safe as a directory name.
@@ -626,4 +651,46 @@ pub fn read_plan(dir: &Path) -> Result<SweepPlan> {
     let text = std::fs::read_to_string(&p)
         .with_context(|| format!("{}: not a sweep directory (no plan.json)", dir.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: unreadable plan", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve_text(text: &str) -> Result<SweepPlan> {
+        let path = Path::new("names.toml");
+        let file: SweepFile = toml::from_str(text).expect("valid TOML");
+        resolve(path, text, &file, &|_| Ok(256))
+    }
+
+    fn sweep_with_names(names: &[&str]) -> String {
+        let mut t = String::from("[train]\ndata = \"synth\"\ncontext = 16\nbatch = 2\n");
+        for (i, n) in names.iter().enumerate() {
+            t += &format!(
+                "[[runs]]\nname = {n:?}\nn_layer = 1\nd_model = 16\nn_head = 1\ntokens = {}\n",
+                3200 * (i + 1)
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn repeated_names_never_collide_with_given_ones() {
+        let plan = resolve_text(&sweep_with_names(&["a", "a", "a-2", "b b", "b_b"])).unwrap();
+        let names: Vec<&str> = plan.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "a-3", "a-2", "b_b", "b_b-2"]);
+    }
+
+    #[test]
+    fn unusable_names_are_refused_with_the_line() {
+        for bad in ["", ".", "..", ".hidden", "a/b", "..\\\\x"] {
+            let err = format!(
+                "{:#}",
+                resolve_text(&sweep_with_names(&["ok", bad])).unwrap_err()
+            );
+            assert!(err.contains("names.toml:"), "{bad:?}: {err}");
+            assert!(err.contains("run 2"), "{bad:?}: {err}");
+            assert!(err.contains("name"), "{bad:?}: {err}");
+        }
+    }
 }
