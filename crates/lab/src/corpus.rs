@@ -14,7 +14,7 @@ use scalelab_corpus::prepare::{
     ensure_out_dir, manifest_for, prepare_with, write_language, write_shards, LanguageWrite,
     Planned, PrepareReport, Recipe, SourceEntry,
 };
-use scalelab_corpus::source::{read_documents, SourceOptions};
+use scalelab_corpus::source::read_documents;
 use scalelab_corpus::stats::{Stats, StatsBuilder};
 use scalelab_corpus::synth::{
     generate_items, LanguageSpec, MixtureSpec, MixtureStream, TaskGenerator, UnifilarSource,
@@ -25,6 +25,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub use scalelab_corpus::source::{BadInput, SourceOptions, TextSplit};
+pub use scalelab_corpus::stats::Stats as CorpusStats;
 
 fn check_fraction(name: &str, v: f64) -> Result<()> {
     if !(0.0..1.0).contains(&v) {

@@ -19,7 +19,8 @@
 use crate::{Error, Progress, Result, Warning, WarningKind};
 use scalelab_sweep::local::LocalOptions;
 use scalelab_sweep::run::Outcome;
-use scalelab_sweep::spec::{SlurmSettings, SweepFile, SweepPlan};
+pub use scalelab_sweep::spec::SlurmSettings;
+use scalelab_sweep::spec::{SweepFile, SweepPlan};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -386,6 +387,54 @@ pub fn run_task(dir: &Path, index: usize) -> Result<TaskReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Keeps the notes a workflow sends.
+    #[derive(Default)]
+    struct Notes(Mutex<Vec<String>>);
+    impl Progress for Notes {
+        fn event(&self, e: &crate::Event<'_>) {
+            if let crate::Event::Note { message, .. } = e {
+                self.0.lock().unwrap().push(message.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn a_library_sweep_reports_progress_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "[train]\ndata = \"random\"\ncontext = 8\nbatch = 2\n[[runs]]\nparams = 2e3\ntokens = 400\n",
+        )
+        .unwrap();
+        let sweep = Sweep::load(&file).unwrap();
+        assert_eq!(sweep.runs().len(), 1);
+        let out = dir.path().join("out");
+        let notes = Notes::default();
+        let req = SweepRequest {
+            jobs: Some(1),
+            step_limit: Some(3),
+            ..SweepRequest::local(&out)
+        };
+        let SweepReport::Local(first) = sweep.run(&req, &notes).unwrap() else {
+            panic!("a local sweep")
+        };
+        assert_eq!(first.stopped.len(), 1, "{first:?}");
+        let notes = notes.0.into_inner().unwrap();
+        assert!(notes[0].starts_with("sweep "), "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("(resumable)")), "{notes:?}");
+        // the same sweep again: the run continues from its checkpoint
+        let SweepReport::Local(second) = sweep
+            .run(&SweepRequest::local(&out), &crate::Silent)
+            .unwrap()
+        else {
+            panic!("a local sweep")
+        };
+        assert_eq!(second.done.len(), 1, "{second:?}");
+        assert!(out.join("runs.csv").is_file());
+    }
 
     #[test]
     fn given_slurm_settings_override_the_files_and_add_extras() {

@@ -3,7 +3,7 @@ use crate::progress::Bars;
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 use scalelab::corpus::{self, StatsReport, Synthesized};
-use scalelab_corpus::source::{BadInput, SourceOptions, TextSplit};
+use scalelab::corpus::{BadInput, SourceOptions, TextSplit};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -525,7 +525,7 @@ fn run_stats(a: StatsArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_stats(name: &str, s: &scalelab_corpus::stats::Stats) {
+fn print_stats(name: &str, s: &corpus::CorpusStats) {
     println!("  {name}:");
     println!("    documents         {}", s.documents);
     println!(

@@ -3,8 +3,9 @@
 
 use crate::progress::Bars;
 use anyhow::Result;
-use scalelab::sweep::{Executor, LocalReport, PlannedRun, Sweep, SweepReport, SweepRequest};
-use scalelab_sweep::spec::SlurmSettings;
+use scalelab::sweep::{
+    Executor, LocalReport, PlannedRun, SlurmSettings, Sweep, SweepReport, SweepRequest,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
