@@ -386,6 +386,18 @@ pub struct TasksRequest {
     pub out: Option<PathBuf>,
 }
 
+impl Default for TasksRequest {
+    /// No tasks yet, 100 items each, seed 0, not written.
+    fn default() -> Self {
+        TasksRequest {
+            tasks: Vec::new(),
+            n: 100,
+            seed: 0,
+            out: None,
+        }
+    }
+}
+
 /// The items as JSONL (one object a line, with its `task`); written to
 /// `req.out` when given.
 pub fn tasks(req: &TasksRequest) -> Result<String> {
@@ -419,6 +431,17 @@ pub struct StatsRequest {
     /// Tokenizer for raw sources: `byte` or a tokenizer.json.
     pub tokenizer: String,
     pub source: SourceOptions,
+}
+
+impl Default for StatsRequest {
+    /// No paths yet, byte tokens, the default source options.
+    fn default() -> Self {
+        StatsRequest {
+            paths: Vec::new(),
+            tokenizer: "byte".into(),
+            source: SourceOptions::default(),
+        }
+    }
 }
 
 /// Statistics of a prepared directory, per split.
@@ -535,6 +558,18 @@ pub struct ContaminationRequest {
     pub source: SourceOptions,
 }
 
+impl ContaminationRequest {
+    /// `eval` against `train` with 13-word n-grams.
+    pub fn new(eval: impl Into<PathBuf>, train: impl Into<PathBuf>) -> Self {
+        ContaminationRequest {
+            eval: eval.into(),
+            train: train.into(),
+            n: 13,
+            source: SourceOptions::default(),
+        }
+    }
+}
+
 /// N-gram overlap between the items and the training data, per task and
 /// item.
 pub fn contamination(req: &ContaminationRequest) -> Result<ContaminationReport> {
@@ -583,6 +618,21 @@ pub struct DedupRequest {
     /// Write the kept documents as JSONL (`{"text": ...}`).
     pub out: Option<PathBuf>,
     pub source: SourceOptions,
+}
+
+impl Default for DedupRequest {
+    /// No sources yet; Jaccard 0.8, 128 permutations, 5-word shingles.
+    fn default() -> Self {
+        DedupRequest {
+            sources: Vec::new(),
+            threshold: 0.8,
+            num_perm: 128,
+            shingle: 5,
+            exact_only: false,
+            out: None,
+            source: SourceOptions::default(),
+        }
+    }
 }
 
 /// A document found to duplicate an earlier one.
