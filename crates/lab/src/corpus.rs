@@ -795,7 +795,7 @@ fn bench_docs(n: usize) -> Vec<String> {
 /// one thread and on all.
 pub fn bench(docs: usize, dir: &Path, generate_only: bool) -> Result<Option<BenchReport>> {
     use std::time::Instant;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let docs = bench_docs(docs);
     let jsonl = dir.join("bench_docs.jsonl");
     let mut s = String::new();
