@@ -7,10 +7,14 @@
 
 use crate::isoflop::read_plannable_fit;
 use crate::{Error, Result, Warning, WarningKind};
-use scalelab_core::design::{design, optimum_at_ratio, DesignOptions, PilotRun};
+use scalelab_core::design::{design, optimum_at_ratio, DesignOptions};
 use scalelab_core::plan::{self, six_n};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// The types the report is made of.
+pub use scalelab_core::accounting::GptShape;
+pub use scalelab_core::design::PilotRun;
 
 /// The `schema` of a design report.
 pub const SCHEMA: &str = "scalelab.design/1";

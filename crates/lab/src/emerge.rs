@@ -12,7 +12,7 @@ use scalelab_core::bootstrap::interval_over;
 use scalelab_core::data::Observations;
 use scalelab_core::emergence::{
     continuous_is_smooth, fit_metric, is_sharp, share_of_rise_at_jump, threshold_ci_from_resamples,
-    verdict, EmergeOptions, MetricFit, Point, Verdict,
+    verdict, EmergeOptions,
 };
 use scalelab_core::fit::{fit_law, log_residuals, FitOptions};
 use scalelab_core::laws::{PowerLaw, Variable};
@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The types the report is made of.
+pub use scalelab_core::emergence::{Candidate, MetricFit, Point, Verdict};
 
 /// The `schema` of an emergence report.
 pub const SCHEMA: &str = "scalelab.emerge/1";

@@ -9,11 +9,14 @@
 
 use crate::{Error, Progress, Result, Task, Warning, WarningKind};
 use scalelab_corpus::synth::TaskGenerator;
-use scalelab_sweep::eval::{eval_dir, EvalOptions, ItemResult, MetricRow};
+use scalelab_sweep::eval::{eval_dir, EvalOptions};
 use scalelab_sweep::spec::SweepPlan;
 use scalelab_tables::Cell;
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// The types the report is made of.
+pub use scalelab_sweep::eval::{ItemResult, MetricRow};
 
 /// What to evaluate, and how.
 #[derive(Clone, Debug, PartialEq)]

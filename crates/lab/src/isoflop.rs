@@ -10,15 +10,18 @@ use crate::{Error, Progress, Result, Task, Warning, WarningKind};
 use scalelab_core::bootstrap::interval_over;
 use scalelab_core::data::Observations;
 use scalelab_core::isoflop::{
-    approach1, approach2, disagreements, fit_line, run_ids, run_ids_by_size, BudgetOptimum,
-    EnvelopePoint, Exponents, IsoflopOptions, SkippedBudget,
+    approach1, approach2, disagreements, fit_line, run_ids, run_ids_by_size, IsoflopOptions,
 };
 use scalelab_core::laws::Variable;
 use scalelab_core::plan::{self, six_n};
 use scalelab_tables::fitfile::{read_fit, FitFile};
-use scalelab_tables::{ColumnMap, Filter, Table};
+use scalelab_tables::{Filter, Table};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// The types the report is made of, and the column map of a request.
+pub use scalelab_core::isoflop::{BudgetOptimum, EnvelopePoint, Exponents, SkippedBudget};
+pub use scalelab_tables::ColumnMap;
 
 /// The `schema` of an IsoFLOP report.
 pub const SCHEMA: &str = "scalelab.isoflop/1";

@@ -3,8 +3,7 @@
 //! anything emergent.
 
 use anyhow::{bail, Result};
-use scalelab::emerge::{EmergeReport, EmergeRequest, TwoStage};
-use scalelab_core::emergence::MetricFit;
+use scalelab::emerge::{EmergeReport, EmergeRequest, MetricFit, TwoStage};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

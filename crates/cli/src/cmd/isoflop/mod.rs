@@ -2,8 +2,7 @@
 //! 2022 Approaches 1 and 2, and Approach 3 from a fit), side by side.
 
 use anyhow::{bail, Result};
-use scalelab::isoflop::{GroupResult, IsoflopReport, IsoflopRequest};
-use scalelab_tables::ColumnMap;
+use scalelab::isoflop::{ColumnMap, GroupResult, IsoflopReport, IsoflopRequest};
 
 use crate::progress::Bars;
 use std::path::PathBuf;
