@@ -26,13 +26,15 @@ pub enum Error {
         line: Option<usize>,
         message: String,
     },
-    /// A file or directory could not be read, written or created.
-    #[error("{context} {}: {source}", path.display())]
+    /// A file or directory could not be read, written or created. The
+    /// message holds the I/O error (it is not also a `source`, so `{:#}`
+    /// shows it once).
+    #[error("{context} {}: {error}", path.display())]
     Io {
         /// What was being done, e.g. "cannot write --out".
         context: String,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The training engine stopped (bad configuration, data, checkpoint,
     /// divergence).
@@ -69,12 +71,12 @@ impl Error {
     pub fn io(
         context: impl Into<String>,
         path: impl Into<PathBuf>,
-        source: std::io::Error,
+        error: std::io::Error,
     ) -> Self {
         Error::Io {
             context: context.into(),
             path: path.into(),
-            source,
+            error,
         }
     }
 
