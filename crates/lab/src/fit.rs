@@ -413,3 +413,84 @@ fn report(
         version: concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::table_from_columns;
+    use crate::Silent;
+
+    fn synthetic() -> Table {
+        let (mut n, mut d, mut l) = (vec![], vec![], vec![]);
+        for &p in &[1e7, 3e7, 1e8, 3e8, 1e9] {
+            for &tpp in &[5.0, 10.0, 20.0, 40.0, 80.0] {
+                let t = p * tpp;
+                n.push(p);
+                d.push(t);
+                l.push(1.8 + 400.0 / f64::powf(p, 0.34) + 2000.0 / f64::powf(t, 0.36));
+            }
+        }
+        table_from_columns(
+            "<memory>",
+            vec![
+                ("params".into(), n),
+                ("tokens".into(), d),
+                ("loss".into(), l),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_in_memory_fit_recovers_the_law_and_reads_back() {
+        let req = FitRequest {
+            bootstrap: 8,
+            holdout: Some(Holdout::Largest(3)),
+            ..Default::default()
+        };
+        let r = fit_table(&req, synthetic(), &Silent).unwrap();
+        assert_eq!(r.schema, FIT_SCHEMA);
+        assert!((r.param("E").unwrap() - 1.8).abs() < 1e-3, "{:?}", r.params);
+        assert!((r.param("alpha").unwrap() - 0.34).abs() < 1e-3);
+        assert_eq!(r.draws().len(), 8);
+        assert_eq!(r.holdout.as_ref().unwrap().n_test, 3);
+        let l = r.predict(&[1e8], &[2e9]).unwrap();
+        let want = 1.8 + 400.0 / f64::powf(1e8, 0.34) + 2000.0 / f64::powf(2e9, 0.36);
+        assert!((l[0] / want - 1.0).abs() < 1e-4);
+        // The JSON reads back into the same type, unchanged.
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        let back: FitReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+        // And plans.
+        let plan = crate::plan::plan_fit(
+            &crate::plan::PlanRequest {
+                flops: vec![1e21],
+                ..Default::default()
+            },
+            &r,
+            "<memory>",
+        )
+        .unwrap();
+        let p = &plan.plans.unwrap()[0];
+        assert!(p.n_opt > 0.0 && p.ci95.is_some());
+    }
+
+    #[test]
+    fn bad_requests_name_the_flag() {
+        let req = FitRequest {
+            law: "linear".into(),
+            ..Default::default()
+        };
+        let e = fit_table(&req, synthetic(), &Silent).unwrap_err();
+        assert!(
+            matches!(e, Error::Flag { ref flag, .. } if flag == "--law"),
+            "{e}"
+        );
+        let req = FitRequest {
+            holdout: Some(Holdout::Largest(0)),
+            ..Default::default()
+        };
+        let e = fit_table(&req, synthetic(), &Silent).unwrap_err();
+        assert!(e.to_string().contains("--holdout-largest"), "{e}");
+    }
+}
