@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use scalelab::report::{PlotKind, PlotRequest, ReportRequest};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const REPORT_HELP: &str = r#"The report is one HTML file with everything inline (SVG figures, CSS; no
 scripts, no external requests): the plan and backtest of a study, the fitted
@@ -47,11 +47,6 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
         w.bytes / 1024
     );
     Ok(())
-}
-
-/// Writes DIR/report.html (what `study` ends with).
-pub fn write_report(dir: &Path) -> Result<PathBuf> {
-    Ok(scalelab::report::write_dir_report(dir, &command_line())?)
 }
 
 const PLOT_HELP: &str = r#"Kinds:

@@ -6,7 +6,7 @@ use anyhow::Result;
 use scalelab::sweep::{
     Executor, LocalReport, PlannedRun, SlurmSettings, Sweep, SweepReport, SweepRequest,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const HELP: &str = r#"A sweep file (TOML) gives shared training settings and the runs:
@@ -218,11 +218,6 @@ pub fn render_local(rep: &LocalReport, json: bool, quiet: bool) {
             eprintln!("warning: {w}");
         }
     }
-}
-
-/// [`render_local`] for the sweep crate's report (what `study` runs).
-pub fn report(dir: &Path, rep: &scalelab_sweep::local::SweepReport, json: bool, quiet: bool) {
-    render_local(&LocalReport::from_sweep(dir, rep.clone()), json, quiet);
 }
 
 /// `scalelab sweep-task DIR --index I` (what the Slurm array runs).
