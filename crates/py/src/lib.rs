@@ -1,0 +1,31 @@
+//! `scalelab._scalelab`: the compiled half of the Python package.
+//!
+//! Every function here is a thin face over the `scalelab` library: it turns
+//! Python values into a typed request, runs the workflow without the GIL
+//! (see [`errors::run`]) and hands back the typed report, mostly as the
+//! JSON text of its `scalelab.*/1` schema (which the pure-Python half in
+//! `python/scalelab` wraps in classes). Errors become `scalelab.Error`
+//! exceptions with the CLI's messages; panics become
+//! `scalelab.InternalError`, never a crash or a `PanicException`.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+mod errors;
+mod progress;
+mod runs;
+mod table;
+
+#[pymodule]
+fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(runs::read_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(check_table, m)?)?;
+    Ok(())
+}
+
+/// Checks that a table dict converts (used by the Python half's tests).
+#[pyfunction]
+fn check_table(py: Python<'_>, table: &Bound<'_, PyDict>) -> PyResult<usize> {
+    errors::guard(py, || Ok(table::from_dict(py, table)?.len()))
+}
