@@ -1,1 +1,415 @@
-//! (being moved here from the CLI crate)
+//! Fit a scaling law to runs: all laws and methods, bootstrap intervals, a
+//! held-out extrapolation check and identifiability warnings. The result
+//! is a [`FitReport`], the `scalelab.fit/1` schema as a type: serialising
+//! it gives the JSON `scalelab fit --json` prints and `--out` writes, and
+//! [`read_fit`] reads such a file back into the same type.
+
+use crate::runs::{self, Input};
+use crate::{Error, Progress, Result, Task, Warning, WarningKind};
+use scalelab_core::bootstrap::{bootstrap, BootstrapOptions, BootstrapResult};
+use scalelab_core::data::Observations;
+use scalelab_core::diagnostics::{
+    design_warnings, fit_warnings, holdout_report, residual_summary, HoldoutReport, ResidualSummary,
+};
+use scalelab_core::fit::{fit_law, FitOptions, FitResult};
+use scalelab_core::laws::{law_by_name, Law, LAW_NAMES};
+use scalelab_tables::{ColumnMap, Table};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use scalelab_core::diagnostics::Holdout;
+pub use scalelab_core::fit::Method;
+pub use scalelab_core::robust::Robust;
+pub use scalelab_tables::fitfile::{
+    BootstrapSummary, FitColumns, FitCore, FitInput, FitTiming, HeldOutPoint, HoldoutSummary,
+    LossFunction, Named, Residuals, FIT_SCHEMA,
+};
+
+/// A `scalelab.fit/1` object (see [`scalelab_tables::fitfile::FitReport`]),
+/// with the library's typed warnings.
+pub type FitReport = scalelab_tables::fitfile::FitReport<Warning>;
+
+/// What to fit, and how.
+#[derive(Clone, Debug)]
+pub struct FitRequest {
+    /// The run table: a .csv, .tsv, .jsonl or .parquet file, or a sweep
+    /// directory holding runs.csv. Unused by [`fit_input`] and
+    /// [`fit_table`].
+    pub table: PathBuf,
+    /// The law's name: one of [`LAW_NAMES`] (`chinchilla`, `kaplan`,
+    /// `power-n`, …).
+    pub law: String,
+    /// Variable projection (the default) or the law's full start grid.
+    pub method: Method,
+    /// The loss on log residuals (default Huber with δ = 1e-3).
+    pub robust: Robust,
+    /// Which columns hold N, D, C and the loss.
+    pub columns: ColumnMap,
+    /// `--where` filters, all of which a row must pass.
+    pub filters: Vec<String>,
+    /// Bootstrap resamples (0: none).
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+    /// Hold out runs and report the error of their predictions.
+    pub holdout: Option<Holdout>,
+}
+
+impl Default for FitRequest {
+    fn default() -> Self {
+        FitRequest {
+            table: PathBuf::new(),
+            law: "chinchilla".into(),
+            method: Method::VarPro,
+            robust: Robust::Huber { delta: 1e-3 },
+            columns: ColumnMap::default(),
+            filters: Vec::new(),
+            bootstrap: 0,
+            seed: 0,
+            holdout: None,
+        }
+    }
+}
+
+impl FitRequest {
+    /// A request for the table at `path`, with the defaults otherwise.
+    pub fn new(table: impl Into<PathBuf>) -> Self {
+        FitRequest {
+            table: table.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The law, or an error naming `--law`.
+    pub fn scaling_law(&self) -> Result<Box<dyn Law>> {
+        law_by_name(&self.law).ok_or_else(|| {
+            Error::flag(
+                "--law",
+                format!(
+                    "--law: unknown law `{}` (known: {})",
+                    self.law,
+                    LAW_NAMES.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn check(&self) -> Result<Box<dyn Law>> {
+        if self.holdout == Some(Holdout::Largest(0)) {
+            return Err(Error::flag(
+                "--holdout-largest",
+                "--holdout-largest must be at least 1",
+            ));
+        }
+        self.scaling_law()
+    }
+}
+
+/// Reads the request's table and fits it.
+pub fn fit(req: &FitRequest, progress: &dyn Progress) -> Result<FitReport> {
+    let law = req.check()?;
+    let input = runs::load(&req.table, &req.columns, &req.filters, law.as_ref())?;
+    fit_loaded(req, law.as_ref(), &input, progress)
+}
+
+/// Fits a table already in memory (the request's filters and columns
+/// apply; its `table` path is not used).
+pub fn fit_table(req: &FitRequest, table: Table, progress: &dyn Progress) -> Result<FitReport> {
+    let law = req.check()?;
+    let input = runs::load_from_table(table, &req.columns, &req.filters, law.as_ref())?;
+    fit_loaded(req, law.as_ref(), &input, progress)
+}
+
+/// Fits observations already loaded (the request's `table`, `filters` and
+/// `columns` are only recorded in the report's `input`).
+pub fn fit_input(req: &FitRequest, input: &Input, progress: &dyn Progress) -> Result<FitReport> {
+    let law = req.check()?;
+    fit_loaded(req, law.as_ref(), input, progress)
+}
+
+fn fit_loaded(
+    req: &FitRequest,
+    law: &dyn Law,
+    input: &Input,
+    progress: &dyn Progress,
+) -> Result<FitReport> {
+    let obs = &input.obs;
+    let opts = FitOptions {
+        robust: req.robust,
+        method: req.method,
+        ..Default::default()
+    };
+
+    let t0 = Instant::now();
+    let fit = fit_law(law, obs, &opts)
+        .map_err(|e| Error::failed(format!("{}: {e}", input.path.display())))?;
+    let fit_s = t0.elapsed().as_secs_f64();
+
+    let mut warnings: Vec<Warning> = input.warnings.clone();
+    warnings.extend(
+        design_warnings(law, obs)
+            .into_iter()
+            .map(|w| Warning::new(WarningKind::Design, w.message)),
+    );
+    warnings.extend(
+        fit_warnings(&fit)
+            .into_iter()
+            .map(|w| Warning::new(WarningKind::Fit, w)),
+    );
+
+    let t1 = Instant::now();
+    let boot = if req.bootstrap > 0 {
+        let bopts = BootstrapOptions {
+            resamples: req.bootstrap,
+            seed: req.seed,
+            robust: req.robust,
+            lbfgs: opts.lbfgs,
+            extra_starts: vec![],
+        };
+        let task = Task::begin(
+            progress,
+            "bootstrap",
+            Some(req.bootstrap as u64),
+            "resamples",
+        );
+        let b = bootstrap(law, obs, &fit, &bopts, &|| task.inc(1));
+        drop(task);
+        if b.not_converged > 0 {
+            warnings.push(Warning::new(
+                WarningKind::Bootstrap,
+                format!(
+                    "{} of {} bootstrap refits did not converge (they are included)",
+                    b.not_converged, b.resamples
+                ),
+            ));
+        }
+        Some(b)
+    } else {
+        None
+    };
+    let bootstrap_s = t1.elapsed().as_secs_f64();
+
+    let held = match req.holdout {
+        Some(h) => Some(run_holdout(law, obs, &opts, h, input)?),
+        None => None,
+    };
+
+    let residuals = residual_summary(law, &fit, obs);
+    Ok(report(
+        req,
+        input,
+        &fit,
+        boot.as_ref(),
+        held.as_ref(),
+        &residuals,
+        warnings,
+        FitTiming { fit_s, bootstrap_s },
+    ))
+}
+
+/// Reads a `scalelab.fit/1` file into a [`FitReport`], checked (a known
+/// law, every parameter a number, draws as long as the parameters); errors
+/// name the file and the key.
+pub fn read_fit(path: &Path) -> Result<FitReport> {
+    let f = scalelab_tables::fitfile::read_fit(path)
+        .map_err(|e| Error::input(path, None, e.to_string()))?;
+    Ok(f.report
+        .map_warnings(|w| Warning::new(WarningKind::Other, w)))
+}
+
+/// The held-out check: fit without the held-out runs, predict them.
+struct HeldOut {
+    rule: Holdout,
+    n_train: usize,
+    fit: FitResult,
+    report: HoldoutReport,
+}
+
+fn run_holdout(
+    law: &dyn Law,
+    obs: &Observations,
+    opts: &FitOptions,
+    rule: Holdout,
+    input: &Input,
+) -> Result<HeldOut> {
+    let (train, test) = rule.split(obs);
+    if test.is_empty() {
+        return Err(Error::flag(
+            holdout_flag(rule),
+            format!(
+                "the holdout ({}) selects no runs: the largest compute in {} is {:e}",
+                rule.describe(),
+                input.path.display(),
+                obs.c.iter().cloned().fold(0.0, f64::max)
+            ),
+        ));
+    }
+    if train.len() < law.n_params() {
+        return Err(Error::flag(
+            holdout_flag(rule),
+            format!(
+                "the holdout ({}) leaves {} runs to fit {} parameters",
+                rule.describe(),
+                train.len(),
+                law.n_params()
+            ),
+        ));
+    }
+    let sub = obs.select(&train);
+    let fit = fit_law(law, &sub, opts).map_err(|e| Error::failed(format!("holdout fit: {e}")))?;
+    let report = holdout_report(law, &fit.params, obs, &test);
+    Ok(HeldOut {
+        rule,
+        n_train: train.len(),
+        fit,
+        report,
+    })
+}
+
+fn holdout_flag(rule: Holdout) -> &'static str {
+    match rule {
+        Holdout::AboveFlops(_) => "--holdout-above-flops",
+        Holdout::Largest(_) => "--holdout-largest",
+    }
+}
+
+fn loss_function(r: Robust) -> LossFunction {
+    match r {
+        Robust::Huber { delta } => LossFunction {
+            kind: "huber".into(),
+            delta: Some(delta),
+            reduction: "sum".into(),
+        },
+        Robust::LeastSquares => LossFunction {
+            kind: "least_squares".into(),
+            delta: None,
+            reduction: "sum".into(),
+        },
+    }
+}
+
+fn derived(fit: &FitResult) -> Named<f64> {
+    let mut m = Named::default();
+    for (n, v) in &fit.derived {
+        m.insert(*n, *v);
+    }
+    m
+}
+
+fn core(fit: &FitResult) -> FitCore {
+    FitCore {
+        params: Named::from_pairs(&fit.param_names, &fit.params),
+        derived: derived(fit),
+        objective: fit.objective,
+        n_points: fit.n_points,
+        starts: fit.starts,
+        starts_at_best: fit.starts_at_best,
+        converged: fit.converged,
+    }
+}
+
+fn bootstrap_summary(b: &BootstrapResult) -> BootstrapSummary {
+    let mut s = BootstrapSummary {
+        n: b.resamples,
+        seed: b.seed,
+        not_converged: b.not_converged,
+        draws: b.draws.clone(),
+        ..Default::default()
+    };
+    for sp in b.params.iter().chain(&b.derived) {
+        s.se.insert(sp.name.clone(), sp.se);
+        s.ci95.insert(sp.name.clone(), sp.ci95);
+        s.median.insert(sp.name.clone(), sp.median);
+    }
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    req: &FitRequest,
+    input: &Input,
+    fit: &FitResult,
+    boot: Option<&BootstrapResult>,
+    held: Option<&HeldOut>,
+    res: &ResidualSummary,
+    warnings: Vec<Warning>,
+    timing: FitTiming,
+) -> FitReport {
+    let FitCore {
+        params,
+        derived,
+        objective,
+        n_points,
+        starts,
+        starts_at_best,
+        converged,
+    } = core(fit);
+    let holdout = held.map(|h| HoldoutSummary {
+        rule: h.rule.describe(),
+        n_train: h.n_train,
+        n_test: h.report.points.len(),
+        mean_abs_rel_error: h.report.mean_abs_rel_error,
+        max_abs_rel_error: h.report.max_abs_rel_error,
+        mean_rel_error: h.report.mean_rel_error,
+        fit: core(&h.fit),
+        points: h
+            .report
+            .points
+            .iter()
+            .map(|p| HeldOutPoint {
+                line: input.lines.get(p.index).copied(),
+                params: input.obs.n[p.index],
+                tokens: input.obs.d[p.index],
+                flops: input.obs.c[p.index],
+                loss: p.loss,
+                predicted: p.predicted,
+                rel_error: p.rel_error,
+            })
+            .collect(),
+    });
+    let col = |c: &Option<String>, default: &str| c.as_deref().unwrap_or(default).to_string();
+    FitReport {
+        schema: FIT_SCHEMA.into(),
+        law: fit.law.clone(),
+        formula: fit.formula.clone(),
+        method: fit.method.as_str().into(),
+        loss_function: loss_function(fit.robust),
+        params,
+        derived,
+        objective,
+        n_points,
+        starts,
+        starts_at_best,
+        converged,
+        termination: format!("{:?}", fit.termination),
+        iterations: fit.iterations,
+        evaluations: fit.evaluations,
+        starts_not_converged: fit.starts_not_converged,
+        residuals: Residuals {
+            scale: "ln L - ln L_hat".into(),
+            rmse: res.rmse,
+            mean: res.mean,
+            median_abs: res.median_abs,
+            max_abs: res.max_abs,
+            max_abs_line: input.lines.get(res.worst).copied(),
+        },
+        bootstrap: boot.map(bootstrap_summary),
+        holdout,
+        warnings,
+        notes: input.notes.clone(),
+        input: FitInput {
+            path: input.path.display().to_string(),
+            rows_read: input.rows_read,
+            rows_used: input.obs.len(),
+            filters: req.filters.clone(),
+            columns: FitColumns {
+                params: col(&req.columns.params, "params"),
+                tokens: col(&req.columns.tokens, "tokens"),
+                flops: col(&req.columns.flops, "flops"),
+                loss: col(&req.columns.loss, "loss"),
+            },
+        },
+        timing,
+        version: concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),
+    }
+}

@@ -1,23 +1,537 @@
-//! `scalelab.fit/1` files: the fit that `scalelab fit --out` writes (and a
+//! `scalelab.fit/1`: the fit that `scalelab fit` prints and writes (and a
 //! study embeds under its `fit` key), read back by `plan`, `design`,
-//! `isoflop`, `emerge`, `study` and `report`. One parser, with errors that
-//! name the file and the key; the schema is documented in docs/fit.md.
+//! `isoflop`, `emerge`, `study` and `report`. [`FitReport`] is the schema
+//! as a type: serialising it gives the JSON (key order, numbers, `null`
+//! for non-finite numbers), and deserialising reads it back. The schema is
+//! documented in docs/fit.md.
+//!
+//! Reading is lenient about what a hand-written fit needs: only `schema`,
+//! `law` and `params` (and `bootstrap.draws` for intervals) are required;
+//! every other key takes its default. [`read_fit`] and [`parse_fit`] check
+//! a fit with errors that name the file and the key.
 
+use scalelab_core::data::Covariates;
 use scalelab_core::laws::{law_by_name, Law};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
 
 /// The `schema` value of a fit file.
 pub const FIT_SCHEMA: &str = "scalelab.fit/1";
 
-/// A fit read from a `scalelab.fit/1` object.
+/// Values by name, in a fixed order (a JSON object whose key order is kept
+/// whatever the JSON map's features).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named<T>(pub Vec<(String, T)>);
+
+impl<T> Default for Named<T> {
+    fn default() -> Self {
+        Named(Vec::new())
+    }
+}
+
+impl<T> Named<T> {
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Sets `name` (in place if present, else at the end), as a JSON map
+    /// insert does.
+    pub fn insert(&mut self, name: impl Into<String>, value: T) {
+        let name = name.into();
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Clone> Named<T> {
+    /// Pairs names and values.
+    pub fn from_pairs<S: AsRef<str>>(names: &[S], values: &[T]) -> Self {
+        let mut m = Named::default();
+        for (n, v) in names.iter().zip(values) {
+            m.insert(n.as_ref(), v.clone());
+        }
+        m
+    }
+}
+
+impl<T: Serialize> Serialize for Named<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// A value read leniently from JSON: numbers as they are; `null` (how a
+/// non-finite number is written) and anything else as NaN.
+pub trait FromJson: Sized {
+    fn from_json(v: &Value) -> Self;
+}
+
+impl FromJson for f64 {
+    fn from_json(v: &Value) -> Self {
+        v.as_f64().unwrap_or(f64::NAN)
+    }
+}
+
+impl FromJson for [f64; 2] {
+    fn from_json(v: &Value) -> Self {
+        let a = v.as_array();
+        let at = |i: usize| a.and_then(|a| a.get(i)).map_or(f64::NAN, f64::from_json);
+        [at(0), at(1)]
+    }
+}
+
+impl<'de, T: FromJson> Deserialize<'de> for Named<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: FromJson> Visitor<'de> for V<T> {
+            type Value = Named<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of numbers by name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Named<T>, A::Error> {
+                let mut out = Named::default();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.insert(k, T::from_json(&v));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// A number that may be written as `null` (non-finite).
+fn num<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Rows of numbers, `null` (or anything not a number) as NaN.
+fn rows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+    let v: Vec<Value> = Vec::deserialize(d)?;
+    Ok(v.iter()
+        .map(|row| {
+            row.as_array()
+                .map(|r| r.iter().map(f64::from_json).collect())
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+/// The loss function of the fit (`loss_function`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossFunction {
+    /// `huber` or `least_squares`.
+    #[serde(default)]
+    pub kind: String,
+    /// Huber's δ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+    /// Always `sum` (the loss is summed over runs).
+    #[serde(default)]
+    pub reduction: String,
+}
+
+/// Residuals `ln L − ln L̂` of the fit (`residuals`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Residuals {
+    #[serde(default)]
+    pub scale: String,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub rmse: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub median_abs: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub max_abs: f64,
+    /// The table line of the largest absolute residual.
+    #[serde(default)]
+    pub max_abs_line: Option<usize>,
+}
+
+impl Default for Residuals {
+    fn default() -> Self {
+        Residuals {
+            scale: String::new(),
+            rmse: f64::NAN,
+            mean: f64::NAN,
+            median_abs: f64::NAN,
+            max_abs: f64::NAN,
+            max_abs_line: None,
+        }
+    }
+}
+
+/// Bootstrap spread of the parameters (`bootstrap`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapSummary {
+    /// Resamples.
+    #[serde(default)]
+    pub n: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub not_converged: usize,
+    /// Standard errors of the natural and derived parameters.
+    #[serde(default)]
+    pub se: Named<f64>,
+    /// 95% percentile intervals.
+    #[serde(default)]
+    pub ci95: Named<[f64; 2]>,
+    #[serde(default)]
+    pub median: Named<f64>,
+    /// The natural parameters of each resample, in the law's order.
+    #[serde(default, deserialize_with = "rows")]
+    pub draws: Vec<Vec<f64>>,
+}
+
+/// The parameters and search summary of one fit (the holdout's refit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitCore {
+    #[serde(default)]
+    pub params: Named<f64>,
+    #[serde(default)]
+    pub derived: Named<f64>,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub objective: f64,
+    #[serde(default)]
+    pub n_points: usize,
+    #[serde(default)]
+    pub starts: usize,
+    #[serde(default)]
+    pub starts_at_best: usize,
+    #[serde(default)]
+    pub converged: bool,
+}
+
+/// One held-out run and its prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutPoint {
+    #[serde(default)]
+    pub line: Option<usize>,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub params: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub tokens: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub flops: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub loss: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub predicted: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub rel_error: f64,
+}
+
+/// The held-out extrapolation check (`holdout`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutSummary {
+    /// The rule, e.g. "the 3 runs with the largest compute".
+    #[serde(default)]
+    pub rule: String,
+    #[serde(default)]
+    pub n_train: usize,
+    #[serde(default)]
+    pub n_test: usize,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean_abs_rel_error: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub max_abs_rel_error: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean_rel_error: f64,
+    /// The fit without the held-out runs.
+    pub fit: FitCore,
+    #[serde(default)]
+    pub points: Vec<HeldOutPoint>,
+}
+
+/// The column names the fit read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitColumns {
+    #[serde(default = "col_params")]
+    pub params: String,
+    #[serde(default = "col_tokens")]
+    pub tokens: String,
+    #[serde(default = "col_flops")]
+    pub flops: String,
+    #[serde(default = "col_loss")]
+    pub loss: String,
+}
+
+fn col_params() -> String {
+    "params".into()
+}
+fn col_tokens() -> String {
+    "tokens".into()
+}
+fn col_flops() -> String {
+    "flops".into()
+}
+fn col_loss() -> String {
+    "loss".into()
+}
+
+impl Default for FitColumns {
+    fn default() -> Self {
+        FitColumns {
+            params: col_params(),
+            tokens: col_tokens(),
+            flops: col_flops(),
+            loss: col_loss(),
+        }
+    }
+}
+
+/// What the fit was made from (`input`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitInput {
+    /// The table file read.
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub rows_read: usize,
+    #[serde(default)]
+    pub rows_used: usize,
+    /// The `--where` filters.
+    #[serde(default, rename = "where")]
+    pub filters: Vec<String>,
+    #[serde(default)]
+    pub columns: FitColumns,
+}
+
+/// Seconds spent (`timing`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitTiming {
+    #[serde(default)]
+    pub fit_s: f64,
+    #[serde(default)]
+    pub bootstrap_s: f64,
+}
+
+/// A `scalelab.fit/1` object: the fitted law with its search summary,
+/// residuals, bootstrap spread, holdout check, warnings and provenance.
+///
+/// `W` is the warnings' type: the library uses its typed warnings (which
+/// serialise as their messages); read back without the library, warnings
+/// are their messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitReport<W = String> {
+    /// Always [`FIT_SCHEMA`].
+    #[serde(default)]
+    pub schema: String,
+    /// The law's name (`chinchilla`, `power-c`, …).
+    #[serde(default)]
+    pub law: String,
+    #[serde(default)]
+    pub formula: String,
+    /// `varpro` or `grid`.
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub loss_function: LossFunction,
+    /// Natural parameters by name, in the law's order.
+    #[serde(default)]
+    pub params: Named<f64>,
+    /// Derived quantities (Chinchilla: the compute-optimal exponents a, b).
+    #[serde(default)]
+    pub derived: Named<f64>,
+    /// The summed robust loss at the optimum.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub objective: f64,
+    #[serde(default)]
+    pub n_points: usize,
+    #[serde(default)]
+    pub starts: usize,
+    #[serde(default)]
+    pub starts_at_best: usize,
+    #[serde(default)]
+    pub converged: bool,
+    #[serde(default)]
+    pub termination: String,
+    #[serde(default)]
+    pub iterations: usize,
+    #[serde(default)]
+    pub evaluations: usize,
+    #[serde(default)]
+    pub starts_not_converged: usize,
+    #[serde(default)]
+    pub residuals: Residuals,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutSummary>,
+    #[serde(default = "Vec::new")]
+    pub warnings: Vec<W>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub input: FitInput,
+    #[serde(default)]
+    pub timing: FitTiming,
+    #[serde(default)]
+    pub version: String,
+}
+
+impl<W> FitReport<W> {
+    /// The law, or why there is none (the message names the key).
+    pub fn scaling_law(&self) -> Result<Box<dyn Law>, String> {
+        if self.law.is_empty() {
+            return Err("no `law` key".into());
+        }
+        law_by_name(&self.law).ok_or_else(|| format!("unknown law `{}`", self.law))
+    }
+
+    /// A natural or derived parameter by name (`E`, `alpha`, `a`, …).
+    pub fn param(&self, name: &str) -> Option<f64> {
+        self.params
+            .get(name)
+            .or_else(|| self.derived.get(name))
+            .copied()
+    }
+
+    /// The natural parameters in the law's order (an error names the one
+    /// missing or not a number).
+    pub fn natural_params(&self, law: &dyn Law) -> Result<Vec<f64>, String> {
+        let names = law.param_names();
+        names
+            .iter()
+            .map(|p| match self.params.get(p) {
+                Some(x) if !x.is_nan() => Ok(*x),
+                _ => Err(format!(
+                    "`params.{p}` missing or not a number (law `{}` has parameters {})",
+                    law.name(),
+                    names.join(", ")
+                )),
+            })
+            .collect()
+    }
+
+    /// The bootstrap draws of the natural parameters (empty without a
+    /// bootstrap).
+    pub fn draws(&self) -> &[Vec<f64>] {
+        self.bootstrap.as_ref().map_or(&[], |b| &b.draws)
+    }
+
+    /// The predicted loss at each `(n[i], d[i])` (compute from C = 6ND).
+    pub fn predict(&self, n: &[f64], d: &[f64]) -> Result<Vec<f64>, String> {
+        if n.len() != d.len() {
+            return Err(format!(
+                "predict: {} parameter counts but {} token counts",
+                n.len(),
+                d.len()
+            ));
+        }
+        let law = self.scaling_law()?;
+        let params = self.natural_params(law.as_ref())?;
+        Ok(n.iter()
+            .zip(d)
+            .map(|(&n, &d)| law.predict(&params, &Covariates::from_nd(n, d)))
+            .collect())
+    }
+
+    /// The same fit with its warnings mapped (e.g. typed to text).
+    pub fn map_warnings<V>(self, f: impl FnMut(W) -> V) -> FitReport<V> {
+        FitReport {
+            schema: self.schema,
+            law: self.law,
+            formula: self.formula,
+            method: self.method,
+            loss_function: self.loss_function,
+            params: self.params,
+            derived: self.derived,
+            objective: self.objective,
+            n_points: self.n_points,
+            starts: self.starts,
+            starts_at_best: self.starts_at_best,
+            converged: self.converged,
+            termination: self.termination,
+            iterations: self.iterations,
+            evaluations: self.evaluations,
+            starts_not_converged: self.starts_not_converged,
+            residuals: self.residuals,
+            bootstrap: self.bootstrap,
+            holdout: self.holdout,
+            warnings: self.warnings.into_iter().map(f).collect(),
+            notes: self.notes,
+            input: self.input,
+            timing: self.timing,
+            version: self.version,
+        }
+    }
+
+    /// Checks the fit can be used: the schema, a known law, every natural
+    /// parameter a number, every bootstrap draw as long as the parameters.
+    /// Returns the law, the parameters and the draws. The message names the
+    /// key (the caller adds the file).
+    #[allow(clippy::type_complexity)]
+    pub fn check(&self) -> Result<(Box<dyn Law>, Vec<f64>, Vec<Vec<f64>>), String> {
+        match self.schema.as_str() {
+            FIT_SCHEMA => {}
+            "" => {
+                return Err(
+                    "no `schema` key; is this a file written by `scalelab fit --out`?".into(),
+                )
+            }
+            other => return Err(format!("schema `{other}` is not `{FIT_SCHEMA}`")),
+        }
+        let law = self.scaling_law()?;
+        if self.params.is_empty() {
+            return Err("no `params` object".into());
+        }
+        let params = self.natural_params(law.as_ref())?;
+        let mut draws = Vec::with_capacity(self.draws().len());
+        for (i, row) in self.draws().iter().enumerate() {
+            let numbers = row.iter().filter(|x| !x.is_nan()).count();
+            if numbers != params.len() || row.len() != params.len() {
+                return Err(format!(
+                    "bootstrap draw {i} has {numbers} numbers, law `{}` has {} parameters",
+                    self.law,
+                    params.len()
+                ));
+            }
+            draws.push(row.clone());
+        }
+        Ok((law, params, draws))
+    }
+}
+
+/// A fit read from a `scalelab.fit/1` object, checked.
 pub struct FitFile {
     pub law: Box<dyn Law>,
     /// Natural parameters, in the law's order.
     pub params: Vec<f64>,
     /// Bootstrap draws of the natural parameters (empty without a bootstrap).
     pub draws: Vec<Vec<f64>>,
-    /// The whole object, for the keys the parser does not interpret.
+    /// The fit, typed.
+    pub report: FitReport,
+    /// The whole object as read.
     pub value: Value,
 }
 
@@ -46,56 +560,19 @@ pub fn read_fit(path: &Path) -> Result<FitFile, FitFileError> {
 /// Checks a `scalelab.fit/1` object; `source` names it in errors (a path,
 /// or e.g. "study.json (its `fit` key)").
 pub fn parse_fit(v: &Value, source: &str) -> Result<FitFile, FitFileError> {
-    let fail = |msg: String| Err(FitFileError(format!("fit file {source}: {msg}")));
-    match v.get("schema").and_then(Value::as_str) {
-        Some(FIT_SCHEMA) => {}
-        Some(other) => return fail(format!("schema `{other}` is not `{FIT_SCHEMA}`")),
-        None => {
-            return fail("no `schema` key; is this a file written by `scalelab fit --out`?".into())
-        }
+    let fail = |msg: String| FitFileError(format!("fit file {source}: {msg}"));
+    if !v.is_object() {
+        return Err(fail(
+            "no `schema` key; is this a file written by `scalelab fit --out`?".into(),
+        ));
     }
-    let Some(name) = v.get("law").and_then(Value::as_str) else {
-        return fail("no `law` key".into());
-    };
-    let Some(law) = law_by_name(name) else {
-        return fail(format!("unknown law `{name}`"));
-    };
-    let Some(pmap) = v.get("params").and_then(Value::as_object) else {
-        return fail("no `params` object".into());
-    };
-    let mut params = Vec::new();
-    for p in law.param_names() {
-        match pmap.get(p).and_then(Value::as_f64) {
-            Some(x) => params.push(x),
-            None => {
-                return fail(format!(
-                    "`params.{p}` missing or not a number (law `{name}` has parameters {})",
-                    law.param_names().join(", ")
-                ))
-            }
-        }
-    }
-    let mut draws = Vec::new();
-    if let Some(d) = v.pointer("/bootstrap/draws").and_then(Value::as_array) {
-        for (i, row) in d.iter().enumerate() {
-            let row: Vec<f64> = row
-                .as_array()
-                .map(|r| r.iter().filter_map(Value::as_f64).collect())
-                .unwrap_or_default();
-            if row.len() != params.len() {
-                return fail(format!(
-                    "bootstrap draw {i} has {} numbers, law `{name}` has {} parameters",
-                    row.len(),
-                    params.len()
-                ));
-            }
-            draws.push(row);
-        }
-    }
+    let report = FitReport::<String>::deserialize(v).map_err(|e| fail(e.to_string()))?;
+    let (law, params, draws) = report.check().map_err(fail)?;
     Ok(FitFile {
         law,
         params,
         draws,
+        report,
         value: v.clone(),
     })
 }
@@ -121,6 +598,37 @@ mod tests {
         assert_eq!(f.params, vec![1.8, 480.0, 2100.0, 0.35, 0.37]);
         assert_eq!(f.draws.len(), 1);
         assert_eq!(f.value["law"], "chinchilla");
+        assert_eq!(f.report.param("alpha"), Some(0.35));
+        let l = f.report.predict(&[1e9], &[2e10]).unwrap();
+        let want = 1.8 + 480.0 / 1e9f64.powf(0.35) + 2100.0 / 2e10f64.powf(0.37);
+        assert!((l[0] / want - 1.0).abs() < 1e-12, "{l:?} vs {want}");
+    }
+
+    #[test]
+    fn a_written_fit_reads_back_to_the_same_json() {
+        let mut r: FitReport = serde_json::from_value(chinchilla()).unwrap();
+        r.objective = f64::NAN;
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        assert!(text.contains("\"objective\": null"), "{text}");
+        let back: FitReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+        // The key order is the schema's, whatever serde_json's map order.
+        let keys: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            &keys[..6],
+            [
+                "schema",
+                "law",
+                "formula",
+                "method",
+                "loss_function",
+                "params"
+            ]
+        );
     }
 
     #[test]

@@ -1,24 +1,15 @@
 //! `scalelab fit`: fit a scaling law to a table of runs, with bootstrap
 //! intervals, a held-out extrapolation check and identifiability warnings.
 //!
-//! The JSON object it prints (`--json`) and writes (`--out`) is the
-//! `scalelab.fit/1` schema documented in `docs/fit.md`; `scalelab plan`
-//! reads it back.
+//! The work is `scalelab::fit`; this module turns the flags into a
+//! [`FitRequest`] and renders the [`FitReport`] (the `scalelab.fit/1`
+//! schema documented in `docs/fit.md`) as text or JSON.
 
-use anyhow::{bail, Context, Result};
-use scalelab_core::bootstrap::{bootstrap, BootstrapOptions, BootstrapResult};
-use scalelab_core::data::Observations;
-use scalelab_core::diagnostics::{
-    design_warnings, fit_warnings, holdout_report, residual_summary, Holdout, HoldoutReport,
-};
-use scalelab_core::fit::{fit_law, FitOptions, FitResult, Method};
-use scalelab_core::laws::{law_by_name, Law, LAW_NAMES};
-use scalelab_core::robust::Robust;
-use scalelab_tables::{ColumnMap, Filter, Table};
-use serde_json::{json, Map, Value};
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use anyhow::Result;
+use scalelab::fit::{FitReport, FitRequest, Holdout, Method, Robust};
+use scalelab_core::laws::LAW_NAMES;
+use scalelab_tables::ColumnMap;
+use std::path::PathBuf;
 
 const HELP: &str = r#"How the fit works:
 
@@ -81,7 +72,7 @@ pub struct Args {
     pub method: String,
 
     /// Huber δ of the summed robust loss on log residuals.
-    #[arg(long, default_value_t = 1e-3, value_name = "DELTA", value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1e-3, value_name = "DELTA", value_parser = crate::args::positive, allow_negative_numbers = true)]
     pub huber_delta: f64,
 
     /// Plain least squares on log residuals instead of Huber.
@@ -118,7 +109,7 @@ pub struct Args {
 
     /// Hold out the runs with compute above C, fit the rest, and report the
     /// error of the held-out predictions.
-    #[arg(long, value_name = "C", value_parser = positive, allow_negative_numbers = true, conflicts_with = "holdout_largest")]
+    #[arg(long, value_name = "C", value_parser = crate::args::positive, allow_negative_numbers = true, conflicts_with = "holdout_largest")]
     pub holdout_above_flops: Option<f64>,
 
     /// Hold out the K runs with the largest compute (see --holdout-above-flops).
@@ -142,182 +133,56 @@ pub struct Args {
     pub quiet: bool,
 }
 
-fn positive(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a positive number, got {v}")),
-        Err(_) => Err(format!("'{s}' is not a number")),
-    }
-}
-
-/// The table file for a path: the file itself, or a sweep directory's
-/// `runs.csv` (or `runs.parquet`).
-pub fn resolve_table(path: &Path) -> Result<PathBuf> {
-    if path.is_dir() {
-        for name in ["runs.csv", "runs.parquet", "runs.jsonl"] {
-            let p = path.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-        bail!(
-            "{} is a directory without runs.csv, runs.parquet or runs.jsonl",
-            path.display()
-        );
-    }
-    if !path.exists() {
-        bail!("{}: no such file", path.display());
-    }
-    Ok(path.to_path_buf())
-}
-
-/// Data read for a fit, with what the user should know about it.
-pub struct Input {
-    pub path: PathBuf,
-    pub rows_read: usize,
-    pub obs: Observations,
-    pub lines: Vec<usize>,
-    pub notes: Vec<String>,
-    /// Runs left out (a sweep's failed or unfinished runs).
-    pub warnings: Vec<String>,
-}
-
-/// A run table after `--where` and the drop of unfinished sweep runs.
-pub struct KeptTable {
-    pub path: PathBuf,
-    /// Rows in the file.
-    pub rows_read: usize,
-    /// The rows kept.
-    pub table: Table,
-    pub notes: Vec<String>,
-    /// Runs left out (a sweep's failed or unfinished runs).
-    pub warnings: Vec<String>,
-}
-
-/// Reads a run table (CSV, JSONL or Parquet; a directory means its
-/// `runs.*`), applies the filters and, when the table has a `status` column
-/// the filters do not mention, leaves out the runs that are not `done` (with
-/// a warning naming them). Every error names the file, line and column, or
-/// the flag.
-pub fn load_table(path: &Path, filters: &[String]) -> Result<KeptTable> {
-    let path = resolve_table(path)?;
-    let table = Table::read(&path)?;
-    let mut parsed = Vec::new();
-    for f in filters {
-        let filter = Filter::parse(f).map_err(|e| anyhow::anyhow!("--where '{f}': {e}"))?;
-        parsed.push(filter);
-    }
-    let mut kept = table.filter(&parsed)?;
-    let mut notes = Vec::new();
-    let mut warnings = Vec::new();
-    // A sweep table: runs that did not finish have no loss; leave them out.
-    let status_filtered = filters.iter().any(|f| f.contains("status"));
-    if let (Some(col), false) = (kept.column_index("status"), status_filtered) {
-        let keep: Vec<bool> = kept
-            .rows
-            .iter()
-            .map(|r| r[col].display() == "done")
-            .collect();
-        let left_out: Vec<String> = kept
-            .rows
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| !**k)
-            .map(|(r, _)| {
-                let name = kept
-                    .column_index("run")
-                    .map(|c| r[c].display())
-                    .unwrap_or_default();
-                let reason = kept
-                    .column_index("reason")
-                    .map(|c| r[c].display())
-                    .filter(|s| !s.is_empty())
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default();
-                format!("{name} ({}{reason})", r[col].display())
-            })
-            .collect();
-        if !left_out.is_empty() {
-            warnings.push(format!(
-                "{} runs left out because their status is not done: {}",
-                left_out.len(),
-                left_out.join("; ")
-            ));
-            kept = kept.retain_rows(&keep);
+impl Args {
+    /// The library request these flags describe.
+    pub fn request(&self) -> FitRequest {
+        FitRequest {
+            table: self.table.clone(),
+            law: self.law.clone(),
+            method: if self.method == "grid" {
+                Method::Grid
+            } else {
+                Method::VarPro
+            },
+            robust: if self.least_squares {
+                Robust::LeastSquares
+            } else {
+                Robust::Huber {
+                    delta: self.huber_delta,
+                }
+            },
+            columns: ColumnMap {
+                params: self.params_col.clone(),
+                tokens: self.tokens_col.clone(),
+                flops: self.flops_col.clone(),
+                loss: self.loss_col.clone(),
+            },
+            filters: self.filters.clone(),
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+            holdout: match (self.holdout_above_flops, self.holdout_largest) {
+                (Some(c), _) => Some(Holdout::AboveFlops(c)),
+                (None, Some(k)) => Some(Holdout::Largest(k)),
+                _ => None,
+            },
         }
     }
-    if !parsed.is_empty() {
-        notes.push(format!(
-            "{} of {} rows kept by --where {}",
-            kept.len(),
-            table.len(),
-            filters
-                .iter()
-                .map(|f| format!("'{f}'"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ));
-    }
-    if kept.is_empty() {
-        bail!(
-            "{}: no rows left after --where {}",
-            path.display(),
-            filters.join(" and ")
-        );
-    }
-    Ok(KeptTable {
-        path,
-        rows_read: table.len(),
-        table: kept,
-        notes,
-        warnings,
-    })
-}
-
-/// Reads a table, applies the filters and returns the observations the law
-/// needs. Every error names the file, line and column, or the flag.
-pub fn load(path: &Path, map: &ColumnMap, filters: &[String], law: &dyn Law) -> Result<Input> {
-    let KeptTable {
-        path,
-        rows_read,
-        table: kept,
-        mut notes,
-        warnings,
-    } = load_table(path, filters)?;
-    let loaded = kept.observations(map, &law.variables())?;
-    notes.extend(loaded.notes);
-    Ok(Input {
-        path,
-        rows_read,
-        obs: loaded.obs,
-        lines: loaded.lines,
-        notes,
-        warnings,
-    })
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if let Some(k) = args.threads {
-        if k == 0 {
-            bail!("--threads must be at least 1");
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(k)
-            .build_global()
-            .context("cannot set up the thread pool")?;
-    }
-    let out = compute(&args)?;
+    scalelab::threads::init(args.threads)?;
+    let bars = crate::progress::Bars::new(args.quiet);
+    let report = scalelab::fit::fit(&args.request(), &bars)?;
+    let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.out {
-        let text = serde_json::to_string_pretty(&out.value)? + "\n";
-        scalelab_tables::write_atomic(path, text.as_bytes())
-            .with_context(|| format!("cannot write --out {}", path.display()))?;
+        scalelab::error::write_file("--out", path, (json.clone() + "\n").as_bytes())?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out.value)?);
+        println!("{json}");
     } else {
-        print!("{}", out.text);
+        print!("{}", render(&report));
     }
-    for w in &out.warnings {
+    for w in &report.warnings {
         eprintln!("warning: {w}");
     }
     if let (Some(path), false) = (&args.out, args.json) {
@@ -326,400 +191,46 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// A finished fit: the `scalelab.fit/1` object, the terminal text and the
-/// warnings.
-pub struct FitOutput {
-    pub value: Value,
-    pub text: String,
-    pub warnings: Vec<String>,
-}
-
-/// Runs a fit as `scalelab fit` would, without printing.
-pub fn compute(args: &Args) -> Result<FitOutput> {
-    if args.holdout_largest == Some(0) {
-        bail!("--holdout-largest must be at least 1");
-    }
-    let law = law_by_name(&args.law).expect("clap checked the law name");
-    let robust = if args.least_squares {
-        Robust::LeastSquares
-    } else {
-        Robust::Huber {
-            delta: args.huber_delta,
-        }
-    };
-    let method = if args.method == "grid" {
-        Method::Grid
-    } else {
-        Method::VarPro
-    };
-    let map = ColumnMap {
-        params: args.params_col.clone(),
-        tokens: args.tokens_col.clone(),
-        flops: args.flops_col.clone(),
-        loss: args.loss_col.clone(),
-    };
-    let input = load(&args.table, &map, &args.filters, law.as_ref())?;
-    let obs = &input.obs;
-    let opts = FitOptions {
-        robust,
-        method,
-        ..Default::default()
-    };
-
-    let t0 = Instant::now();
-    let fit = fit_law(law.as_ref(), obs, &opts)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", input.path.display()))?;
-    let fit_s = t0.elapsed().as_secs_f64();
-
-    let mut warnings: Vec<String> = input.warnings.clone();
-    warnings.extend(
-        design_warnings(law.as_ref(), obs)
-            .into_iter()
-            .map(|w| w.message),
-    );
-    warnings.extend(fit_warnings(&fit));
-
-    let t1 = Instant::now();
-    let boot = if args.bootstrap > 0 {
-        let bopts = BootstrapOptions {
-            resamples: args.bootstrap,
-            seed: args.seed,
-            robust,
-            lbfgs: opts.lbfgs,
-            extra_starts: vec![],
-        };
-        let bar = progress_bar(args.bootstrap as u64, args.quiet, "bootstrap");
-        let tick = || {
-            if let Some(b) = &bar {
-                b.inc(1)
-            }
-        };
-        let b = bootstrap(law.as_ref(), obs, &fit, &bopts, &tick);
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        if b.not_converged > 0 {
-            warnings.push(format!(
-                "{} of {} bootstrap refits did not converge (they are included)",
-                b.not_converged, b.resamples
-            ));
-        }
-        Some(b)
-    } else {
-        None
-    };
-    let bootstrap_s = t1.elapsed().as_secs_f64();
-
-    let holdout = match (args.holdout_above_flops, args.holdout_largest) {
-        (Some(c), _) => Some(Holdout::AboveFlops(c)),
-        (None, Some(k)) => Some(Holdout::Largest(k)),
-        _ => None,
-    };
-    let held = match holdout {
-        Some(h) => Some(run_holdout(law.as_ref(), obs, &opts, h, &input)?),
-        None => None,
-    };
-
-    let residuals = residual_summary(law.as_ref(), &fit, obs);
-    let value = to_json(
-        args,
-        &input,
-        &fit,
-        boot.as_ref(),
-        held.as_ref(),
-        &residuals,
-        &warnings,
-        fit_s,
-        bootstrap_s,
-    );
-    let text = render(
-        &input,
-        &fit,
-        boot.as_ref(),
-        held.as_ref(),
-        &residuals,
-        fit_s,
-        bootstrap_s,
-    );
-    Ok(FitOutput {
-        value,
-        text,
-        warnings,
-    })
-}
-
-/// The held-out check: fit without the held-out runs, predict them.
-pub struct HeldOut {
-    pub rule: Holdout,
-    pub n_train: usize,
-    pub fit: FitResult,
-    pub report: HoldoutReport,
-}
-
-fn run_holdout(
-    law: &dyn Law,
-    obs: &Observations,
-    opts: &FitOptions,
-    rule: Holdout,
-    input: &Input,
-) -> Result<HeldOut> {
-    let (train, test) = rule.split(obs);
-    if test.is_empty() {
-        bail!(
-            "the holdout ({}) selects no runs: the largest compute in {} is {:e}",
-            rule.describe(),
-            input.path.display(),
-            obs.c.iter().cloned().fold(0.0, f64::max)
-        );
-    }
-    if train.len() < law.n_params() {
-        bail!(
-            "the holdout ({}) leaves {} runs to fit {} parameters",
-            rule.describe(),
-            train.len(),
-            law.n_params()
-        );
-    }
-    let sub = obs.select(&train);
-    let fit = fit_law(law, &sub, opts).map_err(|e| anyhow::anyhow!("holdout fit: {e}"))?;
-    let report = holdout_report(law, &fit.params, obs, &test);
-    Ok(HeldOut {
-        rule,
-        n_train: train.len(),
-        fit,
-        report,
-    })
-}
-
-fn progress_bar(len: u64, quiet: bool, what: &str) -> Option<indicatif::ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    Some(bar)
-}
-
-fn named(names: &[&str], values: &[f64]) -> Value {
-    let mut m = Map::new();
-    for (n, v) in names.iter().zip(values) {
-        m.insert((*n).to_string(), json_num(*v));
-    }
-    Value::Object(m)
-}
-
-/// Non-finite numbers become null (JSON has no NaN).
-fn json_num(v: f64) -> Value {
-    if v.is_finite() {
-        json!(v)
-    } else {
-        Value::Null
-    }
-}
-
-fn robust_json(r: Robust) -> Value {
-    match r {
-        Robust::Huber { delta } => json!({"kind": "huber", "delta": delta, "reduction": "sum"}),
-        Robust::LeastSquares => json!({"kind": "least_squares", "reduction": "sum"}),
-    }
-}
-
-fn fit_core_json(fit: &FitResult) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("params".into(), named(&fit.param_names, &fit.params));
-    let dn: Vec<&str> = fit.derived.iter().map(|d| d.0).collect();
-    let dv: Vec<f64> = fit.derived.iter().map(|d| d.1).collect();
-    m.insert("derived".into(), named(&dn, &dv));
-    m.insert("objective".into(), json_num(fit.objective));
-    m.insert("n_points".into(), json!(fit.n_points));
-    m.insert("starts".into(), json!(fit.starts));
-    m.insert("starts_at_best".into(), json!(fit.starts_at_best));
-    m.insert("converged".into(), json!(fit.converged));
-    m
-}
-
-#[allow(clippy::too_many_arguments)]
-fn to_json(
-    args: &Args,
-    input: &Input,
-    fit: &FitResult,
-    boot: Option<&BootstrapResult>,
-    held: Option<&HeldOut>,
-    res: &scalelab_core::diagnostics::ResidualSummary,
-    warnings: &[String],
-    fit_s: f64,
-    bootstrap_s: f64,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("schema".into(), json!("scalelab.fit/1"));
-    m.insert("law".into(), json!(fit.law));
-    m.insert("formula".into(), json!(fit.formula));
-    m.insert("method".into(), json!(fit.method.as_str()));
-    m.insert("loss_function".into(), robust_json(fit.robust));
-    for (k, v) in fit_core_json(fit) {
-        m.insert(k, v);
-    }
-    m.insert(
-        "termination".into(),
-        json!(format!("{:?}", fit.termination)),
-    );
-    m.insert("iterations".into(), json!(fit.iterations));
-    m.insert("evaluations".into(), json!(fit.evaluations));
-    m.insert(
-        "starts_not_converged".into(),
-        json!(fit.starts_not_converged),
-    );
-    m.insert(
-        "residuals".into(),
-        json!({
-            "scale": "ln L - ln L_hat",
-            "rmse": json_num(res.rmse),
-            "mean": json_num(res.mean),
-            "median_abs": json_num(res.median_abs),
-            "max_abs": json_num(res.max_abs),
-            "max_abs_line": input.lines.get(res.worst),
-        }),
-    );
-    if let Some(b) = boot {
-        let mut se = Map::new();
-        let mut ci = Map::new();
-        let mut med = Map::new();
-        for s in b.params.iter().chain(&b.derived) {
-            se.insert(s.name.clone(), json_num(s.se));
-            ci.insert(
-                s.name.clone(),
-                json!([json_num(s.ci95[0]), json_num(s.ci95[1])]),
-            );
-            med.insert(s.name.clone(), json_num(s.median));
-        }
-        m.insert(
-            "bootstrap".into(),
-            json!({
-                "n": b.resamples,
-                "seed": b.seed,
-                "not_converged": b.not_converged,
-                "se": se,
-                "ci95": ci,
-                "median": med,
-                "draws": b.draws.iter().map(|d| d.iter().map(|v| json_num(*v)).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            }),
-        );
-    }
-    if let Some(h) = held {
-        let points: Vec<Value> = h
-            .report
-            .points
-            .iter()
-            .map(|p| {
-                json!({
-                    "line": input.lines.get(p.index),
-                    "params": json_num(input.obs.n[p.index]),
-                    "tokens": json_num(input.obs.d[p.index]),
-                    "flops": json_num(input.obs.c[p.index]),
-                    "loss": p.loss,
-                    "predicted": json_num(p.predicted),
-                    "rel_error": json_num(p.rel_error),
-                })
-            })
-            .collect();
-        let mut hm = Map::new();
-        hm.insert("rule".into(), json!(h.rule.describe()));
-        hm.insert("n_train".into(), json!(h.n_train));
-        hm.insert("n_test".into(), json!(h.report.points.len()));
-        hm.insert(
-            "mean_abs_rel_error".into(),
-            json_num(h.report.mean_abs_rel_error),
-        );
-        hm.insert(
-            "max_abs_rel_error".into(),
-            json_num(h.report.max_abs_rel_error),
-        );
-        hm.insert("mean_rel_error".into(), json_num(h.report.mean_rel_error));
-        hm.insert("fit".into(), Value::Object(fit_core_json(&h.fit)));
-        hm.insert("points".into(), Value::Array(points));
-        m.insert("holdout".into(), Value::Object(hm));
-    }
-    m.insert("warnings".into(), json!(warnings));
-    m.insert("notes".into(), json!(input.notes));
-    m.insert(
-        "input".into(),
-        json!({
-            "path": input.path.display().to_string(),
-            "rows_read": input.rows_read,
-            "rows_used": input.obs.len(),
-            "where": args.filters,
-            "columns": {
-                "params": args.params_col.as_deref().unwrap_or("params"),
-                "tokens": args.tokens_col.as_deref().unwrap_or("tokens"),
-                "flops": args.flops_col.as_deref().unwrap_or("flops"),
-                "loss": args.loss_col.as_deref().unwrap_or("loss"),
-            },
-        }),
-    );
-    m.insert(
-        "timing".into(),
-        json!({"fit_s": fit_s, "bootstrap_s": bootstrap_s}),
-    );
-    m.insert(
-        "version".into(),
-        json!(concat!("scalelab ", env!("CARGO_PKG_VERSION"))),
-    );
-    Value::Object(m)
-}
-
 /// A number with about five significant digits, in plain or scientific
 /// notation as suits its size (the report's formatting).
 pub fn sig(v: f64) -> String {
     scalelab_report::html::num(v)
 }
 
-fn render(
-    input: &Input,
-    fit: &FitResult,
-    boot: Option<&BootstrapResult>,
-    held: Option<&HeldOut>,
-    res: &scalelab_core::diagnostics::ResidualSummary,
-    fit_s: f64,
-    bootstrap_s: f64,
-) -> String {
+/// The terminal text of a fit.
+pub fn render(r: &FitReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "law      {}   {}", fit.law, fit.formula);
+    let _ = writeln!(s, "law      {}   {}", r.law, r.formula);
     let _ = writeln!(
         s,
         "data     {} ({} of {} rows)",
-        input.path.display(),
-        input.obs.len(),
-        input.rows_read
+        r.input.path, r.input.rows_used, r.input.rows_read
     );
-    for n in &input.notes {
+    for n in &r.notes {
         let _ = writeln!(s, "note     {n}");
     }
+    let robust = match r.loss_function.delta {
+        Some(delta) if r.loss_function.kind == "huber" => Robust::Huber { delta },
+        _ => Robust::LeastSquares,
+    };
     let _ = writeln!(
         s,
         "method   {} on {}, {} starts, {} reached the best objective, {} ({:.2} s)",
-        fit.method.as_str(),
-        fit.robust.label(),
-        fit.starts,
-        fit.starts_at_best,
-        if fit.converged {
+        r.method,
+        robust.label(),
+        r.starts,
+        r.starts_at_best,
+        if r.converged {
             "converged"
         } else {
             "NOT converged"
         },
-        fit_s
+        r.timing.fit_s
     );
-    let _ = writeln!(s, "objective {:.10e} (summed over runs)", fit.objective);
+    let _ = writeln!(s, "objective {:.10e} (summed over runs)", r.objective);
     let _ = writeln!(s);
-    let spread =
-        |name: &str| boot.and_then(|b| b.params.iter().chain(&b.derived).find(|x| x.name == name));
+    let boot = r.bootstrap.as_ref();
     if boot.is_some() {
         let _ = writeln!(
             s,
@@ -729,30 +240,25 @@ fn render(
     } else {
         let _ = writeln!(s, "{:<10} {:>14}", "parameter", "estimate");
     }
-    let rows = fit
-        .param_names
-        .iter()
-        .zip(&fit.params)
-        .map(|(n, v)| (*n, *v))
-        .chain(fit.derived.iter().cloned());
+    let rows = r.params.0.iter().chain(&r.derived.0);
     for (k, (name, v)) in rows.enumerate() {
-        if k == fit.param_names.len() {
+        if k == r.params.len() {
             let _ = writeln!(s, "derived");
         }
-        match spread(name) {
-            Some(sp) => {
+        match boot.and_then(|b| Some((b.se.get(name)?, b.ci95.get(name)?))) {
+            Some((se, ci)) => {
                 let _ = writeln!(
                     s,
                     "{:<10} {:>14} {:>12}   [{}, {}]",
                     name,
-                    sig(v),
-                    sig(sp.se),
-                    sig(sp.ci95[0]),
-                    sig(sp.ci95[1])
+                    sig(*v),
+                    sig(*se),
+                    sig(ci[0]),
+                    sig(ci[1])
                 );
             }
             None => {
-                let _ = writeln!(s, "{:<10} {:>14}", name, sig(v));
+                let _ = writeln!(s, "{:<10} {:>14}", name, sig(*v));
             }
         }
     }
@@ -760,10 +266,11 @@ fn render(
         let _ = writeln!(
             s,
             "bootstrap {} resamples (seed {}), {} not converged ({:.2} s)",
-            b.resamples, b.seed, b.not_converged, bootstrap_s
+            b.n, b.seed, b.not_converged, r.timing.bootstrap_s
         );
     }
     let _ = writeln!(s);
+    let res = &r.residuals;
     let _ = writeln!(
         s,
         "residuals ln L − ln L̂: rmse {}, mean {}, median |r| {}, max |r| {} (line {})",
@@ -771,37 +278,37 @@ fn render(
         sig(res.mean),
         sig(res.median_abs),
         sig(res.max_abs),
-        input.lines.get(res.worst).copied().unwrap_or(0)
+        res.max_abs_line.unwrap_or(0)
     );
-    if let Some(h) = held {
+    if let Some(h) = &r.holdout {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
             "holdout  {}: fitted on {} runs, predicted {}",
-            h.rule.describe(),
+            h.rule,
             h.n_train,
-            h.report.points.len()
+            h.points.len()
         );
         let _ = writeln!(
             s,
             "         mean |error| {:.3}%, max |error| {:.3}%, mean error {:+.3}%",
-            100.0 * h.report.mean_abs_rel_error,
-            100.0 * h.report.max_abs_rel_error,
-            100.0 * h.report.mean_rel_error
+            100.0 * h.mean_abs_rel_error,
+            100.0 * h.max_abs_rel_error,
+            100.0 * h.mean_rel_error
         );
         let _ = writeln!(
             s,
             "         {:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>9}",
             "line", "N", "D", "C", "loss", "predicted", "error"
         );
-        for p in &h.report.points {
+        for p in &h.points {
             let _ = writeln!(
                 s,
                 "         {:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>+8.3}%",
-                input.lines.get(p.index).copied().unwrap_or(0),
-                sig(input.obs.n[p.index]),
-                sig(input.obs.d[p.index]),
-                sig(input.obs.c[p.index]),
+                p.line.unwrap_or(0),
+                sig(p.params),
+                sig(p.tokens),
+                sig(p.flops),
                 sig(p.loss),
                 sig(p.predicted),
                 100.0 * p.rel_error
@@ -810,3 +317,6 @@ fn render(
     }
     s
 }
+
+/// Table loading for the commands not yet moved onto the library.
+pub use scalelab::runs::load_table;

@@ -90,11 +90,20 @@ struct FitCli {
     args: super::fit::Args,
 }
 
-fn fit_with(args: &[String]) -> Result<super::fit::FitOutput> {
+struct FitOutput {
+    value: Value,
+    warnings: Vec<String>,
+}
+
+fn fit_with(args: &[String]) -> Result<FitOutput> {
     let mut v = vec!["fit".to_string()];
     v.extend(args.iter().cloned());
     let cli = FitCli::try_parse_from(&v).map_err(|e| anyhow::anyhow!("{e}"))?;
-    super::fit::compute(&cli.args)
+    let r = scalelab::fit::fit(&cli.args.request(), &scalelab::Silent)?;
+    Ok(FitOutput {
+        value: serde_json::to_value(&r)?,
+        warnings: r.warnings.iter().map(|w| w.message.clone()).collect(),
+    })
 }
 
 fn sig(v: f64) -> String {
