@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from . import _scalelab
 from ._api import read_runs
+from ._fit import Fit, fit
 from ._errors import (
     ComputationError,
     EngineError,
@@ -33,6 +34,8 @@ from ._progress import ProgressEvent
 __version__ = _scalelab.__version__
 
 __all__ = [
+    "fit",
+    "Fit",
     "read_runs",
     "ProgressEvent",
     "Error",

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 mod errors;
+mod fit;
 mod progress;
 mod runs;
 mod table;
@@ -21,6 +22,10 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(runs::read_runs, m)?)?;
     m.add_function(wrap_pyfunction!(check_table, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::fit, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::predict, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::read_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::write_fit, m)?)?;
     Ok(())
 }
 

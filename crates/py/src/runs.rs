@@ -6,41 +6,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use scalelab::Error;
 use scalelab_tables::{Filter, Table};
-use std::path::{Path, PathBuf};
-
-/// The table file for a path: the file, or a sweep directory's `runs.*`.
-fn resolve(path: &Path) -> scalelab::Result<PathBuf> {
-    if path.is_dir() {
-        for name in ["runs.csv", "runs.parquet", "runs.jsonl"] {
-            let p = path.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-        return Err(Error::input(
-            path,
-            None,
-            format!(
-                "{} is a directory without runs.csv, runs.parquet or runs.jsonl",
-                path.display()
-            ),
-        ));
-    }
-    if !path.exists() {
-        return Err(Error::input(
-            path,
-            None,
-            format!("{}: no such file", path.display()),
-        ));
-    }
-    Ok(path.to_path_buf())
-}
 
 /// Reads a table (a path, or a table dict) and keeps the rows matching
 /// every `where` expression.
 pub fn load(source: Source, filters: &[String]) -> scalelab::Result<Table> {
     let table = match source {
-        Source::Path(p) => Table::read(resolve(&p)?)?,
+        Source::Path(p) => Table::read(scalelab::runs::resolve_table(&p)?)?,
         Source::Table(t) => t,
     };
     let mut parsed = Vec::new();
