@@ -19,6 +19,17 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A model as `PARAMS:TOKENS` (`7e10:1.4e12`), both positive.
+pub fn n_and_d(s: &str) -> Result<(f64, f64), String> {
+    let (n, d) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not PARAMS:TOKENS (write e.g. 7e10:1.4e12)"))?;
+    Ok((
+        positive(n).map_err(|e| format!("parameters {e}"))?,
+        positive(d).map_err(|e| format!("tokens {e}"))?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
