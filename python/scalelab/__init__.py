@@ -20,6 +20,8 @@ from __future__ import annotations
 from . import _scalelab
 from ._api import read_runs
 from ._fit import Fit, fit
+from ._plan import Plan, plan
+from ._sweep import SweepResult, sweep
 from ._errors import (
     ComputationError,
     EngineError,
@@ -36,6 +38,10 @@ __version__ = _scalelab.__version__
 __all__ = [
     "fit",
     "Fit",
+    "plan",
+    "Plan",
+    "sweep",
+    "SweepResult",
     "read_runs",
     "ProgressEvent",
     "Error",

@@ -73,12 +73,15 @@ class Fit:
     def __init__(self, json_text: str):
         self._json = json_text
         self._d = json.loads(json_text)
+        self._path: Optional[str] = None
 
     # -- the object -------------------------------------------------------
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Fit":
         """Reads a fit file (``scalelab fit --out``); checks it."""
-        return cls(_scalelab.read_fit(os.fspath(path)))
+        f = cls(_scalelab.read_fit(os.fspath(path)))
+        f._path = os.fspath(path)
+        return f
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Writes the fit file ``scalelab fit --out`` writes (atomically),

@@ -13,8 +13,10 @@ use pyo3::types::PyDict;
 
 mod errors;
 mod fit;
+mod plan;
 mod progress;
 mod runs;
+mod sweep;
 mod table;
 
 #[pymodule]
@@ -26,6 +28,8 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit::predict, m)?)?;
     m.add_function(wrap_pyfunction!(fit::read_fit, m)?)?;
     m.add_function(wrap_pyfunction!(fit::write_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     Ok(())
 }
 
