@@ -11,7 +11,7 @@
 //! spends its budget exactly.
 
 use crate::accounting::{shape_for_params, GptShape};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Options of a design.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +46,7 @@ impl Default for DesignOptions {
 }
 
 /// One pilot run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PilotRun {
     /// A stable name, e.g. `c3.2e16-n1.9e6`.
     pub name: String,
@@ -67,7 +67,7 @@ pub struct PilotRun {
 }
 
 /// A design and its warnings.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Design {
     pub budgets: Vec<f64>,
     pub runs: Vec<PilotRun>,

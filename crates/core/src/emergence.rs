@@ -27,10 +27,10 @@
 use crate::optim::{lbfgs, LbfgsOptions};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One point: scale, value and its standard error (None: unknown).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     pub x: f64,
     pub y: f64,
@@ -38,7 +38,7 @@ pub struct Point {
 }
 
 /// A fitted candidate curve.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// `flat`, `linear` or `sigmoid`.
     pub name: String,
@@ -51,7 +51,7 @@ pub struct Candidate {
 }
 
 /// The fitted curves of one metric and what they say.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricFit {
     pub candidates: Vec<Candidate>,
     /// Name of the chosen candidate (lowest AICc).
@@ -549,7 +549,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 /// What a task's metrics say.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Neither metric moves beyond its noise.

@@ -20,7 +20,7 @@ use crate::data::Observations;
 use crate::plan::percentile_ci95;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Options of the IsoFLOP analysis.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,7 +97,7 @@ impl std::fmt::Display for IsoflopError {
 impl std::error::Error for IsoflopError {}
 
 /// A fitted power law `y = k · C^e` with its exponent's interval.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PowerFit {
     pub exponent: f64,
     /// `ln k`.
@@ -106,7 +106,7 @@ pub struct PowerFit {
 }
 
 /// The exponents `a` (`N* ∝ C^a`) and `b` (`D* ∝ C^b`) of one approach.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Exponents {
     pub a: f64,
     pub b: f64,
@@ -131,7 +131,7 @@ impl Exponents {
 }
 
 /// The optimum of one budget (Approach 2).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetOptimum {
     pub flops: f64,
     pub n_opt: f64,
@@ -146,14 +146,14 @@ pub struct BudgetOptimum {
 }
 
 /// A budget that gave no optimum, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SkippedBudget {
     pub flops: f64,
     pub reason: String,
 }
 
 /// Approach 2 results.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Approach2 {
     pub optima: Vec<BudgetOptimum>,
     pub skipped: Vec<SkippedBudget>,
@@ -161,7 +161,7 @@ pub struct Approach2 {
 }
 
 /// One point of the lower envelope (Approach 1).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvelopePoint {
     pub flops: f64,
     pub n: f64,
@@ -174,7 +174,7 @@ pub struct EnvelopePoint {
 }
 
 /// Approach 1 results.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Approach1 {
     pub envelope: Vec<EnvelopePoint>,
     pub exponents: Exponents,

@@ -26,8 +26,10 @@ pub enum Error {
         line: Option<usize>,
         message: String,
     },
-    /// A file or directory could not be read, written or created.
-    #[error("{context} {}: {source}", path.display())]
+    /// A file or directory could not be read, written or created. The
+    /// I/O error is the `source` (shown after a colon by `{:#}` on an
+    /// `anyhow::Error`), not repeated in the message.
+    #[error("{context} {}", path.display())]
     Io {
         /// What was being done, e.g. "cannot write --out".
         context: String,
@@ -44,7 +46,7 @@ pub enum Error {
     Failed(String),
     /// An error from a crate below that reports with `anyhow` (corpus,
     /// sweep, report); shown with its whole chain of context.
-    #[error("{0:#}")]
+    #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 

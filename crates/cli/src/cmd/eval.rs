@@ -1,10 +1,10 @@
 //! `scalelab eval`: evaluate trained runs on the built-in task generators.
 
-use anyhow::{bail, Context, Result};
-use scalelab_corpus::synth::TaskGenerator;
-use scalelab_sweep::eval::{eval_dir, EvalOptions};
-use scalelab_tables::Cell;
+use anyhow::Result;
+use scalelab::eval::{EvalReport, EvalRequest};
 use std::path::PathBuf;
+
+use crate::progress::Bars;
 
 const HELP: &str = r#"Evaluates the checkpoint of a run directory, or of every finished run of a
 sweep directory, on generated task items (the same generators as
@@ -61,107 +61,52 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let mut tasks = Vec::new();
-    for t in &a.tasks {
-        tasks.push((
-            t.clone(),
-            TaskGenerator::parse(t).with_context(|| format!("--tasks {t}"))?,
-        ));
-    }
-    if a.items == 0 {
-        bail!("-n must be at least 1");
-    }
-    if a.temperature < 0.0 || !a.temperature.is_finite() {
-        bail!("--temperature must be 0 or more");
-    }
-    if a.samples > 1 && a.temperature == 0.0 {
-        eprintln!(
-            "warning: --samples {} with greedy decoding gives identical samples; set --temperature",
-            a.samples
-        );
-    }
-    let opts = EvalOptions {
-        tasks,
-        items: a.items,
-        seed: a.seed,
-        temperature: a.temperature,
-        samples: a.samples.max(1),
-        shots: a.shots,
-    };
-    let t0 = std::time::Instant::now();
-    let (items, rows, plan) = eval_dir(&a.dir, &opts, a.threads.max(1))?;
-    let out = a.out.clone().unwrap_or_else(|| a.dir.join("evals"));
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut jsonl = String::new();
-    for it in &items {
-        jsonl.push_str(&serde_json::to_string(it)?);
-        jsonl.push('\n');
-    }
-    scalelab_tables::write_atomic(&out.join("items.jsonl"), jsonl.as_bytes())?;
-    // the long table, joined with the runs' scale
-    let cols: Vec<String> = [
-        "run",
-        "params",
-        "params_total",
-        "tokens",
-        "flops",
-        "task",
-        "difficulty",
-        "reasoning",
-        "metric",
-        "value",
-        "stderr",
-        "n",
-    ]
-    .map(String::from)
-    .to_vec();
-    let scale = |run: &str| -> [Cell; 4] {
-        match plan
-            .as_ref()
-            .and_then(|p| p.runs.iter().find(|r| r.name == run))
-        {
-            Some(r) => {
-                let n = r.params as f64;
-                let d = r.tokens() as f64;
-                [
-                    Cell::Num(n),
-                    Cell::Num(r.params_total as f64),
-                    Cell::Num(d),
-                    Cell::Num(6.0 * n * d),
-                ]
-            }
-            None => [Cell::Null, Cell::Null, Cell::Null, Cell::Null],
+impl Args {
+    /// The library request of these arguments.
+    fn request(&self) -> EvalRequest {
+        EvalRequest {
+            dir: self.dir.clone(),
+            tasks: self.tasks.clone(),
+            items: self.items,
+            seed: self.seed,
+            temperature: self.temperature,
+            samples: self.samples,
+            shots: self.shots,
+            threads: self.threads,
+            out: self.out.clone(),
         }
-    };
-    let table: Vec<Vec<Cell>> = rows
-        .iter()
-        .map(|r| {
-            let mut v = vec![Cell::Str(r.run.clone())];
-            v.extend(scale(&r.run));
-            v.extend([
-                Cell::Str(r.task.clone()),
-                Cell::Num(r.difficulty as f64),
-                Cell::Str(r.reasoning.clone()),
-                Cell::Str(r.metric.clone()),
-                Cell::Num(r.value),
-                Cell::Num(r.stderr),
-                Cell::Num(r.n as f64),
-            ]);
-            v
-        })
-        .collect();
-    scalelab_tables::write_csv(&out.join("evals.csv"), &cols, &table)?;
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let report = scalelab::eval::run(&a.request(), &Bars::new(false))?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    print_table(&report);
+    eprintln!(
+        "{} items in {:.1} s; wrote {} and {}",
+        report.items.len(),
+        report.seconds,
+        report.items_file.display(),
+        report.table_file.display()
+    );
+    Ok(())
+}
+
+/// Exact match (with its standard error), cross-entropy and edit distance
+/// per run, task and difficulty.
+fn print_table(report: &EvalReport) {
     println!(
         "{:<28} {:<10} {:>4} {:>12} {:>9} {:>9}",
         "run", "task", "diff", "exact_match", "ce", "edit"
     );
     let get = |run: &str, task: &str, d: u32, m: &str| {
-        rows.iter()
-            .find(|r| r.run == run && r.task == task && r.difficulty == d && r.metric == m)
+        report
+            .row(run, task, d, m)
             .map_or("-".to_string(), |r| format!("{:.3}", r.value))
     };
-    for r in rows.iter().filter(|r| r.metric == "exact_match") {
+    for r in report.rows.iter().filter(|r| r.metric == "exact_match") {
         println!(
             "{:<28} {:<10} {:>4} {:>12} {:>9} {:>9}",
             r.run,
@@ -172,12 +117,4 @@ pub fn run(a: Args) -> Result<()> {
             get(&r.run, &r.task, r.difficulty, "edit_distance"),
         );
     }
-    eprintln!(
-        "{} items in {:.1} s; wrote {} and {}",
-        items.len(),
-        t0.elapsed().as_secs_f64(),
-        out.join("items.jsonl").display(),
-        out.join("evals.csv").display()
-    );
-    Ok(())
 }
