@@ -21,6 +21,7 @@ from . import _scalelab
 from ._api import read_runs
 from ._fit import Fit, fit
 from ._plan import Plan, plan
+from ._isoflop import Design, Isoflop, design, isoflop
 from ._sweep import SweepResult, sweep
 from ._errors import (
     ComputationError,
@@ -40,6 +41,10 @@ __all__ = [
     "Fit",
     "plan",
     "Plan",
+    "isoflop",
+    "Isoflop",
+    "design",
+    "Design",
     "sweep",
     "SweepResult",
     "read_runs",

@@ -61,3 +61,30 @@ def sweep(
     retry_failed: bool = ...,
     step_limit: Optional[int] = ...,
 ) -> str: ...
+def isoflop(
+    runs: _Table,
+    where: List[str] = ...,
+    group_by: Optional[str] = ...,
+    params_col: Optional[str] = ...,
+    tokens_col: Optional[str] = ...,
+    flops_col: Optional[str] = ...,
+    loss_col: Optional[str] = ...,
+    run_col: Optional[str] = ...,
+    window: float = ...,
+    bootstrap: int = ...,
+    seed: int = ...,
+    fit: Optional[str] = ...,
+    progress: _Callback = ...,
+) -> str: ...
+def design(
+    pilot_flops: float,
+    budgets: int = ...,
+    decades: float = ...,
+    sizes: int = ...,
+    spread: float = ...,
+    tokens_per_param: float = ...,
+    fit: Optional[str] = ...,
+    context: int = ...,
+    vocab: int = ...,
+    out: Optional[str] = ...,
+) -> str: ...

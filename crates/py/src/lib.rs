@@ -13,6 +13,7 @@ use pyo3::types::PyDict;
 
 mod errors;
 mod fit;
+mod isoflop;
 mod plan;
 mod progress;
 mod runs;
@@ -29,6 +30,8 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit::read_fit, m)?)?;
     m.add_function(wrap_pyfunction!(fit::write_fit, m)?)?;
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
+    m.add_function(wrap_pyfunction!(isoflop::isoflop, m)?)?;
+    m.add_function(wrap_pyfunction!(isoflop::design, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     Ok(())
 }
