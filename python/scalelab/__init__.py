@@ -21,6 +21,7 @@ from . import _scalelab
 from ._api import read_runs
 from ._fit import Fit, fit
 from ._plan import Plan, plan
+from ._emerge import Emerge, emerge
 from ._isoflop import Design, Isoflop, design, isoflop
 from ._sweep import SweepResult, sweep
 from ._errors import (
@@ -45,6 +46,8 @@ __all__ = [
     "Isoflop",
     "design",
     "Design",
+    "emerge",
+    "Emerge",
     "sweep",
     "SweepResult",
     "read_runs",

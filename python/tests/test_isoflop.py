@@ -45,3 +45,17 @@ def test_design_equals_the_cli_and_writes_a_sweep_file(cli, tmp_path):
     assert len(d.to_pandas()) == len(d.runs)
     with pytest.raises(ValueError):
         scalelab.design(-1.0)
+
+
+def test_emerge_equals_the_cli(cli):
+    p = pathlib.Path(os.environ.get("SCALELAB_DATASETS", REPO.parent / "shared" / "datasets"))
+    p = p / "pythia_evals" / "pythia_v1_zero_shot_tidy.csv"
+    if not p.exists():
+        pytest.skip(f"shared dataset not found at {p}")
+    where = "step == 143000 and deduped == 0"
+    want = cli("emerge", p, "--scale-col", "params_nonembedding", "--where", where,
+               "--bootstrap", "50", "--json")
+    em = scalelab.emerge(str(p), scale_col="params_nonembedding", where=where, bootstrap=50)
+    got = em.to_dict()
+    assert got == want
+    assert len(em.to_pandas()) == len(want["tasks"])

@@ -11,6 +11,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod emerge;
 mod errors;
 mod fit;
 mod isoflop;
@@ -32,6 +33,7 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan::plan, m)?)?;
     m.add_function(wrap_pyfunction!(isoflop::isoflop, m)?)?;
     m.add_function(wrap_pyfunction!(isoflop::design, m)?)?;
+    m.add_function(wrap_pyfunction!(emerge::emerge, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     Ok(())
 }
