@@ -70,6 +70,10 @@ impl Progress for Bars {
                     .multi
                     .add(ProgressBar::new(total.unwrap_or(0)).with_style(Self::style(total, unit)));
                 bar.set_message(label.to_string());
+                if total.is_none() {
+                    // a spinner moves while the work (e.g. BPE training) reports nothing
+                    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                }
                 self.bars.lock().expect("bars").insert(id, bar);
             }
             Event::Advance {

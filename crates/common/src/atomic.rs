@@ -2,7 +2,7 @@
 //! one, never half of one.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,21 +29,99 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// is: renaming over it would silently replace it. On any error the
 /// temporary file is removed and an existing `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    check_target(path)?;
-    let tmp = temp_path(path);
-    let res = (|| -> io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        sync_dir(path);
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
+/// A file written in pieces (a token shard, a large table) that appears at
+/// its path only when [`AtomicFile::commit`] succeeds: the same temporary
+/// file, fsyncs, rename and target checks as [`write_atomic`], which is
+/// built on it. Dropped without a commit, it removes its temporary file and
+/// leaves `path` as it was.
+///
+/// It is `Write` and `Seek` (a writer may go back to fill in a header).
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<File>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (refused, as by [`write_atomic`], when `path`
+    /// exists and is not a regular file).
+    pub fn create(path: &Path) -> io::Result<Self> {
+        check_target(path)?;
+        let tmp = temp_path(path);
+        let file = File::create(&tmp)?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+        })
     }
-    res
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The temporary path being written.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    fn file(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("an AtomicFile is open until committed")
+    }
+
+    /// Fsyncs the file, renames it over the final path and fsyncs the
+    /// directory. On an error the temporary file is removed.
+    pub fn commit(mut self) -> io::Result<()> {
+        let res = (|| -> io::Result<()> {
+            let f = self.file.take().expect("an AtomicFile is committed once");
+            f.sync_all()?;
+            drop(f);
+            check_target(&self.path)?;
+            std::fs::rename(&self.tmp, &self.path)?;
+            sync_dir(&self.path);
+            Ok(())
+        })();
+        if res.is_ok() {
+            // renamed: nothing left for Drop to remove
+            self.tmp = PathBuf::new();
+        }
+        res
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file().write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file().flush()
+    }
+}
+
+impl Seek for AtomicFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file().seek(pos)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        self.file.take();
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Refuses targets that an atomic rename would replace by a regular file.
@@ -136,6 +214,30 @@ mod tests {
         let p = dir.path().join("no/such/dir/f");
         assert!(write_atomic(&p, b"x").is_err());
         assert!(!dir.path().join("no").exists());
+    }
+
+    #[test]
+    fn a_file_written_in_pieces_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("shard.bin");
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"xxxxbody").unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.write_all(b"head").unwrap();
+        assert!(!p.exists());
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"headbody");
+        // dropped without a commit: no file, no temporary left
+        let q = dir.path().join("other.bin");
+        let mut g = AtomicFile::create(&q).unwrap();
+        g.write_all(b"half").unwrap();
+        drop(g);
+        assert!(!q.exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 
     #[test]

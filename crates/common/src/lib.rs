@@ -10,5 +10,5 @@
 pub mod atomic;
 pub mod progress;
 
-pub use atomic::{temp_path, write_atomic};
+pub use atomic::{temp_path, write_atomic, AtomicFile};
 pub use progress::{Event, Progress, Silent, Task};

@@ -14,40 +14,12 @@ use crate::source::{read_documents, BadInput, SourceOptions, TextSplit};
 use crate::synth::UnifilarSource;
 use crate::tokenizer::Tokenizer;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use scalelab_common::{Progress, Silent, Task};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// A progress bar on stderr, drawn only when stderr is a terminal and
-/// `enabled` is set.
-pub fn progress_bar(len: u64, what: &str, enabled: bool) -> ProgressBar {
-    if !enabled || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return ProgressBar::hidden();
-    }
-    if len == 0 {
-        // unknown length: a spinner with a count
-        let pb = ProgressBar::new_spinner();
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {human_pos} ({per_sec})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        pb.set_message(what.to_string());
-        return pb;
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
-}
 
 /// One source of a recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -306,21 +278,14 @@ pub fn write_shards(
     tok: &Tokenizer,
     out: &Path,
     shard_tokens: u64,
-    progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(Vec<ShardInfo>, u64)> {
     let fp = tok.fingerprint();
     let vocab = tok.vocab_size();
     let mut train = SplitWriter::new(out, Split::Train, vocab, fp, shard_tokens);
     let mut val = SplitWriter::new(out, Split::Val, vocab, fp, shard_tokens);
     let total_bytes: u64 = docs.iter().map(|d| d.text.len() as u64).sum();
-    let pb = progress_bar(total_bytes, "tokenizing", progress);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let pb = Task::begin(progress, "tokenizing", Some(total_bytes), "bytes");
     let mut bytes = 0;
     for chunk in docs.chunks(2048) {
         let encoded: Vec<Result<Vec<u32>>> = chunk
@@ -340,9 +305,9 @@ pub fn write_shards(
             }
             bytes += d.text.len() as u64;
         }
-        pb.set_position(bytes);
+        pb.set(bytes, "");
     }
-    pb.finish_and_clear();
+    drop(pb);
     let mut shards = train.finish()?;
     shards.extend(val.finish()?);
     Ok((shards, bytes))
@@ -381,15 +346,28 @@ pub fn manifest_for(
     }
 }
 
-/// Runs a recipe into `out`.
-pub fn prepare(recipe: &Recipe, out: &Path, force: bool, progress: bool) -> Result<PrepareReport> {
+/// Runs a recipe into `out`, reporting no progress. (The last argument is
+/// kept for the callers of the time when this crate drew its own bars; a
+/// library crate never draws: use [`prepare_with`] to follow the work.)
+pub fn prepare(recipe: &Recipe, out: &Path, force: bool, _progress: bool) -> Result<PrepareReport> {
+    prepare_with(recipe, out, force, &Silent)
+}
+
+/// Runs a recipe into `out`, reporting the reading, BPE training and
+/// tokenizing on `progress`.
+pub fn prepare_with(
+    recipe: &Recipe,
+    out: &Path,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<PrepareReport> {
     let t0 = Instant::now();
     recipe.validate()?;
     let mut report = PrepareReport::default();
     // 1. read
     let mut texts: Vec<String> = Vec::new();
     let mut weights: Vec<f64> = Vec::new();
-    let pb = progress_bar(0, "reading", progress);
+    let pb = Task::begin(progress, "reading", None, "documents");
     for s in &recipe.sources {
         let opts = SourceOptions {
             text_field: s.text_field.clone(),
@@ -404,7 +382,7 @@ pub fn prepare(recipe: &Recipe, out: &Path, force: bool, progress: bool) -> Resu
         })?;
         report.read.insert(s.path.display().to_string(), r);
     }
-    pb.finish_and_clear();
+    drop(pb);
     report.documents_read = texts.len();
     if texts.is_empty() {
         let bad: usize = report.read.values().map(|r| r.skipped_bad).sum();
@@ -478,8 +456,7 @@ pub fn prepare(recipe: &Recipe, out: &Path, force: bool, progress: bool) -> Resu
     let tok = match recipe.tokenizer.as_str() {
         "byte" => Tokenizer::Byte,
         "bpe" => {
-            let pb = progress_bar(0, "training BPE", progress);
-            pb.enable_steady_tick(std::time::Duration::from_millis(200));
+            let pb = Task::begin(progress, "training BPE", None, "");
             let t = Tokenizer::train_bpe(
                 planned
                     .iter()
@@ -488,7 +465,7 @@ pub fn prepare(recipe: &Recipe, out: &Path, force: bool, progress: bool) -> Resu
                 recipe.vocab_size,
                 2,
             )?;
-            pb.finish_and_clear();
+            drop(pb);
             t
         }
         path => Tokenizer::load(Path::new(path))?,
@@ -538,8 +515,6 @@ pub struct LanguageWrite {
     pub val_fraction: f64,
     /// Seed of the samples.
     pub seed: u64,
-    /// Show a progress bar (on a terminal).
-    pub progress: bool,
 }
 
 /// Writes `tokens` tokens of the synthetic language as documents of
@@ -551,6 +526,7 @@ pub fn write_language(
     spec: &str,
     out: &Path,
     opts: &LanguageWrite,
+    progress: &dyn Progress,
 ) -> Result<Manifest> {
     use rand::SeedableRng;
     let LanguageWrite {
@@ -558,7 +534,6 @@ pub fn write_language(
         doc_len,
         val_fraction,
         seed,
-        progress,
     } = *opts;
     if doc_len < 2 {
         bail!("--doc-len must be at least 2");
@@ -568,7 +543,12 @@ pub fn write_language(
     let mut train = SplitWriter::new(out, Split::Train, src.vocab(), fp, 1 << 27);
     let mut val = SplitWriter::new(out, Split::Val, src.vocab(), fp, 1 << 27);
     let n_docs = tokens_total.div_ceil(doc_len as u64).max(1);
-    let pb = progress_bar(n_docs * doc_len as u64, "generating", progress);
+    let pb = Task::begin(
+        progress,
+        "generating",
+        Some(n_docs * doc_len as u64),
+        "tokens",
+    );
     let mut buf = vec![0u32; doc_len];
     // one RNG per split so that changing val_fraction does not change which
     // tokens the training documents hold more than necessary
@@ -582,10 +562,10 @@ pub fn write_language(
             train.push_doc(&buf)?;
         }
         if i % 256 == 0 {
-            pb.set_position(i * doc_len as u64);
+            pb.set(i * doc_len as u64, "");
         }
     }
-    pb.finish_and_clear();
+    drop(pb);
     let mut shards = train.finish()?;
     shards.extend(val.finish()?);
     let synthetic = serde_json::json!({

@@ -20,7 +20,7 @@
 //! read through a memory map after every field is checked against the file
 //! size.
 
-use crate::io::temp_path;
+use crate::io::AtomicFile;
 use anyhow::{bail, Context, Result};
 use memmap2::Mmap;
 use std::fs::File;
@@ -113,8 +113,7 @@ impl Header {
 
 /// Writes one shard, document by document.
 pub struct ShardWriter {
-    out: BufWriter<File>,
-    tmp: PathBuf,
+    out: BufWriter<AtomicFile>,
     path: PathBuf,
     header: Header,
     doc_ends: Vec<u64>,
@@ -124,8 +123,8 @@ impl ShardWriter {
     /// Starts a shard at `path` (written under a temporary name until
     /// [`Self::finish`]).
     pub fn create(path: &Path, vocab: u32, tokenizer: u64) -> Result<Self> {
-        let tmp = temp_path(path);
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let f = AtomicFile::create(path)
+            .with_context(|| format!("cannot create a temporary file for {}", path.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let header = Header {
             width: if vocab <= 1 << 16 { 2 } else { 4 },
@@ -137,7 +136,6 @@ impl ShardWriter {
         out.write_all(&header.to_bytes())?;
         Ok(ShardWriter {
             out,
-            tmp,
             path: path.to_path_buf(),
             header,
             doc_ends: Vec::new(),
@@ -173,9 +171,9 @@ impl ShardWriter {
                 buf.extend_from_slice(&t.to_le_bytes());
             }
         }
-        self.out
-            .write_all(&buf)
-            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        self.out.write_all(&buf).with_context(|| {
+            format!("cannot write {}", self.out.get_ref().temp_path().display())
+        })?;
         self.header.tokens += tokens.len() as u64;
         self.doc_ends.push(self.header.tokens);
         Ok(())
@@ -193,12 +191,9 @@ impl ShardWriter {
             let f = self.out.get_mut();
             f.seek(SeekFrom::Start(0))?;
             f.write_all(&self.header.to_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&self.tmp, &self.path)
+            let f = self.out.into_inner().map_err(|e| e.into_error())?;
+            f.commit()
         })();
-        if res.is_err() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
         res.with_context(|| format!("cannot write {}", self.path.display()))?;
         Ok(self.header)
     }

@@ -11,7 +11,6 @@ use crate::model::ParamLayout;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File name of the checkpoint inside a run directory.
@@ -68,28 +67,11 @@ pub fn save(path: &Path, layout: &ParamLayout, state: &CheckpointState) -> Resul
     write_atomic(path, &data)
 }
 
-/// Writes `data` to `path` via a temporary file, fsync and rename.
+/// Writes `data` to `path` atomically, with the workspace's one atomic
+/// writer ([`scalelab_common::write_atomic`]: temporary file, fsync,
+/// rename, fsync of the directory).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-        f.write_all(data).map_err(|e| EngineError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| EngineError::io(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    scalelab_common::write_atomic(path, data).map_err(|e| EngineError::io(path, e))
 }
 
 /// Reads only the metadata of a checkpoint: (step, config JSON).

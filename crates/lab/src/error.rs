@@ -45,9 +45,17 @@ pub enum Error {
     #[error("{0}")]
     Failed(String),
     /// An error from a crate below that reports with `anyhow` (corpus,
-    /// sweep, report); shown with its whole chain of context.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    /// sweep, report); shown with its whole chain of context. (Not a
+    /// `source`: the message already holds the chain, and `{:#}` of an
+    /// `anyhow::Error` made from this one would print it twice.)
+    #[error("{0:#}")]
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Error::Other(e)
+    }
 }
 
 impl Error {

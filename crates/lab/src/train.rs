@@ -1,1 +1,216 @@
-//! (being moved here from the CLI crate)
+//! One GPT pilot run with the built-in engine.
+//!
+//! The configuration comes from a TOML file (the fields of
+//! [`TrainConfig`]) with any request field given overriding it, or from the
+//! request alone. `out` is the run directory (config, metrics.jsonl,
+//! checkpoint, summary.json); `resume` continues the run in it.
+//!
+//! Progress: a task of the run's steps (the loss as its message), and notes:
+//! the model's shape when training starts, and a line every 5% of the steps
+//! and at each evaluation.
+
+use crate::{Error, Progress, Result, Task};
+use anyhow::Context;
+use scalelab_core::accounting::shape_for_params;
+use scalelab_engine::{checkpoint, RunSummary, TokenSource, TrainConfig, Trainer};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+/// A training run: each field set overrides the configuration file's.
+#[derive(Clone, Debug, Default)]
+pub struct TrainRequest {
+    /// TOML configuration file.
+    pub config: Option<PathBuf>,
+    pub n_layer: Option<usize>,
+    pub d_model: Option<usize>,
+    pub n_head: Option<usize>,
+    pub d_ff: Option<usize>,
+    /// Pick (n_layer, d_model, n_head) for this many non-embedding
+    /// parameters with the shape rule.
+    pub params: Option<f64>,
+    pub context: Option<usize>,
+    pub batch: Option<usize>,
+    pub vocab: Option<usize>,
+    pub steps: Option<u64>,
+    /// Token budget (steps = tokens / (batch · context), rounded up).
+    pub tokens: Option<f64>,
+    pub lr: Option<f64>,
+    pub warmup_steps: Option<u64>,
+    pub threads: Option<usize>,
+    pub seed: Option<u64>,
+    pub eval_every: Option<u64>,
+    pub eval_batches: Option<u64>,
+    pub checkpoint_every: Option<u64>,
+    /// Training data (a text file, `random`, `synth[:SPEC]`, or a prepared
+    /// corpus directory).
+    pub data: Option<String>,
+    /// Run directory.
+    pub out: Option<PathBuf>,
+    /// Continue the run in `out` from its checkpoint (the other fields are
+    /// ignored: the checkpoint holds the configuration).
+    pub resume: bool,
+}
+
+/// The configuration a request asks for (file, then fields over it).
+pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
+    let mut cfg = match &req.config {
+        Some(p) => TrainConfig::from_toml_file(p).map_err(|e| {
+            Error::Other(anyhow::Error::new(e).context(format!("--config {}", p.display())))
+        })?,
+        None => TrainConfig {
+            steps: None,
+            ..TrainConfig::default()
+        },
+    };
+    macro_rules! set {
+        ($field:ident) => {
+            if let Some(v) = req.$field.clone() {
+                cfg.$field = v;
+            }
+        };
+        (opt $field:ident) => {
+            if let Some(v) = req.$field.clone() {
+                cfg.$field = Some(v);
+            }
+        };
+    }
+    set!(n_layer);
+    set!(d_model);
+    set!(n_head);
+    set!(opt d_ff);
+    set!(context);
+    set!(batch);
+    set!(opt vocab);
+    set!(lr);
+    set!(opt warmup_steps);
+    set!(threads);
+    set!(seed);
+    set!(eval_every);
+    set!(eval_batches);
+    set!(checkpoint_every);
+    set!(data);
+    if let Some(s) = req.steps {
+        cfg.steps = Some(s);
+        cfg.tokens = None;
+    }
+    if let Some(t) = req.tokens {
+        if !(t >= 1.0 && t.is_finite()) {
+            return Err(Error::flag(
+                "--tokens",
+                format!("--tokens must be a positive number, got {t}"),
+            ));
+        }
+        cfg.tokens = Some(t.round() as u64);
+        cfg.steps = None;
+    }
+    if let Some(n) = req.params {
+        let s = shape_for_params(n, cfg.context, cfg.vocab.unwrap_or(256)).ok_or_else(|| {
+            Error::flag("--params", format!("--params must be at least 1, got {n}"))
+        })?;
+        cfg.n_layer = s.n_layer;
+        cfg.d_model = s.d_model;
+        cfg.n_head = s.n_head;
+    }
+    if cfg.steps.is_none() && cfg.tokens.is_none() {
+        return Err(Error::flag(
+            "--steps",
+            "give --steps or --tokens (or steps/tokens in --config)",
+        ));
+    }
+    Ok(cfg)
+}
+
+/// The run's data: a corpus source when the spec names one, else the
+/// engine's own (`random`, a text file).
+fn open_data(cfg: &TrainConfig) -> Result<Box<dyn TokenSource>> {
+    Ok(scalelab_sweep::data::open_source(cfg)?)
+}
+
+/// Trains (or resumes) the run and returns its summary (the JSON of
+/// `scalelab train --json`).
+pub fn train(req: &TrainRequest, progress: &dyn Progress) -> Result<RunSummary> {
+    let mut trainer = if req.resume {
+        let dir = req
+            .out
+            .as_ref()
+            .ok_or_else(|| Error::flag("--resume", "--resume needs --out DIR"))?;
+        let ck = checkpoint::path_in(dir);
+        if !ck.exists() {
+            return Err(Error::flag(
+                "--resume",
+                format!("--resume: {} has no checkpoint", dir.display()),
+            ));
+        }
+        let (_, json) = checkpoint::read_meta(&ck)?;
+        let cfg: TrainConfig = serde_json::from_str(&json)
+            .context("checkpoint configuration")
+            .map_err(Error::Other)?;
+        let src = open_data(&cfg)?;
+        Trainer::resume(dir, src)?
+    } else {
+        let cfg = build_config(req)?;
+        let src = open_data(&cfg)?;
+        Trainer::new(cfg, src, req.out.as_deref())?
+    };
+    let shape = trainer.shape();
+    let p = shape.params();
+    let total = trainer.total_steps();
+    let task = Task::begin(progress, "training", Some(total), "steps");
+    task.note(&format!(
+        "model: {} layers, d_model {}, {} heads, d_ff {}, context {}, vocab {}; {} non-embedding / {} total parameters; {} steps from step {}, {} threads",
+        shape.n_layer,
+        shape.d_model,
+        shape.n_head,
+        shape.d_ff,
+        shape.context,
+        shape.vocab,
+        p.non_embedding,
+        p.total,
+        total,
+        trainer.current_step(),
+        trainer.config().threads,
+    ));
+    task.set(trainer.current_step(), "");
+    let every = (total / 20).max(1);
+    let summary = trainer.run(|r| {
+        let val = r
+            .val_loss
+            .map(|v| format!(" val {v:.4}"))
+            .unwrap_or_default();
+        let line = format!(
+            "step {:>6}/{total} loss {:.4}{val} lr {:.2e} {:.0} tok/s",
+            r.step, r.train_loss, r.lr, r.tokens_per_second
+        );
+        task.set(r.step, &line);
+        if r.step % every == 0 || r.val_loss.is_some() || r.step == total {
+            task.note(&line);
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_override_and_bad_values_name_their_flag() {
+        let req = TrainRequest {
+            steps: Some(7),
+            lr: Some(1e-3),
+            ..TrainRequest::default()
+        };
+        let cfg = build_config(&req).unwrap();
+        assert_eq!(cfg.steps, Some(7));
+        assert_eq!(cfg.lr, 1e-3);
+        let e = build_config(&TrainRequest::default()).unwrap_err();
+        assert!(e.to_string().contains("give --steps or --tokens"), "{e}");
+        let e = build_config(&TrainRequest {
+            tokens: Some(0.0),
+            ..TrainRequest::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, Error::Flag { ref flag, .. } if flag == "--tokens"));
+    }
+}

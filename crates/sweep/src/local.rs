@@ -1,16 +1,18 @@
 //! The local executor: K runs at a time on this machine, each in its own
 //! thread with its own (single-threaded by default) engine pool.
 //!
-//! On a terminal it shows an overall bar (steps done, ETA) and a line per
-//! active run with its loss; elsewhere it prints plain log lines.
+//! Progress goes to the caller's [`Progress`]: an overall task (steps of
+//! the whole sweep), a task per active run (its steps, with the loss as the
+//! message), and log lines as notes (start, a few steps per run, done,
+//! failed, stopped). The CLI draws them as bars on a terminal and prints the
+//! notes elsewhere; nothing here writes to the terminal.
 
 use crate::run::{read_status, run_dir, run_one, Outcome, State};
 use crate::spec::SweepPlan;
 use crate::table::write_tables;
 use anyhow::Result;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scalelab_common::{Progress, Task};
 use std::collections::VecDeque;
-use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,15 +24,13 @@ use std::time::Instant;
 pub struct LocalOptions {
     /// Runs at a time.
     pub jobs: usize,
-    /// No display at all.
-    pub quiet: bool,
     /// Stop every run after this many steps in this invocation (for tests
     /// of interruption; `None` runs to the end).
     pub step_limit: Option<u64>,
 }
 
 /// What a sweep invocation did.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SweepReport {
     pub done: Vec<String>,
     pub failed: Vec<(String, String)>,
@@ -41,8 +41,13 @@ pub struct SweepReport {
 }
 
 /// Runs every run of the plan that is not done, `jobs` at a time, then
-/// rewrites the tables.
-pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<SweepReport> {
+/// rewrites the tables, reporting on `progress`.
+pub fn run_local(
+    dir: &Path,
+    plan: &SweepPlan,
+    opts: &LocalOptions,
+    progress: &dyn Progress,
+) -> Result<SweepReport> {
     let t0 = Instant::now();
     let mut report = SweepReport::default();
     let mut queue = VecDeque::new();
@@ -69,27 +74,14 @@ pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<Sw
             }
         }
     }
-    let terminal = !opts.quiet && std::io::stderr().is_terminal();
-    let multi = MultiProgress::with_draw_target(if terminal {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let overall = multi.add(ProgressBar::new(total_steps));
-    overall.set_style(
-        ProgressStyle::with_template(
-            "{msg:12} [{bar:30}] {percent:>3}% of {len} steps, {elapsed} elapsed, eta {eta}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
+    let overall = Task::begin(
+        progress,
+        &format!("{} runs", plan.runs.len()),
+        Some(total_steps),
+        "steps",
     );
-    overall.set_message(format!("{} runs", plan.runs.len()));
-    overall.set_position(done_steps);
-    let log = |msg: String| {
-        if !opts.quiet && !terminal {
-            eprintln!("{msg}");
-        }
-    };
+    overall.set(done_steps, "");
+    let log = |msg: String| overall.note(&msg);
     log(format!(
         "sweep {}: {} runs, {} to run, {} already done, {} jobs",
         plan.name,
@@ -113,23 +105,20 @@ pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<Sw
                 };
                 let r = &plan.runs[i];
                 let total = r.config.total_steps();
-                let line = multi.insert_before(&overall, ProgressBar::new(total));
-                line.set_style(
-                    ProgressStyle::with_template("  {msg:40} {pos:>6}/{len:6} steps")
-                        .expect("template"),
-                );
-                line.set_message(r.name.clone());
+                let line = Task::begin(progress, &r.name, Some(total), "steps");
                 log(format!("start  {} ({} steps)", r.name, total));
                 let mut taken = 0u64;
                 let every = (total / 4).max(1);
                 let mut on_step = |rep: &scalelab_engine::StepReport| {
                     overall.inc(1);
-                    line.set_position(rep.step);
                     let val = rep
                         .val_loss
                         .map(|v| format!(" val {v:.4}"))
                         .unwrap_or_default();
-                    line.set_message(format!("{} loss {:.4}{val}", r.name, rep.train_loss));
+                    line.set(
+                        rep.step,
+                        &format!("{} loss {:.4}{val}", r.name, rep.train_loss),
+                    );
                     if rep.step.is_multiple_of(every) && rep.step < total {
                         log(format!(
                             "       {} step {}/{} loss {:.4}{val}",
@@ -145,8 +134,7 @@ pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<Sw
                     }
                 };
                 let out = run_one(dir, r, &mut on_step);
-                line.finish_and_clear();
-                multi.remove(&line);
+                drop(line);
                 match &out {
                     Ok(Outcome::Done(s)) => log(format!(
                         "done   {} val loss {} ({:.0} tokens/s)",
@@ -154,14 +142,7 @@ pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<Sw
                         s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
                         s.tokens_per_second
                     )),
-                    Ok(Outcome::Failed(why)) => {
-                        let msg = format!("failed {}: {why}", r.name);
-                        if terminal {
-                            let _ = multi.println(&msg);
-                        } else if !opts.quiet {
-                            eprintln!("{msg}");
-                        }
-                    }
+                    Ok(Outcome::Failed(why)) => log(format!("failed {}: {why}", r.name)),
                     Ok(Outcome::Stopped) => log(format!("stopped {} (resumable)", r.name)),
                     Err(e) => {
                         // an I/O failure: stop handing out runs
@@ -177,7 +158,7 @@ pub fn run_local(dir: &Path, plan: &SweepPlan, opts: &LocalOptions) -> Result<Sw
             });
         }
     });
-    overall.finish_and_clear();
+    drop(overall);
     let mut first_err = None;
     for (name, out) in results.into_inner().expect("results") {
         match out {

@@ -12,7 +12,7 @@ use crate::run::{read_status, run_dir, State};
 use crate::spec::{SlurmSettings, SweepPlan};
 use crate::table::write_tables;
 use anyhow::{bail, Context, Result};
-use std::io::IsTerminal;
+use scalelab_common::{Progress, Task};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -144,18 +144,24 @@ pub fn in_queue(job: &str) -> Result<bool> {
 }
 
 /// Follows the job until it leaves the queue (or `timeout` passes),
-/// printing progress from the runs' status files; then rewrites the
-/// tables. Returns the runs by state.
+/// reporting progress from the runs' status files on `progress` (a task of
+/// the sweep's steps, and a note each time the counts change); then
+/// rewrites the tables. Returns the runs by state.
 pub fn follow(
     dir: &Path,
     plan: &SweepPlan,
     job: &str,
     poll: Duration,
     timeout: Option<Duration>,
-    quiet: bool,
+    progress: &dyn Progress,
 ) -> Result<Counts> {
     let t0 = Instant::now();
-    let terminal = std::io::stderr().is_terminal();
+    let task = Task::begin(
+        progress,
+        &format!("slurm job {job}"),
+        Some(counts(dir, plan).steps_total),
+        "steps",
+    );
     let mut last = String::new();
     loop {
         let queued = in_queue(job)?;
@@ -168,21 +174,15 @@ pub fn follow(
             c.failed,
             100.0 * c.steps_done as f64 / c.steps_total.max(1) as f64
         );
-        if !quiet && line != last {
-            if terminal {
-                eprint!("\r{line}   ");
-            } else {
-                eprintln!("{line}");
-            }
+        task.set(c.steps_done, &line);
+        if line != last {
+            task.note(&line);
             last = line;
         }
         if !queued {
             break;
         }
         if timeout.is_some_and(|t| t0.elapsed() > t) {
-            if !quiet && terminal {
-                eprintln!();
-            }
             bail!(
                 "slurm job {job} still queued after {:.0} s; its runs keep going: re-run the same command to follow them again",
                 t0.elapsed().as_secs_f64()
@@ -190,9 +190,7 @@ pub fn follow(
         }
         std::thread::sleep(poll);
     }
-    if !quiet && terminal {
-        eprintln!();
-    }
+    drop(task);
     write_tables(dir, plan)?;
     Ok(counts(dir, plan))
 }

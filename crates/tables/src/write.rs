@@ -2,38 +2,17 @@
 //! rename), so a reader — or a crash — never sees half a table.
 
 use crate::{Cell, TableError};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
-}
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TableError {
     TableError::file(path, format!("cannot write: {e}"))
 }
 
-/// Writes bytes to `path` atomically.
+/// Writes bytes to `path` atomically, with the workspace's one atomic
+/// writer ([`scalelab_common::write_atomic`]), as a [`TableError`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
-    let tmp = tmp_path(path);
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(|e| io_err(path, e))
+    scalelab_common::write_atomic(path, bytes).map_err(|e| io_err(path, e))
 }
 
 /// CSV text of a table (numbers in shortest round-trip form; empty cells for

@@ -1,21 +1,11 @@
 //! `scalelab corpus`: corpora, tokenizers and data governance.
-use anyhow::{bail, Context, Result};
+use crate::progress::Bars;
+use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
-use scalelab_corpus::contamination;
-use scalelab_corpus::dedup::{self, MinHashConfig};
-use scalelab_corpus::prepare::{
-    ensure_out_dir, manifest_for, prepare, write_language, write_shards, LanguageWrite, Planned,
-    Recipe,
-};
-use scalelab_corpus::source::{read_documents, BadInput, SourceOptions, TextSplit};
-use scalelab_corpus::stats::StatsBuilder;
-use scalelab_corpus::synth::{
-    generate_items, LanguageSpec, MixtureSpec, MixtureStream, TaskGenerator,
-};
-use scalelab_corpus::{ShardSet, Split, Tokenizer};
+use scalelab::corpus::{self, StatsReport, Synthesized};
+use scalelab::corpus::{BadInput, SourceOptions, TextSplit};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 /// Prepare corpora (real or synthetic) as token shards, and check them.
 ///
@@ -358,71 +348,39 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-fn check_fraction(name: &str, v: f64) -> Result<()> {
-    if !(0.0..1.0).contains(&v) {
-        bail!("{name} must be in [0, 1), got {v}");
-    }
-    Ok(())
-}
-
 fn run_prepare(a: PrepareArgs) -> Result<()> {
-    let mut r = match &a.recipe {
-        Some(p) => Recipe::load(p)?,
-        None => {
-            if a.sources.is_empty() {
-                bail!("give source files/directories or --recipe FILE");
-            }
-            let mut r = Recipe::single(a.sources[0].clone());
-            let first = r.sources[0].clone();
-            r.sources = a
-                .sources
-                .iter()
-                .map(|p| scalelab_corpus::prepare::SourceEntry {
-                    path: p.clone(),
-                    text_field: a.source.text_field.clone(),
-                    text_split: a.source.options().text_split,
-                    ..first.clone()
-                })
-                .collect();
-            r.on_bad = a.source.options().on_bad;
-            r.filters.min_chars = a.min_chars;
-            r.filters.max_chars = a.max_chars;
-            r.filters.max_symbol_ratio = a.max_symbol_ratio;
-            r.filters.max_repeated_lines = a.max_repeated_lines;
-            r.dedup.exact = !a.keep_duplicates;
-            r.dedup.near = a.near_dedup;
-            r.dedup.threshold = a.threshold;
-            r
-        }
+    let req = corpus::PrepareRequest {
+        sources: a.sources,
+        out: a.out,
+        recipe: a.recipe,
+        tokenizer: a.tokenizer,
+        vocab_size: a.vocab_size,
+        val_fraction: a.val_fraction,
+        seed: a.seed,
+        shard_tokens: a.shard_tokens,
+        source: a.source.options(),
+        min_chars: a.min_chars,
+        max_chars: a.max_chars,
+        max_symbol_ratio: a.max_symbol_ratio,
+        max_repeated_lines: a.max_repeated_lines,
+        keep_duplicates: a.keep_duplicates,
+        near_dedup: a.near_dedup,
+        threshold: a.threshold,
+        force: a.force,
     };
-    if let Some(t) = &a.tokenizer {
-        r.tokenizer = t.clone();
-    }
-    if let Some(v) = a.vocab_size {
-        r.vocab_size = v;
-    }
-    if let Some(v) = a.val_fraction {
-        check_fraction("--val-fraction", v)?;
-        r.val_fraction = v;
-    }
-    if let Some(s) = a.seed {
-        r.seed = s;
-    }
-    if let Some(s) = a.shard_tokens {
-        r.shard_tokens = s;
-    }
-    let rep = prepare(&r, &a.out, a.force, !a.json)?;
+    let p = corpus::prepare(&req, &Bars::new(a.json))?;
+    let rep = &p.report;
     if a.json {
-        return print_json(&rep);
+        return print_json(rep);
     }
     let mb = rep.bytes_tokenized as f64 / 1e6;
-    println!("prepared {}", a.out.display());
+    println!("prepared {}", req.out.display());
     println!("  documents read      {}", rep.documents_read);
     for (k, v) in &rep.filtered {
         println!("  filtered ({k:<12}) {v}");
     }
     println!("  exact duplicates    {}", rep.exact_duplicates);
-    if r.dedup.near {
+    if p.near_dedup {
         println!("  near duplicates     {}", rep.near_duplicates);
     }
     println!(
@@ -442,138 +400,78 @@ fn run_prepare(a: PrepareArgs) -> Result<()> {
 }
 
 fn run_synth(a: SynthArgs) -> Result<()> {
-    let spec = LanguageSpec::parse(&a.language).context("--language")?;
-    let src = Arc::new(spec.build()?);
-    check_fraction("--val-fraction", a.val_fraction)?;
-    let info = serde_json::json!({
-        "spec": spec.to_string(),
-        "vocab": src.vocab(),
-        "states": src.num_states(),
-        "entropy_rate_nats": src.entropy_rate(),
-        "entropy_rate_bits": src.entropy_rate() / std::f64::consts::LN_2,
-        "doc_len": a.doc_len,
-        "target_loss_nats": src.window_entropy_from(1, a.doc_len.max(2)),
-    });
-    if a.info {
-        if a.json {
-            return print_json(&info);
-        }
-        println!("synthetic language {spec}");
-        println!("  vocabulary          {}", src.vocab());
-        println!("  hidden states       {}", src.num_states());
-        println!(
-            "  entropy rate        {:.5} nats/token ({:.5} bits)",
-            src.entropy_rate(),
-            src.entropy_rate() / std::f64::consts::LN_2
-        );
-        println!(
-            "  floor, {}-token docs {:.5} nats/token (positions 1..)",
-            a.doc_len,
-            src.window_entropy_from(1, a.doc_len.max(2))
-        );
-        return Ok(());
-    }
-    let out = a
-        .out
-        .as_deref()
-        .context("--out DIR is required (or --info to only print the entropy rate)")?;
-    ensure_out_dir(out, a.force)?;
-    match &a.mix {
-        None => {
-            let m = write_language(
-                &src,
-                &spec.to_string(),
-                out,
-                &LanguageWrite {
-                    tokens: a.tokens,
-                    doc_len: a.doc_len,
-                    val_fraction: a.val_fraction,
-                    seed: a.seed,
-                    progress: !a.json,
-                },
-            )?;
+    let req = corpus::SynthRequest {
+        out: a.out,
+        language: a.language,
+        tokens: a.tokens,
+        doc_len: a.doc_len,
+        mix: a.mix,
+        val_fraction: a.val_fraction,
+        seed: a.seed,
+        info: a.info,
+        force: a.force,
+    };
+    match corpus::synth(&req, &Bars::new(a.json))? {
+        Synthesized::Info(info) => {
             if a.json {
-                return print_json(&serde_json::json!({
-                    "out": out, "train_tokens": m.train_tokens, "val_tokens": m.val_tokens,
-                    "synthetic": m.synthetic,
-                }));
+                return print_json(&info);
             }
-            println!("wrote {} (synthetic language {spec})", out.display());
+            println!("synthetic language {}", info.spec);
+            println!("  vocabulary          {}", info.vocab);
+            println!("  hidden states       {}", info.states);
+            println!(
+                "  entropy rate        {:.5} nats/token ({:.5} bits)",
+                info.entropy_rate_nats, info.entropy_rate_bits
+            );
+            println!(
+                "  floor, {}-token docs {:.5} nats/token (positions 1..)",
+                info.doc_len, info.target_loss_nats
+            );
+        }
+        Synthesized::Language {
+            info,
+            written,
+            floor_nats,
+        } => {
+            if a.json {
+                return print_json(&written);
+            }
+            println!(
+                "wrote {} (synthetic language {})",
+                written.out.display(),
+                info.spec
+            );
             println!(
                 "  train {} tokens, val {} tokens, vocabulary {}",
-                m.train_tokens,
-                m.val_tokens,
-                src.vocab()
+                written.train_tokens, written.val_tokens, info.vocab
             );
             println!(
                 "  entropy rate        {:.5} nats/token  (perfect model, unbounded context)",
-                src.entropy_rate()
+                info.entropy_rate_nats
             );
             println!(
                 "  floor on these docs {:.5} nats/token  (positions 1..{} of {}-token documents)",
-                src.window_entropy_from(1, a.doc_len),
-                a.doc_len - 1,
-                a.doc_len
+                floor_nats,
+                info.doc_len - 1,
+                info.doc_len
             );
         }
-        Some(mix) => {
-            let mspec = MixtureSpec::parse(mix).context("--mix")?;
-            let mut stream = MixtureStream::new(mspec.clone(), src.clone(), a.doc_len, a.seed);
-            let mut planned = Vec::new();
-            let mut bytes = 0u64;
-            let mut per_source: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-            while bytes < a.tokens {
-                let d = stream.next_doc();
-                bytes += d.text.len() as u64;
-                let e = per_source.entry(d.source.clone()).or_default();
-                e.0 += 1;
-                e.1 += d.text.len() as u64;
-                let u = scalelab_corpus::hash::combine(planned.len() as u64, a.seed ^ 0x5b1f) >> 11;
-                let split = if (u as f64 / (1u64 << 53) as f64) < a.val_fraction {
-                    Split::Val
-                } else {
-                    Split::Train
-                };
-                planned.push(Planned {
-                    text: d.text,
-                    split,
-                    copies: 1,
-                });
-            }
-            let tok = Tokenizer::Byte;
-            let (shards, _) = write_shards(&planned, &tok, out, 1 << 27, !a.json)?;
-            let per: serde_json::Value = per_source
-                .iter()
-                .map(|(k, (d, b))| (k.clone(), serde_json::json!({"docs": d, "bytes": b})))
-                .collect::<serde_json::Map<_, _>>()
-                .into();
-            let synthetic = serde_json::json!({
-                "kind": "mixture",
-                "mix": mix,
-                "language": info,
-                "components": per,
-                "note": "language documents are rendered one character per token, so their \
-                         entropy per byte equals the language's entropy per token",
-            });
-            let m = manifest_for(
-                &tok,
-                shards,
-                a.val_fraction,
-                a.seed,
-                serde_json::json!({"made_by": "scalelab corpus synth --mix"}),
-                Some(synthetic),
-            );
-            m.save(out)?;
+        Synthesized::Mixture {
+            out,
+            mix,
+            manifest,
+            components,
+        } => {
             if a.json {
-                return print_json(&m);
+                return print_json(&manifest);
             }
             println!("wrote {} (mixture {mix}, byte tokens)", out.display());
-            for (k, (d, b)) in &per_source {
-                println!("  {k:<20} {d:>8} docs {b:>10} bytes");
+            for (k, c) in &components {
+                println!("  {k:<20} {:>8} docs {:>10} bytes", c.docs, c.bytes);
             }
             println!(
                 "  train {} tokens, val {} tokens",
-                m.train_tokens, m.val_tokens
+                manifest.train_tokens, manifest.val_tokens
             );
         }
     }
@@ -581,105 +479,53 @@ fn run_synth(a: SynthArgs) -> Result<()> {
 }
 
 fn run_tasks(a: TasksArgs) -> Result<()> {
-    let gens = a
-        .tasks
-        .iter()
-        .map(|t| TaskGenerator::parse(t))
-        .collect::<Result<Vec<_>>>()?;
-    let mut text = String::new();
-    for (i, g) in gens.iter().enumerate() {
-        for it in generate_items(g, a.seed.wrapping_add(i as u64), a.n) {
-            let mut v = serde_json::to_value(&it)?;
-            v["task"] = serde_json::Value::String(it.meta.task.clone());
-            text.push_str(&serde_json::to_string(&v)?);
-            text.push('\n');
-        }
-    }
-    match &a.out {
-        Some(p) => scalelab_corpus::io::write_atomic(p, text.as_bytes())?,
-        None => std::io::stdout().write_all(text.as_bytes())?,
+    let text = corpus::tasks(&corpus::TasksRequest {
+        tasks: a.tasks,
+        n: a.n,
+        seed: a.seed,
+        out: a.out.clone(),
+    })?;
+    if a.out.is_none() {
+        std::io::stdout().write_all(text.as_bytes())?;
     }
     Ok(())
-}
-
-fn is_prepared(p: &Path) -> bool {
-    p.join(scalelab_corpus::manifest::MANIFEST).is_file()
-}
-
-fn load_tokenizer(name: &str) -> Result<Tokenizer> {
-    match name {
-        "byte" => Ok(Tokenizer::Byte),
-        p => Tokenizer::load(Path::new(p)).context("--tokenizer"),
-    }
 }
 
 fn run_stats(a: StatsArgs) -> Result<()> {
-    if a.paths.is_empty() {
-        bail!("give a prepared directory or source files");
-    }
-    if a.paths.len() == 1 && is_prepared(&a.paths[0]) {
-        let set = ShardSet::open(&a.paths[0])?;
-        let mut out = serde_json::Map::new();
-        for split in [Split::Train, Split::Val] {
-            let mut b = StatsBuilder::default();
-            for d in set.documents(split) {
-                b.add(&d);
+    let rep = corpus::stats(&corpus::StatsRequest {
+        paths: a.paths,
+        tokenizer: a.tokenizer,
+        source: a.source.options(),
+    })?;
+    match rep {
+        StatsReport::Prepared(p) => {
+            if a.json {
+                return print_json(&p);
             }
-            out.insert(split.name().into(), serde_json::to_value(b.finish())?);
+            println!(
+                "{} (tokenizer {}, vocabulary {})",
+                p.path.display(),
+                p.tokenizer.kind,
+                p.tokenizer.vocab_size
+            );
+            print_stats("train", &p.train);
+            print_stats("val", &p.val);
+            if let Some(r) = p.entropy_rate_nats() {
+                println!("  true entropy rate   {r} nats/token");
+            }
         }
-        let m = set.manifest();
-        out.insert("tokenizer".into(), serde_json::to_value(&m.tokenizer)?);
-        if let Some(s) = &m.synthetic {
-            out.insert("synthetic".into(), s.clone());
+        StatsReport::Sources(s) => {
+            if a.json {
+                return print_json(&s);
+            }
+            println!("{} bytes of text, tokenizer {}", s.bytes, s.tokenizer);
+            print_stats("all", &s.stats);
         }
-        if a.json {
-            return print_json(&out);
-        }
-        println!(
-            "{} (tokenizer {}, vocabulary {})",
-            a.paths[0].display(),
-            m.tokenizer.kind,
-            m.tokenizer.vocab_size
-        );
-        for split in ["train", "val"] {
-            let s: scalelab_corpus::stats::Stats = serde_json::from_value(out[split].clone())?;
-            print_stats(split, &s);
-        }
-        if let Some(r) = m
-            .synthetic
-            .as_ref()
-            .and_then(|s| s.get("entropy_rate_nats"))
-        {
-            println!("  true entropy rate   {r} nats/token");
-        }
-        return Ok(());
     }
-    let tok = load_tokenizer(&a.tokenizer)?;
-    let opts = a.source.options();
-    let mut b = StatsBuilder::default();
-    let mut bytes = 0u64;
-    let mut skipped = 0;
-    for p in &a.paths {
-        let r = read_documents(p, &opts, |d| {
-            bytes += d.text.len() as u64;
-            b.add(&tok.encode(&d.text)?);
-            Ok(())
-        })?;
-        skipped += r.skipped_bad;
-    }
-    let s = b.finish();
-    if s.documents == 0 {
-        bail!("the corpus is empty ({skipped} documents skipped for bad UTF-8/JSON)");
-    }
-    if a.json {
-        return print_json(&serde_json::json!({"bytes": bytes, "stats": s}));
-    }
-    println!("{} bytes of text, tokenizer {}", bytes, tok.kind());
-    print_stats("all", &s);
     Ok(())
 }
 
-fn print_stats(name: &str, s: &scalelab_corpus::stats::Stats) {
+fn print_stats(name: &str, s: &corpus::CorpusStats) {
     println!("  {name}:");
     println!("    documents         {}", s.documents);
     println!(
@@ -694,29 +540,18 @@ fn print_stats(name: &str, s: &scalelab_corpus::stats::Stats) {
 }
 
 fn run_contamination(a: ContamArgs) -> Result<()> {
-    let items = contamination::load_items(&a.eval)?;
-    let rep = if is_prepared(&a.train) {
-        let set = ShardSet::open(&a.train)?;
-        let tok = set.tokenizer()?;
-        let mut texts = Vec::new();
-        for d in set.documents(Split::Train) {
-            texts.push(tok.decode(&d)?);
-        }
-        contamination::check(&items, texts.into_iter(), a.n)
-    } else {
-        let mut texts = Vec::new();
-        read_documents(&a.train, &a.source.options(), |d| {
-            texts.push(d.text);
-            Ok(())
-        })?;
-        contamination::check(&items, texts.into_iter(), a.n)
-    };
+    let rep = corpus::contamination(&corpus::ContaminationRequest {
+        eval: a.eval,
+        train: a.train,
+        n: a.n,
+        source: a.source.options(),
+    })?;
     if a.json {
         return print_json(&rep);
     }
     println!(
         "{} items vs {} training documents, {}-grams",
-        items.len(),
+        rep.items.len(),
         rep.train_docs,
         rep.n
     );
@@ -730,11 +565,10 @@ fn run_contamination(a: ContamArgs) -> Result<()> {
             o.items, o.contaminated, o.fraction, o.mean_overlap
         );
     }
-    let mut worst: Vec<_> = rep.items.iter().filter(|i| i.matched > 0).collect();
-    worst.sort_by(|x, y| y.overlap.total_cmp(&x.overlap));
-    if !worst.is_empty() {
+    let worst = corpus::most_contaminated(&rep, a.top);
+    if rep.items.iter().any(|i| i.matched > 0) {
         println!("  most contaminated items:");
-        for i in worst.iter().take(a.top) {
+        for i in worst {
             println!(
                 "    {:<24} {:<10} overlap {:.3} ({}/{} n-grams, {} docs)",
                 i.id, i.task, i.overlap, i.matched, i.ngrams, i.train_docs
@@ -745,94 +579,29 @@ fn run_contamination(a: ContamArgs) -> Result<()> {
 }
 
 fn run_dedup(a: DedupArgs) -> Result<()> {
-    let opts = a.source.options();
-    let mut texts = Vec::new();
-    let mut origins = Vec::new();
-    let mut skipped = 0;
-    for p in &a.sources {
-        let r = read_documents(p, &opts, |d| {
-            texts.push(d.text);
-            origins.push(d.origin);
-            Ok(())
-        })?;
-        skipped += r.skipped_bad;
-    }
-    if texts.is_empty() {
-        bail!("the corpus is empty ({skipped} documents skipped for bad UTF-8/JSON)");
-    }
-    let exact = dedup::exact_duplicates(&texts);
-    let mut keep: Vec<bool> = exact.iter().map(|d| d.is_none()).collect();
-    let mut dup_of: Vec<Option<(usize, &str)>> =
-        exact.iter().map(|d| d.map(|j| (j, "exact"))).collect();
-    let mut near_removed = 0;
-    if !a.exact_only {
-        let idx: Vec<usize> = (0..texts.len()).filter(|&i| keep[i]).collect();
-        let subset: Vec<&str> = idx.iter().map(|&i| texts[i].as_str()).collect();
-        let res = dedup::near_duplicates(
-            &subset,
-            MinHashConfig {
-                num_perm: a.num_perm,
-                shingle: a.shingle,
-                threshold: a.threshold,
-                seed: 1,
-            },
-        );
-        for (k, d) in res.duplicate_of.iter().enumerate() {
-            if let Some(j) = d {
-                keep[idx[k]] = false;
-                dup_of[idx[k]] = Some((idx[*j], "near"));
-                near_removed += 1;
-            }
-        }
-    }
-    let exact_removed = exact.iter().filter(|d| d.is_some()).count();
-    if let Some(out) = &a.out {
-        let mut s = String::new();
-        for (i, t) in texts.iter().enumerate() {
-            if keep[i] {
-                s.push_str(&serde_json::json!({ "text": t }).to_string());
-                s.push('\n');
-            }
-        }
-        scalelab_corpus::io::write_atomic(out, s.as_bytes())?;
-    }
-    let pairs: Vec<serde_json::Value> = dup_of
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| {
-            d.map(|(j, kind)| {
-                serde_json::json!({"document": origins[i], "duplicate_of": origins[j], "kind": kind})
-            })
-        })
-        .collect();
+    let rep = corpus::dedup(&corpus::DedupRequest {
+        sources: a.sources,
+        threshold: a.threshold,
+        num_perm: a.num_perm,
+        shingle: a.shingle,
+        exact_only: a.exact_only,
+        out: a.out.clone(),
+        source: a.source.options(),
+    })?;
     if a.json {
-        return print_json(&serde_json::json!({
-            "documents": texts.len(),
-            "exact_duplicates": exact_removed,
-            "near_duplicates": near_removed,
-            "kept": keep.iter().filter(|k| **k).count(),
-            "duplicates": pairs,
-        }));
+        return print_json(&rep);
     }
-    println!("{} documents", texts.len());
-    println!("  exact duplicates    {exact_removed}");
+    println!("{} documents", rep.documents);
+    println!("  exact duplicates    {}", rep.exact_duplicates);
     if !a.exact_only {
         println!(
-            "  near duplicates     {near_removed} (Jaccard >= {})",
-            a.threshold
+            "  near duplicates     {} (Jaccard >= {})",
+            rep.near_duplicates, a.threshold
         );
     }
-    println!(
-        "  kept                {}",
-        keep.iter().filter(|k| **k).count()
-    );
-    for p in pairs.iter().take(10) {
-        println!(
-            "    {} ~ {} ({})",
-            p["document"].as_str().unwrap_or(""),
-            p["duplicate_of"].as_str().unwrap_or(""),
-            p["kind"].as_str().unwrap_or("")
-        );
+    println!("  kept                {}", rep.kept);
+    for p in rep.duplicates.iter().take(10) {
+        println!("    {} ~ {} ({})", p.document, p.duplicate_of, p.kind);
     }
     if let Some(out) = &a.out {
         println!("  wrote kept documents to {}", out.display());
@@ -840,105 +609,9 @@ fn run_dedup(a: DedupArgs) -> Result<()> {
     Ok(())
 }
 
-/// Generated benchmark documents: random words, 10% exact and 10% near
-/// duplicates.
-fn bench_docs(n: usize) -> Vec<String> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
-    let words: Vec<String> = (0..20000)
-        .map(|i| {
-            let len = 2 + (i % 9);
-            (0..len)
-                .map(|k| (b'a' + ((i * 7 + k * 13) % 26) as u8) as char)
-                .collect::<String>()
-                + &i.to_string()
-        })
-        .collect();
-    let base = n * 8 / 10;
-    let mut docs: Vec<String> = (0..base)
-        .map(|_| {
-            let len = rng.gen_range(100..400);
-            (0..len)
-                .map(|_| words[rng.gen_range(0..words.len())].as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    while docs.len() < n {
-        let src = rng.gen_range(0..base);
-        if docs.len().is_multiple_of(2) {
-            docs.push(docs[src].clone());
-        } else {
-            let mut w: Vec<String> = docs[src].split(' ').map(String::from).collect();
-            for _ in 0..(w.len() / 100).max(1) {
-                let i = rng.gen_range(0..w.len());
-                w[i] = format!("edited{i}");
-            }
-            docs.push(w.join(" "));
-        }
-    }
-    docs
-}
-
 fn run_bench(a: BenchArgs) -> Result<()> {
-    use std::time::Instant;
-    std::fs::create_dir_all(&a.dir)?;
-    let docs = bench_docs(a.docs);
-    let jsonl = a.dir.join("bench_docs.jsonl");
-    let mut s = String::new();
-    for d in &docs {
-        s.push_str(&serde_json::json!({ "text": d }).to_string());
-        s.push('\n');
+    if let Some(r) = corpus::bench(a.docs, &a.dir, a.generate_only)? {
+        print_json(&r)?;
     }
-    scalelab_corpus::io::write_atomic(&jsonl, s.as_bytes())?;
-    if a.generate_only {
-        return Ok(());
-    }
-    let bytes: u64 = docs.iter().map(|d| d.len() as u64).sum();
-    let mb = bytes as f64 / 1e6;
-    let mut results = serde_json::Map::new();
-    results.insert("documents".into(), docs.len().into());
-    results.insert("megabytes".into(), mb.into());
-    results.insert("threads".into(), rayon::current_num_threads().into());
-    // tokenizing + sharding (byte and BPE), end to end from the JSONL file
-    for tk in ["byte", "bpe"] {
-        let mut r = Recipe::single(jsonl.clone());
-        r.tokenizer = tk.into();
-        r.vocab_size = 4096;
-        r.dedup.exact = false;
-        let out = a.dir.join(format!("shards-{tk}"));
-        let rep = prepare(&r, &out, true, false)?;
-        results.insert(
-            format!("{tk}_tokenize_shard_mb_per_s"),
-            (rep.bytes_tokenized as f64 / 1e6 / rep.tokenize_seconds).into(),
-        );
-        results.insert(format!("{tk}_prepare_total_s"), rep.seconds.into());
-    }
-    // MinHash signatures + LSH, single thread and all threads
-    let cfg = MinHashConfig::default();
-    let hasher = dedup::MinHasher::new(cfg);
-    let pool1 = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let t = Instant::now();
-    let (removed1, cands) = pool1.install(|| {
-        let sigs = dedup::signatures(&hasher, &docs);
-        let res = dedup::near_duplicates_of_signatures(&sigs, cfg.threshold);
-        (res.removed(), res.candidates)
-    });
-    let s1 = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let sigs = dedup::signatures(&hasher, &docs);
-    let res = dedup::near_duplicates_of_signatures(&sigs, cfg.threshold);
-    let sn = t.elapsed().as_secs_f64();
-    results.insert("minhash_lsh_1thread_s".into(), s1.into());
-    results.insert(
-        "minhash_lsh_1thread_docs_per_s".into(),
-        (docs.len() as f64 / s1).into(),
-    );
-    results.insert("minhash_lsh_1thread_mb_per_s".into(), (mb / s1).into());
-    results.insert("minhash_lsh_all_threads_s".into(), sn.into());
-    results.insert("minhash_lsh_all_threads_mb_per_s".into(), (mb / sn).into());
-    results.insert("near_duplicates_removed".into(), res.removed().into());
-    results.insert("candidates".into(), cands.into());
-    debug_assert_eq!(removed1, res.removed());
-    print_json(&results)
+    Ok(())
 }

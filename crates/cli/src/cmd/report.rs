@@ -1,9 +1,8 @@
 //! `scalelab report` (a self-contained HTML page) and `scalelab plot`
 //! (single figures as SVG or PNG).
 
-use anyhow::{bail, Context, Result};
-use scalelab_report::figures::{self, FittedLaw};
-use scalelab_report::{build_report, read_curves, read_json, Data, Inputs};
+use anyhow::Result;
+use scalelab::report::{PlotKind, PlotRequest, ReportRequest};
 use std::path::{Path, PathBuf};
 
 const REPORT_HELP: &str = r#"The report is one HTML file with everything inline (SVG figures, CSS; no
@@ -30,29 +29,29 @@ pub struct ReportArgs {
     pub out: PathBuf,
 }
 
+/// The command line, for the report's provenance.
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
 pub fn run_report(a: ReportArgs) -> Result<()> {
-    let inputs = Inputs::from_files(&a.inputs)?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let r = build_report(&inputs, &command)?;
-    let html = r.to_html();
-    scalelab_tables::write_atomic(&a.out, html.as_bytes())
-        .with_context(|| format!("cannot write -o {}", a.out.display()))?;
+    let w = scalelab::report::report(&ReportRequest {
+        inputs: a.inputs,
+        out: a.out,
+        command: command_line(),
+    })?;
     eprintln!(
         "wrote {} ({} figures, {} KiB)",
-        a.out.display(),
-        r.figures().len(),
-        html.len() / 1024
+        w.out.display(),
+        w.figures,
+        w.bytes / 1024
     );
     Ok(())
 }
 
+/// Writes DIR/report.html (what `study` ends with).
 pub fn write_report(dir: &Path) -> Result<PathBuf> {
-    let inputs = Inputs::from_dir(dir);
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let r = build_report(&inputs, &command)?;
-    let out = dir.join("report.html");
-    scalelab_tables::write_atomic(&out, r.to_html().as_bytes())?;
-    Ok(out)
+    Ok(scalelab::report::write_dir_report(dir, &command_line())?)
 }
 
 const PLOT_HELP: &str = r#"Kinds:
@@ -95,100 +94,13 @@ pub struct PlotArgs {
 }
 
 pub fn run_plot(a: PlotArgs) -> Result<()> {
-    let inputs = Inputs::from_files(&a.inputs)?;
-    let data = Data::load(&inputs)?;
-    let runs = &data.runs;
-    let fl = data.fitted();
-    let need_runs = || -> Result<()> {
-        if runs.is_empty() {
-            bail!("`{}` needs runs (a runs.csv or a sweep directory)", a.kind);
-        }
-        Ok(())
-    };
-    let need_fit = || -> Result<&FittedLaw> {
-        fl.as_ref()
-            .with_context(|| format!("`{}` needs a fit (fit.json)", a.kind))
-    };
-    let plot = match a.kind.as_str() {
-        "isoflop-n" => {
-            need_runs()?;
-            figures::isoflop_profiles(runs, fl.as_ref(), false)
-        }
-        "isoflop-d" => {
-            need_runs()?;
-            figures::isoflop_profiles(runs, fl.as_ref(), true)
-        }
-        "loss-c" => {
-            need_runs()?;
-            figures::loss_vs_compute(runs, fl.as_ref())
-        }
-        "frontier-n" => figures::frontier(runs, fl.as_ref(), false),
-        "frontier-d" => figures::frontier(runs, fl.as_ref(), true),
-        "residuals" => {
-            need_runs()?;
-            figures::residuals(runs, need_fit()?)
-        }
-        "regimes" => {
-            need_runs()?;
-            figures::regimes(runs, need_fit()?)
-                .context("`regimes` needs a Chinchilla fit (--law chinchilla)")?
-        }
-        "curves" => {
-            let c = inputs
-                .curves
-                .as_deref()
-                .context("`curves` needs curves.csv (or a sweep directory)")?;
-            figures::training_curves(&read_curves(c)?)
-        }
-        "ability" => {
-            let e = inputs.emerge.as_deref().context(
-                "`ability` needs the file written by `scalelab emerge --out emerge.json`",
-            )?;
-            let v = read_json(e)?;
-            let want = a.task.as_deref().context("`ability` needs --task NAME")?;
-            let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
-            let t = tasks.iter().find(|t| t["task"] == want).with_context(|| {
-                format!(
-                    "--task {want}: not in {} (tasks: {})",
-                    e.display(),
-                    tasks
-                        .iter()
-                        .filter_map(|t| t["task"].as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            let mut plots = figures::ability(
-                t,
-                v["scale"].as_str().unwrap_or("scale"),
-                v["discrete_metric"].as_str().unwrap_or("discrete"),
-                v["continuous_metric"].as_str().unwrap_or("continuous"),
-            );
-            if a.continuous {
-                if plots.len() < 2 {
-                    bail!("--task {want} has no continuous metric");
-                }
-                plots.remove(1)
-            } else {
-                plots.remove(0)
-            }
-        }
-        _ => unreachable!("clap checked the kind"),
-    };
-    let svg = plot.to_svg();
-    let ext = a
-        .out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("svg") => scalelab_tables::write_atomic(&a.out, svg.as_bytes())?,
-        Some("png") => {
-            let png = scalelab_report::png::render(&svg, 2.0)?;
-            scalelab_tables::write_atomic(&a.out, &png)?
-        }
-        _ => bail!("-o {}: use a .svg or .png file name", a.out.display()),
-    }
-    eprintln!("wrote {}", a.out.display());
+    let w = scalelab::report::plot(&PlotRequest {
+        kind: a.kind.parse::<PlotKind>()?,
+        inputs: a.inputs,
+        out: a.out,
+        task: a.task,
+        continuous: a.continuous,
+    })?;
+    eprintln!("wrote {}", w.out.display());
     Ok(())
 }

@@ -157,9 +157,9 @@ pub fn run(a: Args) -> Result<()> {
         &plan,
         &LocalOptions {
             jobs: jobs.max(1),
-            quiet: a.quiet,
             step_limit: None,
         },
+        &crate::progress::Bars::new(a.quiet),
     )?;
     super::sweep::report(&a.out, &rep, false, a.quiet);
     let sweep_s = rep.seconds;

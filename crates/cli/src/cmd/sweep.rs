@@ -1,10 +1,11 @@
 //! `scalelab sweep`: run a sweep file's pilot runs, locally or on Slurm, and
 //! keep the runs table; `scalelab sweep-task`: one Slurm array task.
 
-use anyhow::{bail, Context, Result};
-use scalelab_sweep::local::{run_local, LocalOptions};
-use scalelab_sweep::spec::SlurmSettings;
-use scalelab_sweep::{load_sweep, lock, prepare_dir, reset_failed, run_task, slurm};
+use crate::progress::Bars;
+use anyhow::Result;
+use scalelab::sweep::{
+    Executor, LocalReport, PlannedRun, SlurmSettings, Sweep, SweepReport, SweepRequest,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -120,117 +121,88 @@ pub struct Args {
     pub step_limit: Option<u64>,
 }
 
+impl Args {
+    /// The library request for these flags.
+    fn request(&self) -> SweepRequest {
+        SweepRequest {
+            out: self.out.clone(),
+            executor: if self.executor == "slurm" {
+                Executor::Slurm
+            } else {
+                Executor::Local
+            },
+            jobs: self.jobs,
+            retry_failed: self.retry_failed,
+            slurm: SlurmSettings {
+                partition: self.partition.clone(),
+                account: self.account.clone(),
+                time: self.time.clone(),
+                cpus_per_task: self.cpus_per_task,
+                gpus: self.gpus.clone(),
+                mem: None,
+                max_concurrent: self.max_concurrent,
+                extra: self.sbatch.clone(),
+            },
+            program: None,
+            no_wait: self.no_wait,
+            timeout: self.timeout.map(Duration::from_secs),
+            step_limit: self.step_limit,
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let (plan, file) = load_sweep(&a.sweep)?;
-    for w in &plan.warnings {
+    let sweep = Sweep::load(&a.sweep)?;
+    for w in sweep.warnings() {
         eprintln!("warning: {w}");
     }
     if a.dry_run {
-        println!(
-            "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8}",
-            "run", "layers", "d_model", "heads", "params", "tokens", "flops", "steps"
-        );
-        for r in &plan.runs {
-            println!(
-                "{:<28} {:>7} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>10.3e} {:>8}",
-                r.name,
-                r.config.n_layer,
-                r.config.d_model,
-                r.config.n_head,
-                r.params as f64,
-                r.tokens() as f64,
-                6.0 * r.params as f64 * r.tokens() as f64,
-                r.config.total_steps()
-            );
-        }
+        print_runs(&sweep.runs());
         return Ok(());
     }
-    let _lock = lock::lock(&a.out)?;
-    prepare_dir(&a.out, &plan)?;
-    if a.retry_failed {
-        let r = reset_failed(&a.out, &plan)?;
-        if !r.is_empty() && !a.quiet {
-            eprintln!("retrying {} failed runs: {}", r.len(), r.join(", "));
-        }
-    }
-    if a.executor == "slurm" {
-        let s = slurm_settings(&a, &file.slurm);
-        let exe = std::env::current_exe().context("cannot locate the scalelab binary")?;
-        let Some((job, script, runs)) = slurm::submit(&a.out, &plan, &s, &exe)? else {
+    let bars = Bars::new(a.quiet);
+    match sweep.run(&a.request(), &bars)? {
+        SweepReport::Local(rep) => render_local(&rep, a.json, a.quiet),
+        SweepReport::AllDone { .. } => {
             eprintln!("every run is done; tables in {}", a.out.display());
-            return Ok(());
-        };
-        eprintln!(
-            "submitted slurm job {job}: {} runs ({})",
-            runs.len(),
-            script.display()
-        );
-        if a.no_wait {
-            println!("{job}");
-            return Ok(());
         }
-        let c = slurm::follow(
-            &a.out,
-            &plan,
-            &job,
-            Duration::from_secs(2),
-            a.timeout.map(Duration::from_secs),
-            a.quiet,
-        )?;
-        if a.json {
-            println!(
-                "{}",
-                serde_json::json!({"executor": "slurm", "job": job, "done": c.done,
-                    "failed": c.failed, "incomplete": c.running + c.pending,
-                    "runs_csv": a.out.join("runs.csv").display().to_string()})
-            );
-        } else {
-            eprintln!(
-                "slurm job {job} finished: {} done, {} failed, {} incomplete; table {}",
-                c.done,
-                c.failed,
-                c.running + c.pending,
-                a.out.join("runs.csv").display()
-            );
+        SweepReport::Submitted(s) => println!("{}", s.job),
+        SweepReport::Slurm(rep) => {
+            if a.json {
+                println!("{}", serde_json::to_string(&rep)?);
+            } else {
+                eprintln!(
+                    "slurm job {} finished: {} done, {} failed, {} incomplete; table {}",
+                    rep.job, rep.done, rep.failed, rep.incomplete, rep.runs_csv
+                );
+            }
+            rep.check()?;
         }
-        if c.running + c.pending > 0 {
-            bail!(
-                "{} runs did not finish (killed or timed out?); run the same command again to resubmit them from their checkpoints",
-                c.running + c.pending
-            );
-        }
-        return Ok(());
     }
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
-    }
-    let rep = run_local(
-        &a.out,
-        &plan,
-        &LocalOptions {
-            jobs,
-            quiet: a.quiet,
-            step_limit: a.step_limit,
-        },
-    )?;
-    report(&a.out, &rep, a.json, a.quiet);
     Ok(())
 }
 
-pub fn report(dir: &Path, rep: &scalelab_sweep::local::SweepReport, json: bool, quiet: bool) {
+/// The dry run's table of runs.
+fn print_runs(runs: &[PlannedRun]) {
+    println!(
+        "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8}",
+        "run", "layers", "d_model", "heads", "params", "tokens", "flops", "steps"
+    );
+    for r in runs {
+        println!(
+            "{:<28} {:>7} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>10.3e} {:>8}",
+            r.run, r.layers, r.d_model, r.heads, r.params as f64, r.tokens as f64, r.flops, r.steps
+        );
+    }
+}
+
+/// A local sweep's summary: JSON on stdout, or a line (and the failed runs)
+/// on stderr.
+pub fn render_local(rep: &LocalReport, json: bool, quiet: bool) {
     if json {
         println!(
             "{}",
-            serde_json::json!({
-                "executor": "local",
-                "done": rep.done, "skipped": rep.skipped, "stopped": rep.stopped,
-                "failed": rep.failed.iter().map(|(n, w)| serde_json::json!({"run": n, "reason": w})).collect::<Vec<_>>(),
-                "seconds": rep.seconds,
-                "runs_csv": dir.join("runs.csv").display().to_string(),
-            })
+            serde_json::to_string(rep).expect("a sweep report serialises")
         );
     } else if !quiet {
         eprintln!(
@@ -240,31 +212,17 @@ pub fn report(dir: &Path, rep: &scalelab_sweep::local::SweepReport, json: bool, 
             rep.stopped.len(),
             rep.failed.len(),
             rep.seconds,
-            dir.join("runs.csv").display()
+            rep.runs_csv
         );
-        for (n, w) in &rep.failed {
-            eprintln!("warning: run {n} failed: {w}");
+        for w in rep.warnings() {
+            eprintln!("warning: {w}");
         }
     }
 }
 
-fn slurm_settings(a: &Args, file: &SlurmSettings) -> SlurmSettings {
-    let mut s = file.clone();
-    macro_rules! over {
-        ($f:ident) => {
-            if a.$f.is_some() {
-                s.$f = a.$f.clone();
-            }
-        };
-    }
-    over!(partition);
-    over!(account);
-    over!(time);
-    over!(cpus_per_task);
-    over!(gpus);
-    over!(max_concurrent);
-    s.extra.extend(a.sbatch.iter().cloned());
-    s
+/// [`render_local`] for the sweep crate's report (what `study` runs).
+pub fn report(dir: &Path, rep: &scalelab_sweep::local::SweepReport, json: bool, quiet: bool) {
+    render_local(&LocalReport::from_sweep(dir, rep.clone()), json, quiet);
 }
 
 /// `scalelab sweep-task DIR --index I` (what the Slurm array runs).
@@ -278,15 +236,10 @@ pub struct TaskArgs {
 }
 
 pub fn run_task_cmd(a: TaskArgs) -> Result<()> {
-    match run_task(&a.dir, a.index)? {
-        scalelab_sweep::run::Outcome::Done(s) => {
-            eprintln!(
-                "run {} done: val loss {:?}, {:.0} tokens/s",
-                a.index, s.final_val_loss, s.tokens_per_second
-            );
-            Ok(())
-        }
-        scalelab_sweep::run::Outcome::Failed(w) => bail!("run {} failed: {w}", a.index),
-        scalelab_sweep::run::Outcome::Stopped => bail!("run {} stopped", a.index),
-    }
+    let r = scalelab::sweep::run_task(&a.dir, a.index)?;
+    eprintln!(
+        "run {} done: val loss {:?}, {:.0} tokens/s",
+        r.index, r.final_val_loss, r.tokens_per_second
+    );
+    Ok(())
 }

@@ -3,12 +3,12 @@
 //! The configuration comes from `--config FILE` (TOML, the fields of
 //! `scalelab_engine::TrainConfig`) with any flags given overriding it, or
 //! from flags alone. `--out DIR` is the run directory (config, metrics.jsonl,
-//! checkpoint, summary.json); `--resume` continues the run in it.
+//! checkpoint, summary.json); `--resume` continues the run in it. The
+//! library's `scalelab::train` does the work; this module parses the flags
+//! and renders the summary.
 
-use anyhow::{bail, Context};
-use scalelab_core::accounting::shape_for_params;
-use scalelab_engine::{checkpoint, TokenSource, TrainConfig, Trainer};
-use std::ops::ControlFlow;
+use crate::progress::Bars;
+use scalelab::train::TrainRequest;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -88,123 +88,37 @@ pub struct Args {
     quiet: bool,
 }
 
-fn build_config(a: &Args) -> anyhow::Result<TrainConfig> {
-    let mut cfg = match &a.config {
-        Some(p) => {
-            TrainConfig::from_toml_file(p).with_context(|| format!("--config {}", p.display()))?
+impl Args {
+    /// The library request for these flags.
+    fn request(&self) -> TrainRequest {
+        TrainRequest {
+            config: self.config.clone(),
+            n_layer: self.n_layer,
+            d_model: self.d_model,
+            n_head: self.n_head,
+            d_ff: self.d_ff,
+            params: self.params,
+            context: self.context,
+            batch: self.batch,
+            vocab: self.vocab,
+            steps: self.steps,
+            tokens: self.tokens,
+            lr: self.lr,
+            warmup_steps: self.warmup_steps,
+            threads: self.threads,
+            seed: self.seed,
+            eval_every: self.eval_every,
+            eval_batches: self.eval_batches,
+            checkpoint_every: self.checkpoint_every,
+            data: self.data.clone(),
+            out: self.out.clone(),
+            resume: self.resume,
         }
-        None => TrainConfig {
-            steps: None,
-            ..TrainConfig::default()
-        },
-    };
-    macro_rules! set {
-        ($field:ident) => {
-            if let Some(v) = a.$field.clone() {
-                cfg.$field = v;
-            }
-        };
-        (opt $field:ident) => {
-            if let Some(v) = a.$field.clone() {
-                cfg.$field = Some(v);
-            }
-        };
     }
-    set!(n_layer);
-    set!(d_model);
-    set!(n_head);
-    set!(opt d_ff);
-    set!(context);
-    set!(batch);
-    set!(opt vocab);
-    set!(lr);
-    set!(opt warmup_steps);
-    set!(threads);
-    set!(seed);
-    set!(eval_every);
-    set!(eval_batches);
-    set!(checkpoint_every);
-    set!(data);
-    if let Some(s) = a.steps {
-        cfg.steps = Some(s);
-        cfg.tokens = None;
-    }
-    if let Some(t) = a.tokens {
-        if !(t >= 1.0 && t.is_finite()) {
-            bail!("--tokens must be a positive number, got {t}");
-        }
-        cfg.tokens = Some(t.round() as u64);
-        cfg.steps = None;
-    }
-    if let Some(n) = a.params {
-        let s = shape_for_params(n, cfg.context, cfg.vocab.unwrap_or(256))
-            .with_context(|| format!("--params must be at least 1, got {n}"))?;
-        cfg.n_layer = s.n_layer;
-        cfg.d_model = s.d_model;
-        cfg.n_head = s.n_head;
-    }
-    if cfg.steps.is_none() && cfg.tokens.is_none() {
-        bail!("give --steps or --tokens (or steps/tokens in --config)");
-    }
-    Ok(cfg)
-}
-
-/// The run's data: a corpus source (via the corpus command's adapter) when
-/// the spec names one, else the engine's own (`random`, a text file).
-fn open_data(cfg: &TrainConfig) -> anyhow::Result<Box<dyn TokenSource>> {
-    scalelab_sweep::data::open_source(cfg)
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let mut trainer = if a.resume {
-        let dir = a.out.as_ref().expect("clap requires --out");
-        let ck = checkpoint::path_in(dir);
-        if !ck.exists() {
-            bail!("--resume: {} has no checkpoint", dir.display());
-        }
-        let (_, json) = checkpoint::read_meta(&ck)?;
-        let cfg: TrainConfig = serde_json::from_str(&json).context("checkpoint configuration")?;
-        let src = open_data(&cfg)?;
-        Trainer::resume(dir, src)?
-    } else {
-        let cfg = build_config(&a)?;
-        let src = open_data(&cfg)?;
-        Trainer::new(cfg, src, a.out.as_deref())?
-    };
-    let shape = trainer.shape();
-    let p = shape.params();
-    if !a.quiet {
-        eprintln!(
-            "model: {} layers, d_model {}, {} heads, d_ff {}, context {}, vocab {}; {} non-embedding / {} total parameters; {} steps from step {}, {} threads",
-            shape.n_layer,
-            shape.d_model,
-            shape.n_head,
-            shape.d_ff,
-            shape.context,
-            shape.vocab,
-            p.non_embedding,
-            p.total,
-            trainer.total_steps(),
-            trainer.current_step(),
-            trainer.config().threads,
-        );
-    }
-    let total = trainer.total_steps();
-    let every = (total / 20).max(1);
-    let quiet = a.quiet;
-    let summary = trainer.run(|r| {
-        if !quiet && (r.step % every == 0 || r.val_loss.is_some() || r.step == total) {
-            let val = r
-                .val_loss
-                .map(|v| format!(" val {v:.4}"))
-                .unwrap_or_default();
-            eprintln!(
-                "step {:>6}/{total} loss {:.4}{val} lr {:.2e} {:.0} tok/s",
-                r.step, r.train_loss, r.lr, r.tokens_per_second
-            );
-        }
-        ControlFlow::Continue(())
-    })?;
+    let summary = scalelab::train::train(&a.request(), &Bars::new(a.quiet))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !a.quiet {
