@@ -18,7 +18,7 @@ See docs/python.md for a walk from a DataFrame to a plan and a report.
 from __future__ import annotations
 
 from . import _scalelab
-from ._api import read_runs
+from ._api import read_runs, report
 from ._fit import Fit, fit
 from ._plan import Plan, plan
 from ._emerge import Emerge, emerge
@@ -51,6 +51,7 @@ __all__ = [
     "sweep",
     "SweepResult",
     "read_runs",
+    "report",
     "ProgressEvent",
     "Error",
     "InputError",

@@ -4,7 +4,7 @@ extension's arguments and its reports into Python objects."""
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 from . import _scalelab
 from ._frame import frame, to_table, where_list
@@ -25,3 +25,21 @@ def read_runs(path: Any, where: Union[str, Sequence[str], None] = None):
     >>> runs = scalelab.read_runs("runs.csv", where="loss < 3.4469")  # doctest: +SKIP
     """
     return frame(_scalelab.read_runs(to_table(path), where_list(where)))
+
+
+def report(inputs: Any, out: Any = "report.html", *, command: str = "scalelab.report (Python)") -> Dict[str, Any]:
+    """Writes the self-contained HTML report, as ``scalelab report``.
+
+    ``inputs``: a study or sweep directory, or files (runs tables, fit
+    files, IsoFLOP and emergence reports), one path or a list. Returns
+    ``{"out": path, "figures": n, "bytes": n}``.
+
+    >>> scalelab.report("runs/pilot", "report.html")          # doctest: +SKIP
+    """
+    import json
+
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    return json.loads(
+        _scalelab.report([os.fspath(p) for p in inputs], os.fspath(out), command=str(command))
+    )

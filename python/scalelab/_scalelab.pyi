@@ -60,7 +60,9 @@ def sweep(
     jobs: Optional[int] = ...,
     retry_failed: bool = ...,
     step_limit: Optional[int] = ...,
+    progress: _Callback = ...,
 ) -> str: ...
+def report(inputs: List[str], out: str, command: str = ...) -> str: ...
 def isoflop(
     runs: _Table,
     where: List[str] = ...,

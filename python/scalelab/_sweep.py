@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional
 
 from . import _scalelab
 from ._errors import InputError
+from ._progress import adapter
 
 
 class SweepResult:
@@ -57,6 +58,7 @@ def sweep(
     jobs: Optional[int] = None,
     retry_failed: bool = False,
     step_limit: Optional[int] = None,
+    progress: Any = None,
 ) -> SweepResult:
     """Runs a sweep's pilot runs on this machine, as ``scalelab sweep``.
 
@@ -66,7 +68,8 @@ def sweep(
     ``runs.csv``). Calling it again resumes: done runs are skipped,
     interrupted ones continue from their last checkpoint, bit-identically.
     ``step_limit`` stops every run after that many steps in this call (the
-    runs stay resumable). The GIL is released while runs train.
+    runs stay resumable). The GIL is released while runs train;
+    ``progress`` receives a task per run (steps, with the loss) and notes.
 
     >>> r = scalelab.sweep("sweep.toml", out="runs/pilot", jobs=2)   # doctest: +SKIP
     >>> fit = scalelab.fit(r.out, law="power-n")                     # doctest: +SKIP
@@ -86,6 +89,7 @@ def sweep(
         jobs=None if jobs is None else int(jobs),
         retry_failed=bool(retry_failed),
         step_limit=None if step_limit is None else int(step_limit),
+        progress=adapter(progress),
         **kw,
     )
     return SweepResult(text, out)

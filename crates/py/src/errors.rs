@@ -42,7 +42,14 @@ where
 
 /// The Python exception for a library error.
 pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
-    let message = format!("{err}");
+    // The CLI prints `{:#}` of an anyhow::Error made from `err`: the
+    // message and then each source's, joined by ": ".
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
     match &err {
         Error::Flag { flag, .. } => raise(
             py,

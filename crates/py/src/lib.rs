@@ -17,6 +17,7 @@ mod fit;
 mod isoflop;
 mod plan;
 mod progress;
+mod report;
 mod runs;
 mod sweep;
 mod table;
@@ -35,6 +36,7 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(isoflop::design, m)?)?;
     m.add_function(wrap_pyfunction!(emerge::emerge, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(report::report, m)?)?;
     Ok(())
 }
 

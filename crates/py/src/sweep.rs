@@ -1,12 +1,12 @@
 //! `sweep`: pilot runs with the built-in engine, resumable.
 //!
-//! (Bound through the sweep crate; the same calls `scalelab sweep` makes.)
+//! The lab crate's `Sweep`, as `scalelab sweep` runs it (local executor).
 
 use crate::errors::{self, input_error};
+use crate::progress::PyProgress;
 use pyo3::prelude::*;
+use scalelab::sweep::{Sweep, SweepReport, SweepRequest};
 use scalelab::Error;
-use scalelab_sweep::local::{run_local, LocalOptions};
-use scalelab_sweep::{load_sweep, lock, prepare_dir, reset_failed};
 use std::path::{Path, PathBuf};
 
 /// A sweep file's TOML from the JSON of a Python dict.
@@ -20,7 +20,7 @@ fn toml_of_json(py: Python<'_>, json: &str) -> PyResult<String> {
 /// the JSON summary `scalelab sweep --json` prints.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (out, spec_path = None, spec_text = None, spec_json = None, jobs = None, retry_failed = false, step_limit = None))]
+#[pyo3(signature = (out, spec_path = None, spec_text = None, spec_json = None, jobs = None, retry_failed = false, step_limit = None, progress = None))]
 pub fn sweep(
     py: Python<'_>,
     out: PathBuf,
@@ -30,6 +30,7 @@ pub fn sweep(
     jobs: Option<usize>,
     retry_failed: bool,
     step_limit: Option<u64>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
     errors::guard(py, || {
         let text = match (spec_text, spec_json) {
@@ -40,7 +41,8 @@ pub fn sweep(
         if jobs == Some(0) {
             return Err(input_error(py, "--jobs must be at least 1"));
         }
-        errors::run(py, move || {
+        let bar = PyProgress::new(progress);
+        let result = errors::run(py, || {
             let spec = match (spec_path, text) {
                 (Some(p), _) => p,
                 (None, Some(t)) => {
@@ -52,8 +54,9 @@ pub fn sweep(
                 }
                 (None, None) => return Err(Error::flag("spec", "no sweep spec given")),
             };
-            run(&spec, &out, jobs, retry_failed, step_limit)
-        })
+            run(&spec, &out, jobs, retry_failed, step_limit, &bar)
+        });
+        bar.finish(result)
     })
 }
 
@@ -63,30 +66,26 @@ fn run(
     jobs: Option<usize>,
     retry_failed: bool,
     step_limit: Option<u64>,
+    progress: &PyProgress,
 ) -> scalelab::Result<String> {
-    let (plan, _file) = load_sweep(spec)?;
-    let _lock = lock::lock(out)?;
-    prepare_dir(out, &plan)?;
-    if retry_failed {
-        reset_failed(out, &plan)?;
-    }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let rep = run_local(
-        out,
-        &plan,
-        &LocalOptions {
-            jobs,
-            quiet: true,
-            step_limit,
-        },
-    )?;
-    let v = serde_json::json!({
-        "executor": "local",
-        "done": rep.done, "skipped": rep.skipped, "stopped": rep.stopped,
-        "failed": rep.failed.iter().map(|(n, w)| serde_json::json!({"run": n, "reason": w})).collect::<Vec<_>>(),
-        "seconds": rep.seconds,
-        "runs_csv": out.join("runs.csv").display().to_string(),
-        "warnings": plan.warnings,
-    });
+    let sweep = Sweep::load(spec)?;
+    let req = SweepRequest {
+        jobs,
+        retry_failed,
+        step_limit,
+        ..SweepRequest::local(out)
+    };
+    let rep = match sweep.run(&req, progress)? {
+        SweepReport::Local(r) => r,
+        _ => return Err(Error::failed("a local sweep reported as Slurm")),
+    };
+    let mut v = serde_json::to_value(&rep).map_err(|e| Error::failed(e.to_string()))?;
+    let warnings: Vec<String> = sweep
+        .warnings()
+        .into_iter()
+        .chain(rep.warnings())
+        .map(|w| w.message)
+        .collect();
+    v["warnings"] = serde_json::json!(warnings);
     serde_json::to_string_pretty(&v).map_err(|e| Error::failed(e.to_string()))
 }
