@@ -1,10 +1,11 @@
 """Progress callbacks.
 
-Long work (a bootstrap, a sweep, a study) reports progress as events. Pass
-``progress=`` a callable taking one :class:`ProgressEvent`; it is called
-from the worker threads (one at a time, holding the GIL) while the work
-runs without the GIL. If it raises, the work stops where it can (a sweep
-stops its runs, resumably) and the exception is raised to the caller.
+Long work (a bootstrap, an IsoFLOP bootstrap, a sweep) reports progress as
+events. Pass ``progress=`` a callable taking one :class:`ProgressEvent`; it
+is called from the worker threads (one at a time, holding the GIL) while the
+work runs without the GIL. If it raises (or Ctrl-C is pressed), it is not
+called again and the exception is raised to the caller when the work
+returns; the work itself runs to its end (a sweep's runs stay resumable).
 ``progress=True`` prints a simple line per task to stderr.
 """
 

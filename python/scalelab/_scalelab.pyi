@@ -13,7 +13,6 @@ _Table = Union[str, Dict[str, Any]]
 _Callback = Optional[Callable[[Dict[str, Any]], None]]
 
 def read_runs(runs: _Table, where: List[str] = ...) -> Dict[str, List[Any]]: ...
-def check_table(table: Dict[str, Any]) -> int: ...
 def fit(
     runs: _Table,
     law: str = ...,

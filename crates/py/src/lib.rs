@@ -9,7 +9,6 @@
 //! `scalelab.InternalError`, never a crash or a `PanicException`.
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 mod emerge;
 mod errors;
@@ -26,7 +25,6 @@ mod table;
 fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(runs::read_runs, m)?)?;
-    m.add_function(wrap_pyfunction!(check_table, m)?)?;
     m.add_function(wrap_pyfunction!(fit::fit, m)?)?;
     m.add_function(wrap_pyfunction!(fit::predict, m)?)?;
     m.add_function(wrap_pyfunction!(fit::read_fit, m)?)?;
@@ -38,10 +36,4 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(report::report, m)?)?;
     Ok(())
-}
-
-/// Checks that a table dict converts (used by the Python half's tests).
-#[pyfunction]
-fn check_table(py: Python<'_>, table: &Bound<'_, PyDict>) -> PyResult<usize> {
-    errors::guard(py, || Ok(table::from_dict(py, table)?.len()))
 }

@@ -4,8 +4,7 @@
 //! GIL, calls the user's callback with a dict, and lets go again. An
 //! exception raised by the callback (or a pending KeyboardInterrupt) is
 //! kept, later events are ignored, and the exception is raised when the
-//! work returns; [`PyProgress::stopped`] tells work that can stop early
-//! (a sweep) to stop.
+//! work returns.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -28,13 +27,6 @@ impl PyProgress {
             error: Mutex::new(None),
             stop: AtomicBool::new(false),
         }
-    }
-
-    /// Whether the callback raised (or the user pressed Ctrl-C): work
-    /// that can stop should stop.
-    #[allow(dead_code)]
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
     }
 
     /// The exception the callback raised, if any.

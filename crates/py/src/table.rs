@@ -20,7 +20,7 @@ pub enum Source {
     Table(Table),
 }
 
-fn cell(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Cell> {
+fn cell(v: &Bound<'_, PyAny>) -> PyResult<Cell> {
     if v.is_none() {
         return Ok(Cell::Null);
     }
@@ -37,7 +37,6 @@ fn cell(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Cell> {
     if let Ok(x) = v.extract::<f64>() {
         return Ok(Cell::Num(x));
     }
-    let _ = py;
     Ok(Cell::Str(v.str()?.extract::<String>()?))
 }
 
@@ -78,7 +77,7 @@ pub fn from_dict(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<Table> {
             ));
         }
         for (i, v) in col.iter().enumerate() {
-            rows[i].push(cell(py, &v)?);
+            rows[i].push(cell(&v)?);
         }
     }
     let mut seen = std::collections::HashSet::new();
