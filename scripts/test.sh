@@ -47,3 +47,40 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+# The Python package (crates/py + python/): build the wheel in a virtual
+# environment, install it and run its pytest suite against the CLI. The wheel
+# is built with the test profile's settings (opt-level 3, debug 1) under the
+# dev profile's name, so cargo reuses every dependency `cargo test` just built
+# in target/debug (a `--profile test` build would compile a test harness).
+echo "== python package"
+PYTHON="${PYTHON:-python3}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+if ! command -v "$PYTHON" >/dev/null; then
+  if [ "${CI:-}" = true ]; then echo "error: CI=true but no $PYTHON"; exit 1; fi
+  echo "warning: no $PYTHON; the Python package's tests skip"
+else
+  if [ ! -x .venv-py/bin/python ]; then
+    if ! "$PYTHON" -m venv .venv-py >/dev/null 2>&1; then
+      # Debian ships venv separately
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        rm -rf .venv-py
+        pyver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "python${pyver}-venv" >/dev/null 2>&1 \
+          || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "python${pyver}-venv" >/dev/null; }
+        "$PYTHON" -m venv .venv-py
+      else
+        echo "error: $PYTHON -m venv failed (install python3-venv)"; exit 1
+      fi
+    fi
+  fi
+  .venv-py/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv-py/bin/python -m pip install -q "maturin>=1.7,<2" numpy pandas pytest
+  export CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_PROFILE_DEV_DEBUG=1
+  cargo build --locked -p scalelab-cli
+  rm -rf "$TARGET/wheels-test"
+  WHEELS="$(mkdir -p "$TARGET/wheels-test" && cd "$TARGET/wheels-test" && pwd)"
+  (cd python && ../.venv-py/bin/maturin build --locked -o "$WHEELS" 2>&1 | tail -n 2)
+  .venv-py/bin/python -m pip install -q --force-reinstall --no-deps "$WHEELS"/scalelab-*.whl
+  SCALELAB_BIN="$(cd "$TARGET/debug" && pwd)/scalelab" .venv-py/bin/python -m pytest -q python/tests
+fi
