@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEATS="${1:-7}"
-CSV="${EPOCH_CSV:-../shared/datasets/chinchilla_epoch_svg/svg_extracted_data.csv}"
+CSV="${EPOCH_CSV:-data/chinchilla_epoch_svg/svg_extracted_data.csv}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 export CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_PROFILE_DEV_DEBUG=1
 [ -x .venv-py/bin/python ] || python3 -m venv .venv-py

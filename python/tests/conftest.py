@@ -38,19 +38,17 @@ def cli():
     return run
 
 
+def dataset(*parts):
+    """A data set the repository carries in data/ (it never skips)."""
+    p = REPO.joinpath("data", *parts)
+    assert p.exists(), f"{p} is missing (the repository carries it)"
+    return str(p)
+
+
 @pytest.fixture(scope="session")
 def epoch_csv():
-    """The Epoch AI re-extraction of the Chinchilla points (shared data)."""
-    p = pathlib.Path(
-        os.environ.get(
-            "SCALELAB_DATASETS", REPO.parent / "shared" / "datasets"
-        )
-    ) / "chinchilla_epoch_svg" / "svg_extracted_data.csv"
-    if not p.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the shared dataset is missing: {p}")
-        pytest.skip(f"shared dataset not found at {p}")
-    return str(p)
+    """The Epoch AI re-extraction of the Chinchilla points."""
+    return dataset("chinchilla_epoch_svg", "svg_extracted_data.csv")
 
 
 EPOCH_COLUMNS = {"params": "Model Size", "flops": "Training FLOP"}

@@ -1,27 +1,17 @@
 """isoflop and design against the CLI."""
 
-import json
-import os
-import pathlib
-
 import pandas as pd
 import pytest
 
 import scalelab
-from conftest import REPO
+from conftest import dataset
 
 CONFIG = 'config_id == "rw|base|long|kaplan|kaplan|train"'
 
 
 @pytest.fixture(scope="module")
 def porian():
-    p = pathlib.Path(os.environ.get("SCALELAB_DATASETS", REPO.parent / "shared" / "datasets"))
-    p = p / "porian2024_isoflop" / "isoflop_points.csv"
-    if not p.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the shared dataset is missing: {p}")
-        pytest.skip(f"shared dataset not found at {p}")
-    return str(p)
+    return dataset("porian2024_isoflop", "isoflop_points.csv")
 
 
 def test_isoflop_from_a_dataframe_equals_the_cli(cli, porian):
@@ -48,10 +38,7 @@ def test_design_equals_the_cli_and_writes_a_sweep_file(cli, tmp_path):
 
 
 def test_emerge_equals_the_cli(cli):
-    p = pathlib.Path(os.environ.get("SCALELAB_DATASETS", REPO.parent / "shared" / "datasets"))
-    p = p / "pythia_evals" / "pythia_v1_zero_shot_tidy.csv"
-    if not p.exists():
-        pytest.skip(f"shared dataset not found at {p}")
+    p = dataset("pythia_evals", "pythia_v1_zero_shot_tidy.csv")
     where = "step == 143000 and deduped == 0"
     want = cli("emerge", p, "--scale-col", "params_nonembedding", "--where", where,
                "--bootstrap", "50", "--json")

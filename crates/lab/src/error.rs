@@ -68,11 +68,7 @@ impl Error {
     }
 
     /// An I/O failure on `path` while doing `context`.
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        error: std::io::Error,
-    ) -> Self {
+    pub fn io(context: impl Into<String>, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
             path: path.into(),

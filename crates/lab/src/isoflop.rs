@@ -15,7 +15,7 @@ use scalelab_core::isoflop::{
 use scalelab_core::laws::Variable;
 use scalelab_core::plan::{self, six_n};
 use scalelab_tables::fitfile::{read_fit, FitFile};
-use scalelab_tables::{Filter, Table};
+use scalelab_tables::Table;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -232,6 +232,16 @@ pub struct IsoflopInput {
 
 /// Reads the fit file (if any) and the table of runs.
 pub fn load(req: &IsoflopRequest) -> Result<IsoflopInput> {
+    prepare(req, None)
+}
+
+/// [`load`] for a table already in memory (e.g. a DataFrame): the same
+/// checks, filters and drop of unfinished runs; `req.runs` only names it.
+pub fn load_from_table(req: &IsoflopRequest, table: Table) -> Result<IsoflopInput> {
+    prepare(req, Some(table))
+}
+
+fn prepare(req: &IsoflopRequest, table: Option<Table>) -> Result<IsoflopInput> {
     if req.window.is_nan() || req.window <= 1.0 {
         return Err(Error::flag(
             "--window",
@@ -245,8 +255,10 @@ pub fn load(req: &IsoflopRequest) -> Result<IsoflopInput> {
         Some(p) => Some(read_plannable_fit(p)?),
         None => None,
     };
-    // TODO(merge): use crate::runs::load_table
-    let kept = load_table(&req.runs, &req.filters)?;
+    let kept = match table {
+        Some(t) => crate::runs::filter_table(t, &req.filters)?,
+        None => crate::runs::load_table(&req.runs, &req.filters)?,
+    };
     Ok(IsoflopInput {
         table: kept.table,
         notes: kept.notes,
@@ -475,127 +487,6 @@ fn analyse_one(
         warnings,
         group: None,
         notes: Vec::new(),
-    })
-}
-
-/// A run table after `--where` and the drop of unfinished sweep runs.
-struct Kept {
-    table: Table,
-    notes: Vec<String>,
-    warnings: Vec<Warning>,
-}
-
-/// The table of a path: a directory means its `runs.*`.
-fn resolve_table(path: &Path) -> Result<PathBuf> {
-    if path.is_dir() {
-        for name in ["runs.csv", "runs.parquet", "runs.jsonl"] {
-            let p = path.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-        return Err(Error::input(
-            path,
-            None,
-            format!(
-                "{} is a directory without runs.csv, runs.parquet or runs.jsonl",
-                path.display()
-            ),
-        ));
-    }
-    if !path.exists() {
-        return Err(Error::input(
-            path,
-            None,
-            format!("{}: no such file", path.display()),
-        ));
-    }
-    Ok(path.to_path_buf())
-}
-
-/// Reads a run table, applies the filters and, when the table has a
-/// `status` column the filters do not mention, leaves out the runs that are
-/// not `done` (with a warning naming them).
-// TODO(merge): use crate::runs::load_table (this is a private copy of the
-// CLI's `fit::load_table` until the runs module lands).
-fn load_table(path: &Path, filters: &[String]) -> Result<Kept> {
-    let path = resolve_table(path)?;
-    let table = Table::read(&path)?;
-    let mut parsed = Vec::new();
-    for f in filters {
-        let filter =
-            Filter::parse(f).map_err(|e| Error::flag("--where", format!("--where '{f}': {e}")))?;
-        parsed.push(filter);
-    }
-    let mut kept = table.filter(&parsed)?;
-    let mut notes = Vec::new();
-    let mut warnings = Vec::new();
-    // A sweep table: runs that did not finish have no loss; leave them out.
-    let status_filtered = filters.iter().any(|f| f.contains("status"));
-    if let (Some(col), false) = (kept.column_index("status"), status_filtered) {
-        let keep: Vec<bool> = kept
-            .rows
-            .iter()
-            .map(|r| r[col].display() == "done")
-            .collect();
-        let left_out: Vec<String> = kept
-            .rows
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| !**k)
-            .map(|(r, _)| {
-                let name = kept
-                    .column_index("run")
-                    .map(|c| r[c].display())
-                    .unwrap_or_default();
-                let reason = kept
-                    .column_index("reason")
-                    .map(|c| r[c].display())
-                    .filter(|s| !s.is_empty())
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default();
-                format!("{name} ({}{reason})", r[col].display())
-            })
-            .collect();
-        if !left_out.is_empty() {
-            warnings.push(Warning::new(
-                WarningKind::RunsLeftOut,
-                format!(
-                    "{} runs left out because their status is not done: {}",
-                    left_out.len(),
-                    left_out.join("; ")
-                ),
-            ));
-            kept = kept.retain_rows(&keep);
-        }
-    }
-    if !parsed.is_empty() {
-        notes.push(format!(
-            "{} of {} rows kept by --where {}",
-            kept.len(),
-            table.len(),
-            filters
-                .iter()
-                .map(|f| format!("'{f}'"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ));
-    }
-    if kept.is_empty() {
-        return Err(Error::input(
-            &path,
-            None,
-            format!(
-                "{}: no rows left after --where {}",
-                path.display(),
-                filters.join(" and ")
-            ),
-        ));
-    }
-    Ok(Kept {
-        table: kept,
-        notes,
-        warnings,
     })
 }
 

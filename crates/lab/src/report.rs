@@ -5,7 +5,6 @@
 //! a study or sweep directory, or files: fit.json, study.json, runs.csv,
 //! curves.csv, emerge.json), which reads the runs table with the columns
 //! and filters the fit remembers.
-// TODO(merge): use crate::runs for the runs table once it exists there.
 
 use crate::{Error, Result};
 use anyhow::Context;

@@ -84,7 +84,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
                 ("line", line.map_or_else(|| none(py), |v| obj(py, v))),
             ],
         ),
-        Error::Io { path, source, .. } => raise(
+        Error::Io { path, error, .. } => raise(
             py,
             "IoError",
             &message,
@@ -92,7 +92,7 @@ pub fn to_py(py: Python<'_>, err: Error) -> PyErr {
                 ("path", obj(py, path.display().to_string())),
                 (
                     "errno",
-                    source
+                    error
                         .raw_os_error()
                         .map_or_else(|| none(py), |v| obj(py, v)),
                 ),

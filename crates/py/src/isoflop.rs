@@ -5,7 +5,7 @@ use crate::progress::PyProgress;
 use crate::table::{self, Source};
 use pyo3::prelude::*;
 use scalelab::design::DesignRequest;
-use scalelab::isoflop::{IsoflopInput, IsoflopRequest};
+use scalelab::isoflop::IsoflopRequest;
 use scalelab::Error;
 use scalelab_tables::ColumnMap;
 use std::path::PathBuf;
@@ -63,31 +63,7 @@ pub fn isoflop(
                 }
                 Source::Table(t) => {
                     req.runs = t.path.clone();
-                    // `load`'s checks and fit, on a table in memory
-                    if req.window.is_nan() || req.window <= 1.0 {
-                        return Err(Error::flag(
-                            "--window",
-                            format!(
-                                "--window must be a factor greater than 1 (or inf), got {}",
-                                req.window
-                            ),
-                        ));
-                    }
-                    let fit_path = req.fit.clone();
-                    let kept = scalelab::runs::filter_table(t, &req.filters)?;
-                    let fit = match &fit_path {
-                        Some(p) => Some(
-                            scalelab_tables::fitfile::read_fit(p)
-                                .map_err(|e| Error::input(p, None, e.0))?,
-                        ),
-                        None => None,
-                    };
-                    let input = IsoflopInput {
-                        table: kept.table,
-                        notes: kept.notes,
-                        warnings: kept.warnings,
-                        fit,
-                    };
+                    let input = scalelab::isoflop::load_from_table(&req, t)?;
                     scalelab::isoflop::analyse(&req, &input, &bar)?
                 }
             };
