@@ -117,6 +117,7 @@ impl Manifest {
     /// Writes `dir/manifest.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;
-        crate::io::write_atomic(&dir.join(MANIFEST), text.as_bytes())
+        scalelab_common::write_atomic(&dir.join(MANIFEST), text.as_bytes())
+            .with_context(|| format!("cannot write {}", dir.join(MANIFEST).display()))
     }
 }

@@ -471,7 +471,11 @@ pub fn prepare_with(
         path => Tokenizer::load(Path::new(path))?,
     };
     if let Some(j) = tok.json() {
-        crate::io::write_atomic(&out.join(TOKENIZER_FILE), j.as_bytes())?;
+        {
+            let p = out.join(TOKENIZER_FILE);
+            scalelab_common::write_atomic(&p, j.as_bytes())
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
     }
     // 6. shards and manifest
     let t1 = Instant::now();

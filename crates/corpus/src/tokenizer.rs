@@ -194,7 +194,8 @@ impl Tokenizer {
     /// Saves a `tokenizer.json` tokenizer atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         match self.json() {
-            Some(j) => crate::io::write_atomic(path, j.as_bytes()),
+            Some(j) => scalelab_common::write_atomic(path, j.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display())),
             None => bail!("the {} tokenizer has no tokenizer.json", self.kind()),
         }
     }

@@ -64,13 +64,12 @@ pub fn save(path: &Path, layout: &ParamLayout, state: &CheckpointState) -> Resul
     meta.insert("config".to_string(), state.config_json.clone());
     let data = safetensors::serialize(views, &Some(meta))
         .map_err(|e| EngineError::Checkpoint(format!("{e:?}")))?;
-    write_atomic(path, &data)
+    write_file(path, &data)
 }
 
-/// Writes `data` to `path` atomically, with the workspace's one atomic
-/// writer ([`scalelab_common::write_atomic`]: temporary file, fsync,
-/// rename, fsync of the directory).
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+/// Writes `data` with the workspace's one atomic writer
+/// ([`scalelab_common::write_atomic`]), as an [`EngineError`].
+pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     scalelab_common::write_atomic(path, data).map_err(|e| EngineError::io(path, e))
 }
 

@@ -412,7 +412,7 @@ impl Trainer {
             }
             std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
             let p = dir.join(CONFIG_FILE);
-            checkpoint::write_atomic(&p, t.cfg.to_toml().as_bytes())?;
+            checkpoint::write_file(&p, t.cfg.to_toml().as_bytes())?;
             let p = dir.join(METRICS_FILE);
             let f = std::fs::File::create(&p).map_err(|e| EngineError::io(&p, e))?;
             t.metrics = Some(std::io::BufWriter::new(f));
@@ -462,7 +462,7 @@ impl Trainer {
                 }
             }
         }
-        checkpoint::write_atomic(&mp, kept.as_bytes())?;
+        checkpoint::write_file(&mp, kept.as_bytes())?;
         let f = std::fs::OpenOptions::new()
             .append(true)
             .open(&mp)
@@ -674,7 +674,7 @@ impl Trainer {
         let s = self.summary();
         if let Some(dir) = &self.run_dir {
             let json = serde_json::to_string_pretty(&s).expect("serialise");
-            checkpoint::write_atomic(&dir.join(SUMMARY_FILE), json.as_bytes())?;
+            checkpoint::write_file(&dir.join(SUMMARY_FILE), json.as_bytes())?;
         }
         Ok(s)
     }

@@ -416,7 +416,8 @@ pub fn tasks(req: &TasksRequest) -> Result<String> {
         }
     }
     if let Some(p) = &req.out {
-        scalelab_corpus::io::write_atomic(p, text.as_bytes())?;
+        scalelab_common::write_atomic(p, text.as_bytes())
+            .map_err(|e| Error::io("cannot write", p, e))?;
     }
     Ok(text)
 }
@@ -707,7 +708,8 @@ pub fn dedup(req: &DedupRequest) -> Result<DedupReport> {
                 s.push('\n');
             }
         }
-        scalelab_corpus::io::write_atomic(out, s.as_bytes())?;
+        scalelab_common::write_atomic(out, s.as_bytes())
+            .map_err(|e| Error::io("cannot write", out, e))?;
     }
     let duplicates = dup_of
         .iter()
@@ -803,7 +805,8 @@ pub fn bench(docs: usize, dir: &Path, generate_only: bool) -> Result<Option<Benc
         s.push_str(&serde_json::json!({ "text": d }).to_string());
         s.push('\n');
     }
-    scalelab_corpus::io::write_atomic(&jsonl, s.as_bytes())?;
+    scalelab_common::write_atomic(&jsonl, s.as_bytes())
+        .map_err(|e| Error::io("cannot write", &jsonl, e))?;
     if generate_only {
         return Ok(None);
     }

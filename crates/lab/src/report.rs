@@ -38,7 +38,7 @@ pub fn report(req: &ReportRequest) -> Result<ReportWritten> {
     let inputs = Inputs::from_files(&req.inputs)?;
     let r = build_report(&inputs, &req.command)?;
     let html = r.to_html();
-    scalelab_tables::write_atomic(&req.out, html.as_bytes())
+    write_out(&req.out, html.as_bytes())
         .with_context(|| format!("cannot write -o {}", req.out.display()))?;
     Ok(ReportWritten {
         out: req.out.clone(),
@@ -53,7 +53,7 @@ pub fn write_dir_report(dir: &Path, command: &str) -> Result<PathBuf> {
     let inputs = Inputs::from_dir(dir);
     let r = build_report(&inputs, command)?;
     let out = dir.join("report.html");
-    scalelab_tables::write_atomic(&out, r.to_html().as_bytes())?;
+    write_out(&out, r.to_html().as_bytes())?;
     Ok(out)
 }
 
@@ -279,12 +279,17 @@ pub fn plot(req: &PlotRequest) -> Result<PlotWritten> {
             ))
         }
     };
-    scalelab_tables::write_atomic(&req.out, &bytes)?;
+    write_out(&req.out, &bytes)?;
     Ok(PlotWritten {
         out: req.out.clone(),
         format: format.into(),
         bytes: bytes.len(),
     })
+}
+
+/// Writes an output file atomically; the error names the file.
+fn write_out(path: &Path, bytes: &[u8]) -> Result<()> {
+    scalelab_common::write_atomic(path, bytes).map_err(|e| Error::io("cannot write", path, e))
 }
 
 #[cfg(test)]

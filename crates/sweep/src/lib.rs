@@ -76,7 +76,7 @@ pub fn prepare_dir(dir: &Path, plan: &SweepPlan) -> Result<()> {
         }
     }
     let json = serde_json::to_string_pretty(plan).expect("serialise") + "\n";
-    scalelab_tables::write_atomic(&p, json.as_bytes())?;
+    crate::write_file(&p, json.as_bytes())?;
     for r in &plan.runs {
         let rd = run::run_dir(dir, &r.name);
         if !run::status_path(&rd).exists() {
@@ -116,4 +116,12 @@ pub fn reset_failed(dir: &Path, plan: &SweepPlan) -> Result<Vec<String>> {
         }
     }
     Ok(reset)
+}
+
+/// Writes a file of the sweep directory with the workspace's one atomic
+/// writer; the error names the file.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    scalelab_common::write_atomic(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -96,7 +96,7 @@ pub fn write_status(dir: &Path, s: &Status) -> Result<()> {
     let mut s = s.clone();
     s.updated = now();
     let text = serde_json::to_string(&s).expect("serialise") + "\n";
-    scalelab_tables::write_atomic(&status_path(dir), text.as_bytes())?;
+    crate::write_file(&status_path(dir), text.as_bytes())?;
     Ok(())
 }
 

@@ -100,7 +100,7 @@ pub fn submit(
     std::fs::create_dir_all(sdir.join("logs"))
         .with_context(|| format!("cannot create {}", sdir.display()))?;
     let path = sdir.join("job.sh");
-    scalelab_tables::write_atomic(&path, script(dir, plan, &pending, settings, exe).as_bytes())?;
+    crate::write_file(&path, script(dir, plan, &pending, settings, exe).as_bytes())?;
     let out = Command::new("sbatch")
         .arg("--parsable")
         .arg(&path)
@@ -122,7 +122,7 @@ pub fn submit(
     if id.is_empty() {
         bail!("sbatch printed no job id");
     }
-    scalelab_tables::write_atomic(&sdir.join("job_id"), format!("{id}\n").as_bytes())?;
+    crate::write_file(&sdir.join("job_id"), format!("{id}\n").as_bytes())?;
     Ok(Some((id, path, pending)))
 }
 

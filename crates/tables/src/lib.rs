@@ -16,7 +16,7 @@ mod write;
 pub use error::{Location, TableError};
 pub use filter::Filter;
 pub use observations::{ColumnMap, Loaded};
-pub use write::{csv_string, write_atomic, write_csv, write_parquet};
+pub use write::{csv_string, write_csv, write_parquet};
 
 use std::path::{Path, PathBuf};
 

@@ -9,9 +9,8 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TableError {
     TableError::file(path, format!("cannot write: {e}"))
 }
 
-/// Writes bytes to `path` atomically, with the workspace's one atomic
-/// writer ([`scalelab_common::write_atomic`]), as a [`TableError`].
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
+/// Writes bytes with the workspace's one atomic writer, as a [`TableError`].
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
     scalelab_common::write_atomic(path, bytes).map_err(|e| io_err(path, e))
 }
 
@@ -33,7 +32,7 @@ pub fn csv_string(columns: &[String], rows: &[Vec<Cell>]) -> String {
 
 /// Writes a CSV table atomically.
 pub fn write_csv(path: &Path, columns: &[String], rows: &[Vec<Cell>]) -> Result<(), TableError> {
-    write_atomic(path, csv_string(columns, rows).as_bytes())
+    write_bytes(path, csv_string(columns, rows).as_bytes())
 }
 
 /// Writes a Parquet table atomically. A column whose cells are all numbers
@@ -121,5 +120,5 @@ pub fn write_parquet(
         rg.close().map_err(|e| io_err(path, e))?;
         w.close().map_err(|e| io_err(path, e))?;
     }
-    write_atomic(path, &buf)
+    write_bytes(path, &buf)
 }
