@@ -12,18 +12,19 @@ use scalelab_core::diagnostics::{
     design_warnings, fit_warnings, holdout_report, residual_summary, HoldoutReport, ResidualSummary,
 };
 use scalelab_core::fit::{fit_law, FitOptions, FitResult};
-use scalelab_core::laws::{law_by_name, Law, LAW_NAMES};
-use scalelab_tables::{ColumnMap, Table};
+use scalelab_tables::Table;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use scalelab_core::diagnostics::Holdout;
 pub use scalelab_core::fit::Method;
+pub use scalelab_core::laws::{law_by_name, Law, LAW_NAMES};
 pub use scalelab_core::robust::Robust;
 pub use scalelab_tables::fitfile::{
     BootstrapSummary, FitColumns, FitCore, FitInput, FitTiming, HeldOutPoint, HoldoutSummary,
     LossFunction, Named, Residuals, FIT_SCHEMA,
 };
+pub use scalelab_tables::ColumnMap;
 
 /// A `scalelab.fit/1` object (see [`scalelab_tables::fitfile::FitReport`]),
 /// with the library's typed warnings.

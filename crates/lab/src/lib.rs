@@ -43,3 +43,9 @@ pub mod warning;
 pub use error::{Error, Result};
 pub use scalelab_common::{write_atomic, Event, Progress, Silent, Task};
 pub use warning::{Warning, WarningKind};
+
+/// A number with about five significant digits, in plain or scientific
+/// notation as suits its size: how reports and terminal text show numbers.
+pub fn format_number(v: f64) -> String {
+    scalelab_report::html::num(v)
+}

@@ -6,9 +6,8 @@
 //! schema documented in `docs/fit.md`) as text or JSON.
 
 use anyhow::Result;
+use scalelab::fit::{ColumnMap, LAW_NAMES};
 use scalelab::fit::{FitReport, FitRequest, Holdout, Method, Robust};
-use scalelab_core::laws::LAW_NAMES;
-use scalelab_tables::ColumnMap;
 use std::path::PathBuf;
 
 const HELP: &str = r#"How the fit works:
@@ -194,7 +193,7 @@ pub fn run(args: Args) -> Result<()> {
 /// A number with about five significant digits, in plain or scientific
 /// notation as suits its size (the report's formatting).
 pub fn sig(v: f64) -> String {
-    scalelab_report::html::num(v)
+    scalelab::format_number(v)
 }
 
 /// The terminal text of a fit.

@@ -4,10 +4,10 @@
 //! [`PlanRequest`] and renders the [`PlanReport`] as text or JSON.
 
 use anyhow::Result;
+use scalelab::fit::law_by_name;
 use scalelab::plan::{
     convention_formula, Convention, Conventions, GptReport, Hardware, PlanReport, PlanRequest,
 };
-use scalelab_core::laws::law_by_name;
 use std::path::PathBuf;
 
 /// Shown after the options in `--help`: the method and examples (the

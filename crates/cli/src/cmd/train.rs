@@ -1,7 +1,7 @@
 //! `scalelab train`: one GPT pilot run with the built-in engine.
 //!
 //! The configuration comes from `--config FILE` (TOML, the fields of
-//! `scalelab_engine::TrainConfig`) with any flags given overriding it, or
+//! the engine's `TrainConfig`) with any flags given overriding it, or
 //! from flags alone. `--out DIR` is the run directory (config, metrics.jsonl,
 //! checkpoint, summary.json); `--resume` continues the run in it. The
 //! library's `scalelab::train` does the work; this module parses the flags
