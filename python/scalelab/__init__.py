@@ -12,6 +12,11 @@ messages as the ``scalelab`` command line.
 {'E': 1.82, 'A': 482.0, 'B': 2085.4, 'alpha': 0.3478, 'beta': 0.3658}
 >>> fit.plan(1e23).to_pandas()                                   # doctest: +SKIP
 
+Or the whole loop, pilot runs to plan, in one call:
+
+>>> s = scalelab.study(out="study")     # the embedded default study  # doctest: +SKIP
+>>> print(s.summary)                                                  # doctest: +SKIP
+
 See docs/python.md for a walk from a DataFrame to a plan and a report.
 """
 
@@ -24,6 +29,7 @@ from ._plan import Plan, plan
 from ._emerge import Emerge, emerge
 from ._isoflop import Design, Isoflop, design, isoflop
 from ._sweep import SweepResult, sweep
+from ._study import DEFAULT_STUDY, Study, study
 from ._errors import (
     ComputationError,
     EngineError,
@@ -50,6 +56,9 @@ __all__ = [
     "Emerge",
     "sweep",
     "SweepResult",
+    "study",
+    "Study",
+    "DEFAULT_STUDY",
     "read_runs",
     "report",
     "ProgressEvent",

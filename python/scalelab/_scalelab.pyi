@@ -61,6 +61,16 @@ def sweep(
     step_limit: Optional[int] = ...,
     progress: _Callback = ...,
 ) -> str: ...
+def study(
+    out: str,
+    study_path: Optional[str] = ...,
+    study_text: Optional[str] = ...,
+    jobs: Optional[int] = ...,
+    progress: _Callback = ...,
+) -> Tuple[str, str, str]: ...
+
+DEFAULT_STUDY: str
+
 def report(inputs: List[str], out: str, command: str = ...) -> str: ...
 def isoflop(
     runs: _Table,

@@ -11,7 +11,7 @@ use crate::plan::PlanRequest;
 use crate::{Error, Event, Progress, Result, Task, Warning, WarningKind};
 use scalelab_core::isoflop::{approach2, Approach2, IsoflopOptions};
 use scalelab_sweep::local::{run_local, LocalOptions, SweepReport};
-use scalelab_sweep::{load_sweep, lock, prepare_dir};
+use scalelab_sweep::{lock, prepare_dir};
 use scalelab_tables::{ColumnMap, Table};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -196,7 +196,7 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
     let copy = out.join("study.toml");
     crate::write_atomic(&copy, text.as_bytes()).map_err(|e| Error::io("cannot write", &copy, e))?;
     let study_path = req.study.clone().unwrap_or(copy);
-    let (plan, file) = load_sweep(&study_path)?;
+    let (plan, file) = crate::sweep::load_file(&study_path)?;
     let settings: StudySettings = match &file.study {
         Some(t) => t.clone().try_into().map_err(|e: toml::de::Error| {
             Error::input(

@@ -204,7 +204,7 @@ pub struct Sweep {
 impl Sweep {
     /// Reads and resolves a sweep file.
     pub fn load(path: &Path) -> Result<Sweep> {
-        let (plan, file) = scalelab_sweep::load_sweep(path)?;
+        let (plan, file) = load_file(path)?;
         Ok(Sweep { plan, file })
     }
 
@@ -384,6 +384,25 @@ pub fn run_task(dir: &Path, index: usize) -> Result<TaskReport> {
     }
 }
 
+/// Reads and resolves a sweep (or study) file. A file that cannot be read
+/// is an [`Error::Io`]; every other problem is the file's content (a key,
+/// a value, a shape, a `data` path), an [`Error::Input`] naming the file
+/// and, where the message gives it, the line. The message is the one the
+/// sweep crate wrote.
+pub(crate) fn load_file(path: &Path) -> Result<(SweepPlan, SweepFile)> {
+    if let Err(e) = std::fs::File::open(path) {
+        return Err(Error::io("cannot read sweep file", path, e));
+    }
+    scalelab_sweep::load_sweep(path).map_err(|e| {
+        let message = format!("{e:#}");
+        let line = message
+            .strip_prefix(&format!("{}:", path.display()))
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse().ok());
+        Error::input(path, line, message)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +417,28 @@ mod tests {
                 self.0.lock().unwrap().push(message.to_string());
             }
         }
+    }
+
+    #[test]
+    fn a_bad_sweep_file_is_input_naming_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "[train]\ndata = \"random\"\nlearning_rate = 1\n").unwrap();
+        match Sweep::load(&file) {
+            Err(Error::Input {
+                path,
+                line,
+                message,
+            }) => {
+                assert_eq!((path, line), (file.clone(), Some(3)));
+                assert!(message.contains("learning_rate"), "{message}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let missing = dir.path().join("missing.toml");
+        let e = Sweep::load(&missing).map(|_| ()).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("cannot read sweep file"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod plan;
 mod progress;
 mod report;
 mod runs;
+mod study;
 mod sweep;
 mod table;
 
@@ -34,6 +35,8 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(isoflop::design, m)?)?;
     m.add_function(wrap_pyfunction!(emerge::emerge, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(study::study, m)?)?;
+    m.add("DEFAULT_STUDY", study::DEFAULT)?;
     m.add_function(wrap_pyfunction!(report::report, m)?)?;
     Ok(())
 }
