@@ -1,10 +1,8 @@
 //! The `scalelab` binary: a thin layer of argument parsing and printing over
 //! the library crates. Each subcommand lives in its own module under `cmd/`.
 
-#[allow(dead_code)] // used as the commands move onto the library
 mod args;
 mod cmd;
-#[allow(dead_code)] // used as the commands move onto the library
 mod progress;
 
 use clap::{Parser, Subcommand};

@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub shots: usize,
     /// Engine threads per model.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::at_least_one)]
     pub threads: usize,
     /// Output directory (default: DIR/evals).
     #[arg(long)]

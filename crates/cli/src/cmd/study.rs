@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, default_value = "study", value_name = "DIR")]
     pub out: PathBuf,
     /// Runs at a time (default: one single-threaded run per core).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = crate::args::at_least_one)]
     pub jobs: Option<usize>,
     /// Print the embedded default study file and exit.
     #[arg(long)]

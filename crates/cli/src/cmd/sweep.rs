@@ -64,7 +64,7 @@ pub struct Args {
     pub out: PathBuf,
 
     /// Runs at a time (local executor; default: one single-threaded run per core).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = crate::args::at_least_one)]
     pub jobs: Option<usize>,
 
     /// Where runs execute: local (this machine) or slurm (an sbatch array).
