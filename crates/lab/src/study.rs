@@ -8,9 +8,10 @@
 use crate::error::write_file;
 use crate::fit::{FitReport, FitRequest, Holdout, HoldoutSummary};
 use crate::plan::PlanRequest;
+pub use crate::sweep::FailedRun;
+use crate::sweep::LocalReport;
 use crate::{Error, Event, Progress, Result, Task, Warning, WarningKind};
 use scalelab_core::isoflop::{approach2, Approach2, IsoflopOptions};
-use scalelab_sweep::local::{run_local, LocalOptions, SweepReport};
 use scalelab_sweep::{lock, prepare_dir};
 use scalelab_tables::{ColumnMap, Table};
 use serde::{Deserialize, Serialize};
@@ -66,13 +67,6 @@ fn d_factor() -> f64 {
 }
 fn d_boot() -> usize {
     400
-}
-
-/// A failed pilot run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FailedRun {
-    pub run: String,
-    pub reason: String,
 }
 
 /// The power laws in N, D and C (one whose fit failed is absent, with a
@@ -513,14 +507,7 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
         name: plan.name.clone(),
         runs: plan.runs.len(),
         runs_done: rep.done.len() + rep.skipped.len(),
-        runs_failed: rep
-            .failed
-            .iter()
-            .map(|(n, w)| FailedRun {
-                run: n.clone(),
-                reason: w.clone(),
-            })
-            .collect(),
+        runs_failed: rep.failed.clone(),
         pilot_flops: total_flops,
         sweep_seconds: sweep_s,
         seconds: t0.elapsed().as_secs_f64(),
@@ -553,28 +540,12 @@ fn run_sweep(
     plan: &scalelab_sweep::spec::SweepPlan,
     jobs: usize,
     progress: &dyn Progress,
-) -> Result<SweepReport> {
+) -> Result<LocalReport> {
     let task = Task::begin(progress, "sweep", None, "runs");
-    let rep = run_local(
-        dir,
-        plan,
-        &LocalOptions {
-            jobs,
-            step_limit: None,
-        },
-        progress,
-    )?;
-    task.note(&format!(
-        "sweep: {} trained, {} already done, {} stopped, {} failed in {:.1} s; table {}",
-        rep.done.len(),
-        rep.skipped.len(),
-        rep.stopped.len(),
-        rep.failed.len(),
-        rep.seconds,
-        dir.join("runs.csv").display()
-    ));
-    for (n, w) in &rep.failed {
-        task.note(&format!("warning: run {n} failed: {w}"));
+    let rep = crate::sweep::run_local(dir, plan, jobs, None, progress)?;
+    task.note(&rep.summary());
+    for w in rep.warnings() {
+        task.note(&format!("warning: {w}"));
     }
     Ok(rep)
 }

@@ -128,6 +128,19 @@ impl LocalReport {
         }
     }
 
+    /// The one-line summary of what the sweep did.
+    pub fn summary(&self) -> String {
+        format!(
+            "sweep: {} trained, {} already done, {} stopped, {} failed in {:.1} s; table {}",
+            self.done.len(),
+            self.skipped.len(),
+            self.stopped.len(),
+            self.failed.len(),
+            self.seconds,
+            self.runs_csv
+        )
+    }
+
     /// Warnings for the failed runs.
     pub fn warnings(&self) -> Vec<Warning> {
         self.failed

@@ -132,30 +132,27 @@ where
     match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(py, e)),
-        Err(p) => Err(raise(
-            py,
-            "InternalError",
-            &format!(
-                "internal error (a bug in scalelab; please report it): {}",
-                panic_message(p.as_ref())
-            ),
-            &[],
-        )),
+        Err(p) => Err(internal_error(py, p.as_ref())),
     }
+}
+
+/// A caught panic as `scalelab.InternalError`.
+fn internal_error(py: Python<'_>, payload: &(dyn Any + Send)) -> PyErr {
+    raise(
+        py,
+        "InternalError",
+        &format!(
+            "internal error (a bug in scalelab; please report it): {}",
+            panic_message(payload)
+        ),
+        &[],
+    )
 }
 
 /// Like [`run`] for work that needs the GIL (conversions of Python values).
 pub fn guard<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(p) => Err(raise(
-            py,
-            "InternalError",
-            &format!(
-                "internal error (a bug in scalelab; please report it): {}",
-                panic_message(p.as_ref())
-            ),
-            &[],
-        )),
+        Err(p) => Err(internal_error(py, p.as_ref())),
     }
 }

@@ -205,15 +205,7 @@ pub fn render_local(rep: &LocalReport, json: bool, quiet: bool) {
             serde_json::to_string(rep).expect("a sweep report serialises")
         );
     } else if !quiet {
-        eprintln!(
-            "sweep: {} trained, {} already done, {} stopped, {} failed in {:.1} s; table {}",
-            rep.done.len(),
-            rep.skipped.len(),
-            rep.stopped.len(),
-            rep.failed.len(),
-            rep.seconds,
-            rep.runs_csv
-        );
+        eprintln!("{}", rep.summary());
         for w in rep.warnings() {
             eprintln!("warning: {w}");
         }
