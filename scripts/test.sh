@@ -39,26 +39,18 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-
-echo "== cargo test"
-cargo test --workspace --locked
-
-# The Python package (crates/py + python/): build the wheel in a virtual
-# environment, install it and run its pytest suite against the CLI. The wheel
-# is built with the test profile's settings (opt-level 3, debug 1) under the
-# dev profile's name, so cargo reuses every dependency `cargo test` just built
-# in target/debug (a `--profile test` build would compile a test harness).
-echo "== python package"
+# One Python virtual environment for every test that needs Python packages:
+# the Python package's suite (maturin, numpy, pandas, pytest), the PyTorch
+# trainer's tests (torch, CPU here), and the TensorBoard importer's
+# real-format fixtures (tensorboard). Rust tests find it through
+# SCALELAB_PYTHON.
+echo "== python environment"
 PYTHON="${PYTHON:-python3}"
 TARGET="${CARGO_TARGET_DIR:-target}"
+HAVE_PY=0
 if ! command -v "$PYTHON" >/dev/null; then
   if [ "${CI:-}" = true ]; then echo "error: CI=true but no $PYTHON"; exit 1; fi
-  echo "warning: no $PYTHON; the Python package's tests skip"
+  echo "warning: no $PYTHON; the Python package's and the PyTorch trainer's tests skip"
 else
   if [ ! -x .venv-py/bin/python ]; then
     if ! "$PYTHON" -m venv .venv-py >/dev/null 2>&1; then
@@ -75,9 +67,29 @@ else
     fi
   fi
   .venv-py/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv-py/bin/python -m pip install -q "maturin>=1.7,<2" numpy pandas pytest
+  .venv-py/bin/python -m pip install -q "maturin>=1.7,<2" numpy pandas pytest torch tensorboard
+  SCALELAB_PYTHON="$(cd .venv-py/bin && pwd)/python"
+  export SCALELAB_PYTHON
+  HAVE_PY=1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+# The Python package (crates/py + python/): build the wheel, install it and
+# run its pytest suite against the CLI that `cargo test` built (its
+# integration tests build target/debug/scalelab with the optimised test
+# profile). The wheel is built with the test profile's settings (opt-level
+# 3, debug 1) under the dev profile's name.
+echo "== python package"
+if [ "$HAVE_PY" = 1 ]; then
   export CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_PROFILE_DEV_DEBUG=1
-  cargo build --locked -p scalelab-cli
   rm -rf "$TARGET/wheels-test"
   WHEELS="$(mkdir -p "$TARGET/wheels-test" && cd "$TARGET/wheels-test" && pwd)"
   (cd python && ../.venv-py/bin/maturin build --locked -o "$WHEELS" 2>&1 | tail -n 2)

@@ -19,6 +19,12 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A whole number of at least 1 that fits 32 bits (Slurm counts).
+pub fn at_least_one_u32(s: &str) -> Result<u32, String> {
+    let v = at_least_one(s)?;
+    u32::try_from(v).map_err(|_| format!("{v} is too large (at most {})", u32::MAX))
+}
+
 /// A model as `PARAMS:TOKENS` (`7e10:1.4e12`), both positive.
 pub fn n_and_d(s: &str) -> Result<(f64, f64), String> {
     let (n, d) = s

@@ -94,8 +94,13 @@ time = "00:10:00"
 max_concurrent = 2
 "#;
 
+/// One cluster at a time: the tests of this file each start their own on
+/// the same host and ports.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn sweep_through_a_slurm_array() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     if !enabled() {
         eprintln!(
             "skipped: Slurm integration test (set CI=true or SCALELAB_SLURM_TEST=1; needs root)"
@@ -225,4 +230,178 @@ fn sweep_through_a_slurm_array() {
         .output()
         .unwrap();
     assert!(!st.status.success(), "the cluster still answers after stop");
+}
+
+/// The Python that has torch (`$SCALELAB_PYTHON`, else `python3`).
+fn torch_python() -> Option<String> {
+    let py = std::env::var("SCALELAB_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {py} cannot import torch (the test command installs it)");
+    }
+    None
+}
+
+fn squeue_has(conf: &str, job: &str) -> bool {
+    Command::new("squeue")
+        .env("SLURM_CONF", conf)
+        .args(["-h", "-j", job, "-o", "%i"])
+        .output()
+        .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
+}
+
+/// The PyTorch trainer as an external trainer on the Slurm cluster (on
+/// CPU here): three sizes through an sbatch array; one task is killed
+/// with SIGKILL (`scancel --signal=KILL --full`) while its run is mid-way,
+/// the sweep is submitted again and the run resumes from its checkpoint;
+/// the table is that of the same sweep run locally without interruption.
+#[test]
+fn a_torch_sweep_on_slurm_survives_a_killed_task() {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !enabled() {
+        eprintln!(
+            "skipped: Slurm integration test (set CI=true or SCALELAB_SLURM_TEST=1; needs root)"
+        );
+        return;
+    }
+    let Some(py) = torch_python() else {
+        eprintln!("skipped: no Python with torch (set SCALELAB_PYTHON)");
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("scalelab-slurm-torch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let cluster = Cluster::start(&root.join("cluster"));
+    let sweep = root.join("torch.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            r#"name = "slurm-torch"
+[train]
+data = "synth"
+context = 32
+batch = 8
+lr = 3e-3
+threads = 1
+checkpoint_every = 20
+eval_every = 50
+[trainer]
+command = "{py} {script} --config {{config}} --device cpu"
+resume = true
+checkpoint = "checkpoint.pt"
+timeout = "10m"
+[[runs]]
+name = "small"
+n_layer = 1
+d_model = 16
+n_head = 2
+tokens = 25600
+[[runs]]
+name = "medium"
+n_layer = 2
+d_model = 32
+n_head = 2
+tokens = 51200
+[[runs]]
+name = "large"
+n_layer = 2
+d_model = 64
+n_head = 4
+tokens = 102400
+[slurm]
+partition = "debug"
+time = "00:10:00"
+"#,
+            script = repo().join("trainers/torch_gpt.py").display()
+        ),
+    )
+    .unwrap();
+    let out = root.join("out");
+    let (s, o) = (sweep.display().to_string(), out.display().to_string());
+    let sub = scalelab(
+        &cluster.conf,
+        &[
+            "sweep",
+            &s,
+            "--out",
+            &o,
+            "--executor",
+            "slurm",
+            "--no-wait",
+            "--quiet",
+        ],
+    );
+    assert!(
+        sub.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sub.stderr)
+    );
+    let job = String::from_utf8_lossy(&sub.stdout).trim().to_string();
+    let script = std::fs::read_to_string(out.join("slurm/job.sh")).unwrap();
+    assert!(script.contains("#SBATCH --export=ALL"), "{script}");
+    // kill the largest run's task once it has a checkpoint
+    let large = out.join("runs/large");
+    let t0 = Instant::now();
+    while !large.join("checkpoint.pt").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(240), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed_mid_run = !large.join("result.json").exists();
+    let k = Command::new("scancel")
+        .env("SLURM_CONF", &cluster.conf)
+        .args(["--signal=KILL", "--full", &format!("{job}_2")])
+        .output()
+        .unwrap();
+    assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+    while squeue_has(&cluster.conf, &job) {
+        assert!(t0.elapsed() < Duration::from_secs(400), "job still queued");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // submitted again, the unfinished run resumes
+    let r = scalelab(
+        &cluster.conf,
+        &[
+            "sweep",
+            &s,
+            "--out",
+            &o,
+            "--executor",
+            "slurm",
+            "--timeout",
+            "400",
+            "--quiet",
+            "--json",
+        ],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["failed"], 0, "{v}");
+    let prov = std::fs::read_to_string(large.join("provenance.json")).unwrap();
+    if killed_mid_run {
+        assert!(prov.contains("\"resumed_from\": \"/"), "{prov}");
+        assert!(prov.contains("\"slurm_job\""), "{prov}");
+    }
+    // the same table as an uninterrupted local sweep
+    let local = root.join("local").display().to_string();
+    let l = scalelab(
+        &cluster.conf,
+        &["sweep", &s, "--out", &local, "--quiet", "--jobs", "2"],
+    );
+    assert!(l.status.success(), "{}", String::from_utf8_lossy(&l.stderr));
+    assert_eq!(
+        std::fs::read_to_string(root.join("local/runs.csv")).unwrap(),
+        std::fs::read_to_string(out.join("runs.csv")).unwrap()
+    );
+    assert!(
+        killed_mid_run,
+        "the run finished before its task was killed: nothing was resumed"
+    );
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&root);
 }

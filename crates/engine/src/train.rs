@@ -212,6 +212,34 @@ impl TrainConfig {
     /// Checks everything that can be checked against the data, with a
     /// message naming the field.
     pub fn validate(&self, data: &dyn TokenSource) -> Result<GptShape> {
+        let shape = self.validate_settings(data)?;
+        // Refuse sizes this machine cannot hold, rather than abort on allocation.
+        let params = shape.params().total as u128 * 4 * 4; // params, grads, m, v
+        let acts = crate::model::Gpt::<f32>::activation_bytes_for(
+            &shape,
+            self.batch,
+            self.context,
+            self.threads,
+        );
+        let need = params + acts;
+        if let Some(avail) = available_memory_bytes() {
+            if need > avail as u128 {
+                return Err(EngineError::Config(format!(
+                    "the model needs about {:.1} GiB (parameters, gradients, AdamW moments and activations for batch {} × context {}), more than the {:.1} GiB available; reduce the model, batch or context",
+                    need as f64 / (1u64 << 30) as f64,
+                    self.batch,
+                    self.context,
+                    avail as f64 / (1u64 << 30) as f64
+                )));
+            }
+        }
+        Ok(shape)
+    }
+
+    /// Every check of [`Self::validate`] except the one against this
+    /// machine's memory: for a configuration another trainer (on another
+    /// machine) will run.
+    pub fn validate_settings(&self, data: &dyn TokenSource) -> Result<GptShape> {
         let err = |m: String| Err(EngineError::Config(m));
         let shape = self.shape(data.vocab_size());
         if let Err(m) = shape.validate() {
@@ -285,26 +313,6 @@ impl TrainConfig {
         }
         if self.divergence_factor.is_nan() || self.divergence_factor <= 1.0 {
             return err("divergence_factor must be above 1".into());
-        }
-        // Refuse sizes this machine cannot hold, rather than abort on allocation.
-        let params = shape.params().total as u128 * 4 * 4; // params, grads, m, v
-        let acts = crate::model::Gpt::<f32>::activation_bytes_for(
-            &shape,
-            self.batch,
-            self.context,
-            self.threads,
-        );
-        let need = params + acts;
-        if let Some(avail) = available_memory_bytes() {
-            if need > avail as u128 {
-                return err(format!(
-                    "the model needs about {:.1} GiB (parameters, gradients, AdamW moments and activations for batch {} × context {}), more than the {:.1} GiB available; reduce the model, batch or context",
-                    need as f64 / (1u64 << 30) as f64,
-                    self.batch,
-                    self.context,
-                    avail as f64 / (1u64 << 30) as f64
-                ));
-            }
         }
         Ok(shape)
     }

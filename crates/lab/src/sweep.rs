@@ -347,6 +347,10 @@ fn slurm_settings(file: &SlurmSettings, given: &SlurmSettings) -> SlurmSettings 
     over!(time);
     over!(cpus_per_task);
     over!(gpus);
+    over!(gpus_per_task);
+    over!(nodes);
+    over!(ntasks_per_node);
+    over!(launcher);
     over!(mem);
     over!(max_concurrent);
     s.extra.extend(given.extra.iter().cloned());
@@ -394,6 +398,9 @@ pub fn run_task(dir: &Path, index: usize) -> Result<TaskReport> {
         }),
         Outcome::Failed(w) => Err(Error::failed(format!("run {index} failed: {w}"))),
         Outcome::Stopped => Err(Error::failed(format!("run {index} stopped"))),
+        Outcome::Busy => Err(Error::failed(format!(
+            "run {index} is still being trained by a trainer an earlier task started"
+        ))),
     }
 }
 

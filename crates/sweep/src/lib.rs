@@ -20,6 +20,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod external;
 pub mod local;
 pub mod lock;
 pub mod run;
@@ -40,9 +41,24 @@ pub fn check_config(cfg: &TrainConfig) -> Result<usize> {
     Ok(src.vocab_size())
 }
 
+/// As [`check_config`], for a run an external trainer executes: the same
+/// checks of shape, budget and settings, but not against this machine's
+/// memory (the run may be for a GPU node).
+pub fn check_external_config(cfg: &TrainConfig) -> Result<usize> {
+    let src = data::open_source(cfg)?;
+    cfg.validate_settings(src.as_ref())?;
+    Ok(src.vocab_size())
+}
+
 /// Reads and resolves a sweep file, checking every run before any starts.
 pub fn load_sweep(path: &Path) -> Result<(SweepPlan, SweepFile)> {
-    spec::load(path, &check_config)
+    spec::load(path, &|cfg, external| {
+        if external {
+            check_external_config(cfg)
+        } else {
+            check_config(cfg)
+        }
+    })
 }
 
 /// Records the plan in `dir` (or checks it matches the one there), and
@@ -85,20 +101,33 @@ pub fn prepare_dir(dir: &Path, plan: &SweepPlan) -> Result<()> {
             run::write_status(&rd, &run::Status::pending(r.config.total_steps()))?;
         }
     }
+    // An external trainer reads the exact token stream the built-in engine
+    // would train on, exported once before any run starts.
+    for r in &plan.runs {
+        if r.trainer.as_ref().is_some_and(|t| t.export_data) {
+            external::ensure_data(dir, plan, r)?;
+        }
+    }
     table::write_tables(dir, plan)
 }
 
 /// Runs one run of a prepared sweep directory (a Slurm array task).
 pub fn run_task(dir: &Path, index: usize) -> Result<run::Outcome> {
     let plan = spec::read_plan(dir)?;
-    let r = plan.runs.get(index).with_context(|| {
-        format!(
+    if index >= plan.runs.len() {
+        bail!(
             "{}: no run {index} (the sweep has {})",
             dir.display(),
             plan.runs.len()
-        )
-    })?;
-    let out = run::run_one(dir, r, &mut |_| std::ops::ControlFlow::Continue(()))?;
+        );
+    }
+    let out = run::run_index(
+        dir,
+        &plan,
+        index,
+        &mut |_| std::ops::ControlFlow::Continue(()),
+        true,
+    )?;
     Ok(out)
 }
 

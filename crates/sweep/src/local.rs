@@ -7,7 +7,7 @@
 //! failed, stopped). The CLI draws them as bars on a terminal and prints the
 //! notes elsewhere; nothing here writes to the terminal.
 
-use crate::run::{read_status, run_dir, run_one, Outcome, State};
+use crate::run::{read_status, run_dir, run_index, Outcome, State};
 use crate::spec::SweepPlan;
 use crate::table::write_tables;
 use anyhow::Result;
@@ -133,7 +133,7 @@ pub fn run_local(
                         ControlFlow::Continue(())
                     }
                 };
-                let out = run_one(dir, r, &mut on_step);
+                let out = run_index(dir, plan, i, &mut on_step, false);
                 drop(line);
                 match &out {
                     Ok(Outcome::Done(s)) => log(format!(
@@ -144,6 +144,10 @@ pub fn run_local(
                     )),
                     Ok(Outcome::Failed(why)) => log(format!("failed {}: {why}", r.name)),
                     Ok(Outcome::Stopped) => log(format!("stopped {} (resumable)", r.name)),
+                    Ok(Outcome::Busy) => log(format!(
+                        "busy   {}: its trainer from an earlier invocation is still running; left alone",
+                        r.name
+                    )),
                     Err(e) => {
                         // an I/O failure: stop handing out runs
                         abort.store(true, Ordering::Relaxed);
@@ -164,7 +168,7 @@ pub fn run_local(
         match out {
             Ok(Outcome::Done(_)) => report.done.push(name),
             Ok(Outcome::Failed(w)) => report.failed.push((name, w)),
-            Ok(Outcome::Stopped) => report.stopped.push(name),
+            Ok(Outcome::Stopped) | Ok(Outcome::Busy) => report.stopped.push(name),
             Err(e) => {
                 if first_err.is_none() {
                     first_err = Some(e.context(format!("run {name}")));

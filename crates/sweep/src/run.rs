@@ -109,6 +109,63 @@ pub enum Outcome {
     Failed(String),
     /// Stopped on request; resumable.
     Stopped,
+    /// An external trainer started by an earlier invocation still runs it
+    /// (its lock is held); left alone.
+    Busy,
+}
+
+/// Runs (or resumes, or skips) run `index` of the plan, with the built-in
+/// engine or the run's external trainer. `under_slurm`: this is a Slurm
+/// array task (the `[slurm] launcher` applies).
+pub fn run_index(
+    sweep_dir: &Path,
+    plan: &crate::spec::SweepPlan,
+    index: usize,
+    on_step: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
+    under_slurm: bool,
+) -> Result<Outcome> {
+    let r = &plan.runs[index];
+    if r.trainer.is_none() {
+        return run_one(sweep_dir, r, on_step);
+    }
+    let dir = run_dir(sweep_dir, &r.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let total = r.config.total_steps();
+    let status = read_status(&dir, total);
+    match status.state {
+        State::Done => {
+            if let Some(x) = crate::external::read_result(&dir) {
+                return Ok(Outcome::Done(Box::new(crate::external::as_summary(r, &x))));
+            }
+        }
+        State::Failed => {
+            return Ok(Outcome::Failed(
+                status.reason.clone().unwrap_or_else(|| "failed".into()),
+            ))
+        }
+        _ => {}
+    }
+    use crate::external::Attempt;
+    match crate::external::run(sweep_dir, plan, index, on_step, under_slurm)? {
+        Attempt::Done(s) => {
+            write_status(
+                &dir,
+                &Status {
+                    state: State::Done,
+                    reason: None,
+                    step: s.steps,
+                    total_steps: total,
+                    train_loss: s.final_train_loss.is_finite().then_some(s.final_train_loss),
+                    val_loss: s.final_val_loss,
+                    updated: 0,
+                },
+            )?;
+            Ok(Outcome::Done(s))
+        }
+        Attempt::Failed(why) => fail(&dir, read_status(&dir, total), why),
+        Attempt::Stopped => Ok(Outcome::Stopped),
+        Attempt::Busy => Ok(Outcome::Busy),
+    }
 }
 
 /// Runs (or resumes, or skips) one run. `on_step` sees every step and may

@@ -59,6 +59,8 @@ pub struct SweepFile {
     pub design_file: Option<Spanned<String>>,
     #[serde(default)]
     pub slurm: SlurmSettings,
+    /// An external trainer (a command per run) instead of the built-in engine.
+    pub trainer: Option<Spanned<crate::external::TrainerSection>>,
     /// Settings of `scalelab study` (ignored by `scalelab sweep`).
     #[serde(default)]
     pub study: Option<toml::Table>,
@@ -173,6 +175,16 @@ pub struct SlurmSettings {
     pub time: Option<String>,
     pub cpus_per_task: Option<u32>,
     pub gpus: Option<String>,
+    /// GPUs per task of a multi-task job (`--gpus-per-task`).
+    pub gpus_per_task: Option<String>,
+    /// Nodes per array task (`--nodes`).
+    pub nodes: Option<u32>,
+    /// Tasks per node (`--ntasks-per-node`).
+    pub ntasks_per_node: Option<u32>,
+    /// Under Slurm, the launcher put before an external trainer's command
+    /// (overrides `[trainer] launcher`), e.g. `srun` or
+    /// `torchrun --nproc-per-node=4`.
+    pub launcher: Option<String>,
     pub mem: Option<String>,
     /// Array tasks running at once (`%K`).
     pub max_concurrent: Option<usize>,
@@ -193,6 +205,9 @@ pub struct RunPlan {
     pub vocab: usize,
     /// The FLOP budget the run was designed for (6N convention), if any.
     pub flops_budget: Option<f64>,
+    /// The external trainer that runs it (`None`: the built-in engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainer: Option<crate::external::TrainerSpec>,
 }
 
 impl RunPlan {
@@ -214,6 +229,11 @@ pub struct SweepPlan {
     pub warnings: Vec<String>,
 }
 
+/// Checks a run's configuration against its data and returns the data's
+/// vocabulary; the flag says the run is for an external trainer (so this
+/// machine's memory is not the limit).
+pub type Check = dyn Fn(&TrainConfig, bool) -> Result<usize>;
+
 /// Keys of `[train]` that the runs set themselves.
 const PER_RUN_KEYS: &[&str] = &["n_layer", "d_model", "n_head", "d_ff", "steps", "tokens"];
 
@@ -228,10 +248,7 @@ fn at(path: &Path, text: &str, span: std::ops::Range<usize>) -> String {
 
 /// Reads and resolves a sweep file. `data_vocab` opens the data once and
 /// reports its vocabulary (and checks each run's shape against it).
-pub fn load(
-    path: &Path,
-    check: &dyn Fn(&TrainConfig) -> Result<usize>,
-) -> Result<(SweepPlan, SweepFile)> {
+pub fn load(path: &Path, check: &Check) -> Result<(SweepPlan, SweepFile)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read sweep file {}", path.display()))?;
     let file: SweepFile = toml::from_str(&text)
@@ -293,13 +310,14 @@ fn positive(v: f64) -> bool {
 }
 
 /// Resolves the file's runs into training configurations.
-pub fn resolve(
-    path: &Path,
-    text: &str,
-    file: &SweepFile,
-    check: &dyn Fn(&TrainConfig) -> Result<usize>,
-) -> Result<SweepPlan> {
+pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Result<SweepPlan> {
     let mut base = base_config(path, text, file)?;
+    let trainer = match &file.trainer {
+        Some(t) => Some(crate::external::resolve_trainer(path, text, t)?),
+        None => None,
+    };
+    let external = trainer.is_some();
+    let check = |cfg: &TrainConfig| check(cfg, external);
     // A data path is taken relative to the sweep file (else to the current
     // directory) and stored absolute, so runs find it from anywhere (a
     // Slurm task runs in the sweep directory).
@@ -554,6 +572,7 @@ pub fn resolve(
             params_total: n.total,
             vocab,
             flops_budget: w.budget,
+            trainer: trainer.clone(),
         });
     }
     // identical runs (sizes that round to the same shape) train once
@@ -660,7 +679,7 @@ mod tests {
     fn resolve_text(text: &str) -> Result<SweepPlan> {
         let path = Path::new("names.toml");
         let file: SweepFile = toml::from_str(text).expect("valid TOML");
-        resolve(path, text, &file, &|_| Ok(256))
+        resolve(path, text, &file, &|_, _| Ok(256))
     }
 
     fn sweep_with_names(names: &[&str]) -> String {

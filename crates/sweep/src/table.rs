@@ -8,7 +8,11 @@
 //!   embeddings, Hoffmann's), `tokens` (D), `flops` (6·N·D), `flops_exact`
 //!   (the engine's exact count), `flops_budget` (the design's budget, when
 //!   designed), `loss` (final validation loss), `train_loss`, `steps`,
-//!   `seed`, `lr`, `evals` (number of intermediate evaluations).
+//!   `seed`, `lr`, `evals` (number of intermediate evaluations), `trainer`
+//!   (`engine` for the built-in engine, `external` for a `[trainer]`
+//!   command) and `accounting` (`scalelab` when `params` and the FLOPs come
+//!   from scalelab's accounting for the run's shape, `trainer` when the
+//!   external trainer reported them).
 //! * `curves.csv`: every intermediate evaluation — `run`, `params`,
 //!   `params_total`, `step`, `tokens`, `flops`, `flops_exact`, `train_loss`,
 //!   `loss` (validation) — for IsoFLOP Approach 1 (`--run-col run`).
@@ -49,6 +53,8 @@ pub const RUN_COLUMNS: &[&str] = &[
     "seed",
     "lr",
     "evals",
+    "trainer",
+    "accounting",
 ];
 
 /// Column names of `curves.csv`.
@@ -69,6 +75,10 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
     let mut runs = Vec::new();
     let mut curves = Vec::new();
     for r in &plan.runs {
+        if r.trainer.is_some() {
+            external_rows(dir, r, &mut runs, &mut curves);
+            continue;
+        }
         let rd = run_dir(dir, &r.name);
         let st = read_status(&rd, r.config.total_steps());
         let n = r.params as f64;
@@ -118,9 +128,85 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
             num(r.config.seed as f64),
             num(r.config.lr),
             num(evals as f64),
+            Cell::Str("engine".into()),
+            Cell::Str("scalelab".into()),
         ]);
     }
     (runs, curves)
+}
+
+/// The rows of a run an external trainer executes: its counts are the
+/// trainer's when it reported them (`accounting`), else scalelab's for the
+/// declared shape.
+fn external_rows(
+    dir: &Path,
+    r: &crate::spec::RunPlan,
+    runs: &mut Vec<Vec<Cell>>,
+    curves: &mut Vec<Vec<Cell>>,
+) {
+    let rd = run_dir(dir, &r.name);
+    let st = read_status(&rd, r.config.total_steps());
+    let result = if st.state == State::Done {
+        crate::external::read_result(&rd)
+    } else {
+        None
+    };
+    let fpt = r.config.shape(r.vocab).flops_per_token().exact;
+    let n = result.as_ref().map_or(r.params as f64, |x| x.params);
+    let n_total = result
+        .as_ref()
+        .map_or(r.params_total as f64, |x| x.params_total);
+    let lines = crate::external::read_lines(&rd.join("metrics.jsonl"), false).unwrap_or_default();
+    let tps = (r.config.batch * r.config.context) as f64;
+    let mut evals = 0;
+    for m in &lines {
+        if let (Some(v), false) = (m.val_loss, m.done) {
+            evals += 1;
+            let tokens = m.tokens.unwrap_or(m.step as f64 * tps);
+            curves.push(vec![
+                Cell::Str(r.name.clone()),
+                num(n),
+                num(n_total),
+                num(m.step as f64),
+                num(tokens),
+                num(6.0 * n * tokens),
+                num(m.flops.unwrap_or(fpt * tokens)),
+                opt(m.train_loss),
+                num(v),
+            ]);
+        }
+    }
+    let tokens = result.as_ref().map_or(r.tokens() as f64, |x| x.tokens);
+    runs.push(vec![
+        Cell::Str(r.name.clone()),
+        Cell::Str(st.state.as_str().into()),
+        st.reason.clone().map_or(Cell::Null, Cell::Str),
+        num(r.config.n_layer as f64),
+        num(r.config.d_model as f64),
+        num(r.config.n_head as f64),
+        num(r.config.context as f64),
+        num(r.vocab as f64),
+        num(n),
+        num(n_total),
+        num(tokens),
+        num(6.0 * n * tokens),
+        opt(result.as_ref().map(|x| x.flops)),
+        opt(r.flops_budget),
+        opt(result.as_ref().map(|x| x.val_loss)),
+        opt(result.as_ref().and_then(|x| x.train_loss)),
+        num(result
+            .as_ref()
+            .map_or(r.config.total_steps() as f64, |x| x.steps as f64)),
+        num(r.config.seed as f64),
+        num(r.config.lr),
+        num(evals as f64),
+        Cell::Str("external".into()),
+        Cell::Str(
+            result
+                .as_ref()
+                .map_or("scalelab".to_string(), |x| x.accounting.clone()),
+        ),
+    ]);
 }
 
 /// Writes `runs.csv`, `runs.parquet` and `curves.csv` atomically.

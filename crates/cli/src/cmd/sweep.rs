@@ -91,9 +91,23 @@ pub struct Args {
     /// CPUs per Slurm task.
     #[arg(long, value_name = "N")]
     pub cpus_per_task: Option<u32>,
-    /// GPUs per Slurm task (e.g. 1 or h100:1).
+    /// GPUs per Slurm array task (e.g. 1 or h100:1).
     #[arg(long, value_name = "SPEC")]
     pub gpus: Option<String>,
+    /// GPUs per Slurm task, for jobs of several tasks (--ntasks-per-node).
+    #[arg(long, value_name = "SPEC")]
+    pub gpus_per_task: Option<String>,
+    /// Nodes per array task (a multi-node external trainer).
+    #[arg(long, value_name = "N", value_parser = crate::args::at_least_one_u32)]
+    pub nodes: Option<u32>,
+    /// Slurm tasks per node.
+    #[arg(long, value_name = "N", value_parser = crate::args::at_least_one_u32)]
+    pub ntasks_per_node: Option<u32>,
+    /// Under Slurm, the launcher put before an external trainer's command
+    /// (e.g. "srun" or "torchrun --nproc-per-node=4"); overrides the sweep
+    /// file's [slurm] launcher and [trainer] launcher.
+    #[arg(long, value_name = "COMMAND")]
+    pub launcher: Option<String>,
     /// Array tasks running at once (%K).
     #[arg(long, value_name = "K")]
     pub max_concurrent: Option<usize>,
@@ -139,6 +153,10 @@ impl Args {
                 time: self.time.clone(),
                 cpus_per_task: self.cpus_per_task,
                 gpus: self.gpus.clone(),
+                gpus_per_task: self.gpus_per_task.clone(),
+                nodes: self.nodes,
+                ntasks_per_node: self.ntasks_per_node,
+                launcher: self.launcher.clone(),
                 mem: None,
                 max_concurrent: self.max_concurrent,
                 extra: self.sbatch.clone(),
