@@ -179,6 +179,17 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
+def make_optimizer(model, c: Config, fused=False):
+    """The engine's AdamW, which is torch's: p *= 1 - lr*wd, then the Adam step
+    with bias correction and eps added after sqrt(v_hat); weight decay on the
+    matrices and embeddings, not on biases and LayerNorms."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, fused=fused)
+
+
 # ---------------------------------------------------------------------- data
 def read_shard(path):
     """(tokens, document ends, vocab) of an SLTOKENS shard, memory-mapped."""
@@ -307,7 +318,10 @@ def load_config(args) -> Config:
     c.checkpoint = c.checkpoint or os.path.join(c.run_dir, "checkpoint.pt")
     c.d_ff = c.d_ff or 4 * c.d_model
     if not c.train_data:
-        raise UsageError("no training data: give --train-data or train_data in the config")
+        raise UsageError("no training data: give --train-data, or train_data in the config "
+                         "(in a sweep: export_data = true in [trainer])")
+    if not c.val_data:
+        print("torch_gpt: warning: no validation data (--val-data): no val_loss is reported", file=sys.stderr)
     if expected and c.vocab and param_counts(c)[0] != expected:
         print(f"torch_gpt: warning: {param_counts(c)[0]} non-embedding parameters, the config says {expected}",
               file=sys.stderr)
@@ -386,12 +400,7 @@ def train(args, c: Config):
 
     torch.manual_seed(c.seed)
     model = GPT(c).to(device)
-    decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices and embeddings
-    no_decay = [p for p in model.parameters() if p.dim() < 2]  # biases, LayerNorms
-    # torch's AdamW is the engine's: p *= 1 - lr*wd, then Adam with bias correction, eps after sqrt(v_hat)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, fused=use_cuda)
+    opt = make_optimizer(model, c, fused=use_cuda)
     step, last_val = 0, None
     if c.resume:
         ck = load_checkpoint(c.resume, device)
