@@ -401,15 +401,16 @@ def train(args, c: Config):
     torch.manual_seed(c.seed)
     model = GPT(c).to(device)
     opt = make_optimizer(model, c, fused=use_cuda)
-    step, last_val = 0, None
+    step, train_loss, last_val = 0, float("nan"), None
     if c.resume:
         ck = load_checkpoint(c.resume, device)
-        shape = ["n_layer", "d_model", "n_head", "d_ff", "context", "vocab"]
-        if any(ck["config"].get(k) != getattr(c, k) for k in shape):
-            raise UsageError(f"{c.resume}: the checkpoint's model shape differs from this run's")
+        differ = [f"{k} {ck['config'].get(k)} != {getattr(c, k)}" for k in
+                  ["n_layer", "d_model", "n_head", "d_ff", "context", "vocab"] if ck["config"].get(k) != getattr(c, k)]
+        if differ:
+            raise UsageError(f"{c.resume}: the checkpoint's model shape differs from this run's ({', '.join(differ)})")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        step, last_val = ck["step"], ck.get("val_loss")
+        step, train_loss, last_val = ck["step"], ck["train_loss"], ck["val_loss"]
     net = torch.compile(model) if args.compile else model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -441,7 +442,7 @@ def train(args, c: Config):
     tokens_per_step = c.batch * c.context
     limit = c.divergence_factor * max(math.log(c.vocab), 1.0)
     metrics = open(c.metrics, "a" if c.resume else "w") if master else None
-    step_seconds, train_loss = [], float("nan")
+    step_seconds = []
     while step < c.steps:
         t0 = time.perf_counter()
         lr = lr_at(step, c)
@@ -473,10 +474,11 @@ def train(args, c: Config):
         stop = args.stop_at is not None and step >= args.stop_at
         if master and (step == c.steps or stop or (c.checkpoint_every and step % c.checkpoint_every == 0)):
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                     "val_loss": last_val, "config": dataclasses.asdict(c)}
+                     "train_loss": train_loss, "val_loss": last_val, "config": dataclasses.asdict(c)}
             save_atomic(c.checkpoint, lambda tmp: torch.save(state, tmp))
         if stop and step < c.steps:
             if master:
+                metrics.close()
                 print(f"torch_gpt: stopped after step {step}; resume from {c.checkpoint}", file=sys.stderr)
             return
     if last_val is None and val_data:  # resumed from a final checkpoint
