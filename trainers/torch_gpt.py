@@ -216,14 +216,15 @@ class Batches:
     """Global batches (batch, context+1) from a shard or a directory of shards."""
 
     def __init__(self, path, split, c: Config, n_batches, stream):
-        if os.path.isdir(path):
-            files = sorted(glob.glob(os.path.join(path, f"{split}_*.bin"))) or sorted(glob.glob(os.path.join(path, "*.bin")))
+        if os.path.isdir(path):  # a prepared corpus: its train_*.bin or val_*.bin, else every *.bin
+            files = [sorted(glob.glob(os.path.join(path, pat))) for pat in (f"{split}_*.bin", "*.bin")]
+            files = files[0] or files[1]
             if not files:
                 raise UsageError(f"{path}: no *.bin token shards in this directory")
         else:
             files = [path]
         shards = [(f, *read_shard(f)) for f in files]
-        self.path, self.seed, self.stream, self.width = path, c.seed, stream, c.context + 1
+        self.seed, self.stream, self.width = c.seed, stream, c.context + 1
         self.vocab = max(s[3] for s in shards)
         for f, _, _, vocab in shards:
             if c.vocab and vocab > c.vocab:
@@ -234,7 +235,8 @@ class Batches:
         if len(shards) == 1 and n and len(toks) == n * w and np.array_equal(ends, np.arange(1, n + 1, dtype=np.uint64) * w):
             self.rows = toks.reshape(n, w)  # one row per document, in training order
             if n < n_batches * c.batch:
-                raise UsageError(f"{f}: {n} rows of {w} tokens, but {n_batches} batches of {c.batch} need {n_batches * c.batch}")
+                raise UsageError(f"{f}: {n} rows of {w} tokens, but {n_batches} batches "
+                                 f"of {c.batch} need {n_batches * c.batch}")
             return
         self.toks = [s[1] for s in shards if len(s[1]) >= w]
         self.starts = np.array([len(t) - w + 1 for t in self.toks], dtype=np.int64)
@@ -274,9 +276,10 @@ def parse_args(argv):
     ap.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
                     help="autocast dtype (auto: bfloat16 on CUDA, float32 on CPU)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
-    ap.add_argument("--peak-tflops", type=float, metavar="X", help="device peak for MFU (default: known GPUs' bf16 dense peak)")
-    ap.add_argument("--stop-at", type=int, metavar="STEP", help="checkpoint and stop after this step, without a summary "
-                    "(for time-limited jobs; resume later)")
+    ap.add_argument("--peak-tflops", type=float, metavar="X",
+                    help="device peak for MFU (default: known GPUs' bf16 dense peak)")
+    ap.add_argument("--stop-at", type=int, metavar="STEP",
+                    help="checkpoint and stop after this step, without a summary (time-limited jobs; resume later)")
     return ap.parse_args(argv)
 
 
