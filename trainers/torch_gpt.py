@@ -10,6 +10,7 @@ evaluation, checkpoint and divergence rules, and the same parameter and FLOP
 accounting, so on the same data and configuration it reaches the same loss.
 It runs on CPU, on a GPU (bf16 autocast, flash attention, optional
 torch.compile) and data-parallel under torchrun. Copy it and change it.
+Needs torch >= 2.1 and numpy.
 
 scalelab's sweep runs it with SCALELAB_CONFIG pointing at the run's run.json
 (schema scalelab.run/1: shape, optimiser, data shards, output paths). It
@@ -392,7 +393,7 @@ def train(args, c: Config):
         if use_cuda:
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    torch.set_num_threads(max(1, c.threads // (1 if use_cuda else world)))
+    torch.set_num_threads(max(1, c.threads // (1 if use_cuda else world)))  # CPU processes share `threads`
     if not use_cuda:
         torch.use_deterministic_algorithms(True, warn_only=True)
     master = rank == 0
