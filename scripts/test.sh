@@ -82,17 +82,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-# The Python package (crates/py + python/): build the wheel, install it and
-# run its pytest suite against the CLI that `cargo test` built (its
-# integration tests build target/debug/scalelab with the optimised test
-# profile). The wheel is built with the test profile's settings (opt-level
-# 3, debug 1) under the dev profile's name.
+# The Python package (crates/py + python/): build the extension module with
+# the test profile (so cargo reuses everything `cargo test` compiled and
+# builds only the extension crate and pyo3; a maturin wheel build would
+# recompile the workspace under another profile, minutes on 2 cores), put it
+# beside the package's Python files and run the pytest suite against the CLI
+# that `cargo test` built. `pip install ./python` builds the wheel itself.
 echo "== python package"
 if [ "$HAVE_PY" = 1 ]; then
-  export CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_PROFILE_DEV_DEBUG=1
-  rm -rf "$TARGET/wheels-test"
-  WHEELS="$(mkdir -p "$TARGET/wheels-test" && cd "$TARGET/wheels-test" && pwd)"
-  (cd python && ../.venv-py/bin/maturin build --locked -o "$WHEELS" 2>&1 | tail -n 2)
-  .venv-py/bin/python -m pip install -q --force-reinstall --no-deps "$WHEELS"/scalelab-*.whl
-  SCALELAB_BIN="$(cd "$TARGET/debug" && pwd)/scalelab" .venv-py/bin/python -m pytest -q python/tests
+  PYO3_PYTHON="$SCALELAB_PYTHON" cargo build --locked --profile test -p scalelab-py --lib
+  PKG="$TARGET/python-test"
+  rm -rf "$PKG" && mkdir -p "$PKG"
+  cp -r python/scalelab "$PKG/"
+  cp "$TARGET/debug/lib_scalelab.so" "$PKG/scalelab/_scalelab.abi3.so"
+  PYTHONPATH="$(cd "$PKG" && pwd)" SCALELAB_BIN="$(cd "$TARGET/debug" && pwd)/scalelab" \
+    .venv-py/bin/python -m pytest -q python/tests
 fi
