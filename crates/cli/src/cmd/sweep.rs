@@ -35,6 +35,19 @@ const HELP: &str = r#"A sweep file (TOML) gives shared training settings and the
   partition = "debug"
   time = "01:00:00"
   max_concurrent = 8
+  gpus = "1"                  # also gpus_per_task, nodes, ntasks_per_node
+  launcher = "torchrun --nproc-per-node=1"
+  [trainer]                   # your own trainer instead of the built-in engine
+  command = "python3 trainers/torch_gpt.py --config {config}"   # {n_layer}, {tokens}, {lr}, {run_dir}, ...
+  resume = true               # relaunched with {resume} = its checkpoint
+  checkpoint = "checkpoint.pt"
+  timeout = "2h"
+
+With [trainer], each run executes the command (sh -c, placeholders filled
+and quoted); the trainer appends JSON lines (step, tokens, train_loss,
+val_loss, ...) to $SCALELAB_METRICS and ends with summary.json; a non-zero
+exit, a timeout, a garbage line or a NaN loss fail the run with the reason.
+See docs/trainers.md for the protocol and every placeholder.
 
 Each run gets DIR/runs/NAME/ (config.toml, metrics.jsonl, checkpoint.safetensors,
 summary.json, status.json). DIR/runs.csv (and .parquet) has one row per run:
@@ -50,7 +63,8 @@ Examples:
 
   scalelab sweep sweep.toml --out runs/pilot
   scalelab sweep sweep.toml --out runs/pilot --jobs 4
-  scalelab sweep sweep.toml --out runs/pilot --executor slurm --partition gpu --time 02:00:00"#;
+  scalelab sweep sweep.toml --out runs/pilot --executor slurm --partition gpu --time 02:00:00
+  scalelab sweep torch.toml --out runs/torch --executor slurm --gpus 4 --launcher "torchrun --nproc-per-node=4""#;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = HELP)]
