@@ -102,8 +102,7 @@ impl Mapping {
                 path,
                 Some(line),
                 format!(
-                    "{}:{line}:{col}: {} (keys: loss, train_loss, tokens, tokens_per_step, run, step, \
-                     [runs.\"NAME\"] and [models.\"NAME\"] with params, params_total, tokens, tokens_per_step)",
+                    "{}:{line}:{col}: {}",
                     path.display(),
                     e.message().trim_end()
                 ),
