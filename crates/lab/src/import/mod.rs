@@ -457,6 +457,41 @@ fn write_training_tables(
     mut report: ImportReport,
 ) -> Result<ImportReport> {
     let mut notes = std::mem::take(&mut report.notes);
+    // directories with event files but no scalars (TensorFlow's profiler
+    // leaves an `events.out.tfevents.*.profile-empty` in the log directory)
+    let (logs, empty): (Vec<RunLog>, Vec<RunLog>) =
+        logs.into_iter().partition(|l| !l.tags.is_empty());
+    if !empty.is_empty() {
+        report.warnings.push(Warning::new(
+            WarningKind::Other,
+            format!(
+                "{} runs have no scalars and are left out: {}",
+                empty.len(),
+                empty
+                    .iter()
+                    .map(|l| format!("{} ({})", l.name, l.source))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+        for l in &empty {
+            report.files.extend(l.files.iter().cloned());
+        }
+    }
+    if logs.is_empty() {
+        return Err(Error::input(
+            &req.inputs[0],
+            None,
+            format!(
+                "{}: no scalars found in any run",
+                req.inputs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
     let Some(loss) = choose(
         req,
         map,

@@ -167,6 +167,32 @@ fn tensorboard_fixtures_import_with_exact_values() {
 }
 
 #[test]
+fn a_directory_without_scalars_is_left_out_with_a_warning() {
+    // TensorFlow's profiler leaves an event file holding only the file
+    // version in the log directory itself
+    let dir = tempfile::tempdir().unwrap();
+    let tb = tb_copy(dir.path());
+    let f = std::fs::read(tb.join("small/events.out.tfevents.1700000000.fixture.1.0")).unwrap();
+    let first = record_offsets(&f)[1];
+    std::fs::write(
+        tb.join("events.out.tfevents.1700000000.fixture.profile-empty"),
+        &f[..first],
+    )
+    .unwrap();
+    let r = run(&tb_request(tb, &dir.path().join("out")), &Silent).unwrap();
+    assert_eq!(r.runs.len(), 3);
+    assert_eq!(r.files.len(), 5);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0]
+            .message
+            .starts_with("1 runs have no scalars and are left out: tb ("),
+        "{}",
+        r.warnings[0]
+    );
+}
+
+#[test]
 fn a_flipped_byte_names_the_file_record_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let tb = tb_copy(dir.path());
