@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn scalelab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scalelab"))
@@ -357,4 +357,90 @@ fn bad_inputs_fail_with_where() {
             "results_2024-05-01T12-00-00.000000.json: model 'EleutherAI/pythia-1b' is not in the mapping",
         ],
     );
+}
+
+/// The Python that has the tensorboard package (`$SCALELAB_PYTHON`, which
+/// the test command sets, else `python3`), or `None` (skip) outside CI.
+fn tensorboard_python() -> Option<String> {
+    let py = std::env::var("SCALELAB_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import tensorboard"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {py} cannot import tensorboard (the test command installs it)");
+    }
+    eprintln!("skipping: {py} cannot import tensorboard (set SCALELAB_PYTHON)");
+    None
+}
+
+#[test]
+fn the_fixtures_regenerate_with_the_installed_tensorboard() {
+    let Some(py) = tensorboard_python() else {
+        return;
+    };
+    let dir = tmpdir("regen");
+    let fresh = dir.join("fixtures");
+    let o = Command::new(&py)
+        .arg(fx("make_fixtures.py"))
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // what the script writes without tensorboard is what the repository
+    // carries, byte for byte
+    for f in [
+        "wandb_val_loss.csv",
+        "wandb_train_loss.csv",
+        "long.csv",
+        "per_run/alpha/history.csv",
+        "per_run/beta/history.csv",
+        "lm_eval/EleutherAI__pythia-160m/results_2024-05-01T12-00-00.000000.json",
+        "lm_eval/v0.3/pythia-410m/results.json",
+    ] {
+        assert_eq!(
+            std::fs::read(fresh.join(f)).unwrap(),
+            std::fs::read(fx(f)).unwrap(),
+            "{f} differs from what make_fixtures.py writes"
+        );
+    }
+    // event files fresh from this tensorboard import to the same tables as
+    // the committed ones (the bytes may differ between its versions)
+    let import = |tb: String, out: &Path| {
+        json_of(&scalelab(&[
+            "import",
+            "tensorboard",
+            &tb,
+            "--map",
+            &fx("map_tb.toml"),
+            "--out",
+            &out.display().to_string(),
+            "--json",
+        ]))
+    };
+    let a = import(fx("tb"), &dir.join("committed"));
+    let b = import(fresh.join("tb").display().to_string(), &dir.join("fresh"));
+    assert_eq!(a["runs"].as_array().unwrap().len(), 3);
+    for (x, y) in a["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(b["runs"].as_array().unwrap())
+    {
+        for k in ["run", "params", "tokens", "loss", "steps", "rows"] {
+            assert_eq!(x[k], y[k], "{k}");
+        }
+    }
+    for t in ["curves.csv", "scalars.csv"] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("committed").join(t)).unwrap(),
+            std::fs::read_to_string(dir.join("fresh").join(t)).unwrap(),
+            "{t}"
+        );
+    }
 }

@@ -2,6 +2,8 @@
 
     python -m pip install tensorboard && python crates/lab/tests/data/import/make_fixtures.py
 
+(with a directory as argument it writes there instead).
+
 TensorBoard event files are written with the real `tensorboard` package
 (its EventFileWriter and Event/Summary protos), in both styles a scalar
 takes: `simple_value` (torch.utils.tensorboard, tensorboardX) and a
@@ -18,10 +20,10 @@ python/tests/test_import_tensorboard.py repeat them.
 
 import csv
 import json
-import os
+import math
 import pathlib
 import shutil
-import time as _time
+import sys
 import types
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
@@ -311,7 +313,7 @@ def results_04(size):
     wp = WIKITEXT[size]
     res["wikitext"] = {"alias": "wikitext", "word_perplexity,none": wp, "word_perplexity_stderr,none": "N/A",
                        "byte_perplexity,none": round(wp ** 0.25, 4), "byte_perplexity_stderr,none": "N/A",
-                       "bits_per_byte,none": round(0.25 * __import__("math").log2(wp), 4),
+                       "bits_per_byte,none": round(0.25 * math.log2(wp), 4),
                        "bits_per_byte_stderr,none": "N/A"}
     tasks = list(res)
     return {
@@ -370,14 +372,18 @@ def write_lm_eval(root):
 
 
 def main():
+    """Writes the fixtures beside this script, or under the directory given
+    as the first argument (what the Rust test that regenerates them uses)."""
+    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    out.mkdir(parents=True, exist_ok=True)
     for sub in ["tb", "per_run", "lm_eval"]:
-        shutil.rmtree(HERE / sub, ignore_errors=True)
-    write_tensorboard(HERE / "tb")
-    write_wandb(HERE)
-    write_long(HERE)
-    write_per_run(HERE)
-    write_lm_eval(HERE)
-    print("fixtures written under", HERE)
+        shutil.rmtree(out / sub, ignore_errors=True)
+    write_tensorboard(out / "tb")
+    write_wandb(out)
+    write_long(out)
+    write_per_run(out)
+    write_lm_eval(out)
+    print("fixtures written under", out)
 
 
 if __name__ == "__main__":
