@@ -41,6 +41,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
+    /// Existing logs into scalelab tables: TensorBoard, tracker CSV exports, lm-eval results.
+    Import(cmd::import::Args),
     /// Compute-optimal exponents from IsoFLOP runs and loss curves (Approaches 1-3).
     Isoflop(cmd::isoflop::Args),
     /// Compute-optimal N and D for a budget from a fitted law; FLOP calculator.
@@ -68,6 +70,7 @@ fn main() {
         Command::Emerge(args) => cmd::emerge::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Plot(args) => cmd::report::run_plot(args),

@@ -21,6 +21,7 @@
 //! | [`study`] | the whole loop (sweep, fits, isoflop, plan, backtest, report) |
 //! | [`sweep`], [`train`] | pilot runs with the built-in engine, local or Slurm |
 //! | [`eval`], [`emerge`] | evaluations of trained runs; abilities across scale |
+//! | [`import`] | TensorBoard event files, tracker CSV exports and lm-eval results into scalelab tables |
 //! | [`report`] | the HTML report and single figures |
 //! | [`corpus`] | corpus preparation, synthetic data, dedup and contamination |
 
@@ -30,6 +31,7 @@ pub mod emerge;
 pub mod error;
 pub mod eval;
 pub mod fit;
+pub mod import;
 pub mod isoflop;
 pub mod plan;
 pub mod report;

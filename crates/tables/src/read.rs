@@ -20,13 +20,14 @@ pub fn csv(path: &Path) -> Result<Table, TableError> {
     } else {
         b','
     };
+    let index = LineIndex::new(&bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delim)
         .flexible(false)
         .from_reader(&bytes[..]);
     let columns: Vec<String> = rdr
         .headers()
-        .map_err(|e| csv_error(path, e))?
+        .map_err(|e| csv_error(path, &index, e))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
@@ -34,8 +35,8 @@ pub fn csv(path: &Path) -> Result<Table, TableError> {
     let mut rows = Vec::new();
     let mut lines = Vec::new();
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| csv_error(path, e))?;
-        let line = rec.position().map_or(0, |p| p.line() as usize);
+        let rec = rec.map_err(|e| csv_error(path, &index, e))?;
+        let line = rec.position().map_or(0, |p| index.line(p));
         rows.push(
             rec.iter()
                 .map(|s| {
@@ -83,8 +84,43 @@ fn check_header(path: &Path, columns: &[String]) -> Result<(), TableError> {
     Ok(())
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> TableError {
-    let line = e.position().map(|p| p.line() as usize);
+/// Line numbers from byte offsets. The csv crate's own `Position::line`
+/// lags one line behind for every CRLF line ending before the record
+/// (BurntSushi/rust-csv#395): after a record it consumes only the `\r` of
+/// the terminator, so the next record's position points at the `\n` (or
+/// at a blank line before the record).
+struct LineIndex<'a> {
+    bytes: &'a [u8],
+    /// Byte offsets of the `\n`s.
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineIndex {
+            bytes,
+            newlines: bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// The 1-based line on which the record at `pos` starts: a record
+    /// never starts with a line terminator, so those are skipped first.
+    fn line(&self, pos: &csv::Position) -> usize {
+        let mut at = (pos.byte() as usize).min(self.bytes.len());
+        while matches!(self.bytes.get(at), Some(b'\r' | b'\n')) {
+            at += 1;
+        }
+        1 + self.newlines.partition_point(|&p| p < at)
+    }
+}
+
+fn csv_error(path: &Path, lines: &LineIndex, e: csv::Error) -> TableError {
+    let line = e.position().map(|p| lines.line(p));
     let msg = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

@@ -162,3 +162,37 @@ fn filter_errors_are_precise() {
         .to_string();
     assert!(err.contains("los"), "{err}");
 }
+
+#[test]
+fn crlf_files_report_the_same_lines_as_lf_files() {
+    // the csv crate's own line count lags one line per CRLF
+    // (BurntSushi/rust-csv#395); Python's csv module and Excel write CRLF
+    let d = dir();
+    for (name, eol) in [("lf.csv", "\n"), ("crlf.csv", "\r\n")] {
+        let text = [
+            "params,loss",
+            "1,2",
+            "",
+            "2,3",
+            "3,\"x\ny\"",
+            "4,bad",
+            "5,6",
+        ]
+        .join(eol)
+            + eol;
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        let t = Table::read(&p).unwrap();
+        assert_eq!(t.lines, vec![2, 4, 5, 7, 8], "{name}");
+        let c = t.require_column("loss").unwrap();
+        let e = t.number_at(3, c).unwrap_err().to_string();
+        assert!(e.contains(&format!("{name}:7:2: column 'loss'")), "{e}");
+        // a short row: the error names its line
+        std::fs::write(&p, ["params,loss", "1,2", "2,3", "3"].join(eol) + eol).unwrap();
+        let e = Table::read(&p).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{name}:4: this row has 1 fields")),
+            "{e}"
+        );
+    }
+}
