@@ -424,10 +424,7 @@ pub fn ensure_data(sweep_dir: &Path, plan: &SweepPlan, r: &RunPlan) -> Result<(P
     let mut tok = vec![0u32; b * t];
     let mut tgt = vec![0u32; b * t];
     let mut row = vec![0u32; t + 1];
-    let mut write = |path: &Path,
-                     n: u64,
-                     get: &mut BatchFn|
-     -> Result<()> {
+    let mut write = |path: &Path, n: u64, get: &mut BatchFn| -> Result<()> {
         let mut w = scalelab_corpus::shard::ShardWriter::create(path, vocab, 0)?;
         for s in 0..n {
             get(s, &mut tok, &mut tgt)?;
