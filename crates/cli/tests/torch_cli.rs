@@ -77,6 +77,36 @@ lr = 3e-3
 threads = 1
 "#;
 
+/// Kills every process left working in sweep directory `dir` until every
+/// run's trainer lock is free (a process caught between fork and exec can
+/// escape one pass over /proc; the lock says when all are gone).
+fn kill_trainers_left_in(dir: &Path) {
+    let t0 = Instant::now();
+    loop {
+        kill_all_mentioning(dir.to_str().unwrap());
+        let free = std::fs::read_dir(dir.join("runs"))
+            .map(|rd| {
+                rd.flatten().all(|e| {
+                    let p = e.path().join(".trainer.lock");
+                    match std::fs::OpenOptions::new().read(true).write(true).open(&p) {
+                        Ok(f) => f.try_lock().is_ok(),
+                        Err(_) => true,
+                    }
+                })
+            })
+            .unwrap_or(true);
+        if free {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "trainers survive in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// SIGKILL to every process whose command line mentions `needle`.
 fn kill_all_mentioning(needle: &str) -> usize {
     let mut killed = 0;
@@ -178,9 +208,7 @@ fn a_torch_sweep_killed_and_resumed_gives_the_uninterrupted_table() {
         .args(["-KILL", &child.id().to_string()])
         .status();
     let st = child.wait().unwrap();
-    while kill_all_mentioning(cut.to_str().unwrap()) > 0 {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_trainers_left_in(&cut);
     assert!(!st.success(), "the sweep finished before it was killed");
     let o = scalelab(&[
         "sweep",

@@ -297,6 +297,36 @@ fn misbehaving_trainers_fail_with_their_reason_and_the_rest_finish() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Kills every process left working in sweep directory `dir` until every
+/// run's trainer lock is free (a process caught between fork and exec can
+/// escape one pass over /proc; the lock says when all are gone).
+fn kill_trainers_left_in(dir: &Path) {
+    let t0 = Instant::now();
+    loop {
+        kill_all_mentioning(dir.to_str().unwrap());
+        let free = std::fs::read_dir(dir.join("runs"))
+            .map(|rd| {
+                rd.flatten().all(|e| {
+                    let p = e.path().join(".trainer.lock");
+                    match std::fs::OpenOptions::new().read(true).write(true).open(&p) {
+                        Ok(f) => f.try_lock().is_ok(),
+                        Err(_) => true,
+                    }
+                })
+            })
+            .unwrap_or(true);
+        if free {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "trainers survive in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// SIGKILL to every process whose command line mentions `needle`, as a
 /// crashed node would end them (the sweep, and trainers in their own
 /// process groups).
@@ -374,9 +404,7 @@ fn sigkill_of_the_whole_sweep_then_a_rerun_gives_the_uninterrupted_table() {
         .status();
     let st = child.wait().unwrap();
     // the trainers the sweep left (their command lines name their run dirs)
-    while kill_all_mentioning(cut.to_str().unwrap()) > 0 {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kill_trainers_left_in(&cut);
     assert!(!st.success(), "the sweep finished before it was killed");
     let unfinished = ["a", "b", "c", "counts-d"]
         .iter()
