@@ -606,6 +606,56 @@ mod tests {
         assert_eq!(back.analysis.unwrap().optima, a.optima);
     }
 
+    /// The synthetic runs with each run's FLOPs off its budget by up to
+    /// ±5% (as a sweep's exact counts are), optionally with the budgets in
+    /// a `flops_budget` column.
+    fn jittered(dir: &Path, with_budget: bool) -> PathBuf {
+        let text = std::fs::read_to_string(synthetic(dir)).unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            if i == 0 {
+                out.push_str(line);
+                out.push_str(if with_budget { ",flops_budget\n" } else { "\n" });
+                continue;
+            }
+            let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+            let jitter = 1.0 + 0.05 * ((i % 5) as f64 - 2.0) / 2.0;
+            let (n, d, c, l) = (v[0], v[1] * jitter, v[2] * jitter, v[3]);
+            out.push_str(&format!("{n},{d},{c},{l}"));
+            out.push_str(&if with_budget {
+                format!(",{}\n", v[2])
+            } else {
+                "\n".into()
+            });
+        }
+        let p = dir.join(if with_budget {
+            "budget.csv"
+        } else {
+            "jitter.csv"
+        });
+        std::fs::write(&p, out).unwrap();
+        p
+    }
+
+    #[test]
+    fn runs_are_grouped_by_tolerance_or_by_the_budget_column() {
+        let dir = tempfile::tempdir().unwrap();
+        for with_budget in [false, true] {
+            let mut req = IsoflopRequest::new(jittered(dir.path(), with_budget));
+            req.bootstrap = 0;
+            let r = run(&req, &crate::Silent).unwrap();
+            let a = r.analysis.unwrap();
+            assert_eq!(a.optima.len() + a.skipped.len(), 5, "{:?}", a.notes);
+            let notes = a.notes.join("\n");
+            if with_budget {
+                assert!(notes.contains("flops_budget"), "{notes}");
+                assert_eq!(a.optima[0].flops, 1e17);
+            } else {
+                assert!(notes.contains("0.05 decades"), "{notes}");
+            }
+        }
+    }
+
     #[test]
     fn a_bad_window_names_the_flag() {
         let mut req = IsoflopRequest::new("x.csv");
