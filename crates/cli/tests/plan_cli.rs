@@ -477,4 +477,21 @@ fn a_small_tokens_per_param_keeps_its_digits() {
         .unwrap_or_else(|| panic!("no plan row in {text}"));
     assert!(row.contains(" 0.03"), "{row}");
     assert!(!row.contains(" 0.0 "), "{row}");
+    // a small run on a big machine: minutes, not "0.00 days"
+    let out = scalelab(&[
+        "plan",
+        "--fit",
+        fit,
+        "--flops",
+        "1e18",
+        "--accelerator",
+        "H100",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let hw = text.lines().find(|l| l.contains("days")).unwrap();
+    assert!(
+        !hw.contains(" 0.00 days") && !hw.contains(" 0 days"),
+        "{hw}"
+    );
 }

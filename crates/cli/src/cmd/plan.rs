@@ -315,22 +315,23 @@ fn convention_table(m: &Conventions) -> String {
 fn hardware_text(h: &Hardware) -> String {
     let recompute = h.min_accelerators_needs_recompute;
     format!(
-        "            on {} × {} at MFU {:.2}: {:.2} days, {:.3e} accelerator-hours; states {:.1} GB \
-         (weights, grads, AdamW) + activations {:.1} GB/micro-batch; fits on ≥ {}\n",
+        "            on {} × {} at MFU {}: {} days, {:.3e} accelerator-hours; states {} GB \
+         (weights, grads, AdamW) + activations {} GB/micro-batch; fits on ≥ {}\n",
         h.count,
         h.accelerator,
-        h.mfu,
-        h.days,
+        sig(h.mfu),
+        sig(h.days),
         h.accelerator_hours,
-        h.memory.states / 1e9,
-        h.memory.activations_per_micro_batch / 1e9,
+        sig(h.memory.states / 1e9),
+        sig(h.memory.activations_per_micro_batch / 1e9),
         match h.min_accelerators {
-            Some(k) if recompute => format!(
-                "{k} accelerator(s) with states sharded and full activation recomputation"
-            ),
+            Some(k) if recompute =>
+                format!("{k} accelerator(s) with states sharded and full activation recomputation"),
             Some(k) => format!("{k} accelerator(s) with states sharded"),
             None if h.memory_bytes == 0.0 => "? (memory of a custom accelerator unknown)".into(),
-            None => "none: one micro-batch of activations exceeds its memory even with recomputation".into(),
+            None =>
+                "none: one micro-batch of activations exceeds its memory even with recomputation"
+                    .into(),
         }
     )
 }
