@@ -327,3 +327,114 @@ fn jsonl_and_a_sweep_directory_read_like_csv() {
         "{err}"
     );
 }
+
+/// A small IsoFLOP design of the synthetic language (3 budgets × 4 sizes),
+/// as `scalelab study` trains it: seconds on a CPU.
+const DESIGNED_SWEEP: &str = r#"
+name = "tiny-isoflop"
+[train]
+data = "synth"
+context = 32
+batch = 8
+lr = 3e-3
+[schedule]
+evals = 4
+checkpoints = 2
+[design]
+total_flops = 4e11
+budgets = 3
+decades = 1.0
+sizes = 4
+spread = 4.0
+tokens_per_param = 60
+"#;
+
+#[test]
+fn a_designed_sweep_needs_no_flags() {
+    let t0 = std::time::Instant::now();
+    let root = std::env::temp_dir().join(format!("scalelab-isoflop-sweep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let file = root.join("sweep.toml");
+    std::fs::write(&file, DESIGNED_SWEEP).unwrap();
+    let dir = root.join("pilot");
+    let d = dir.to_str().unwrap().to_string();
+    let out = scalelab(&["sweep", file.to_str().unwrap(), "--out", &d, "--quiet"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the design's budgets, as runs.csv records them
+    let runs_csv = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+    let mut lines = runs_csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "flops_budget").unwrap();
+    let mut budgets: Vec<String> = lines
+        .map(|l| l.split(',').nth(col).unwrap().to_string())
+        .collect();
+    budgets.sort();
+    budgets.dedup();
+    assert_eq!(budgets.len(), 3, "{runs_csv}");
+
+    let n_budgets =
+        |v: &Value| v["optima"].as_array().unwrap().len() + v["skipped"].as_array().unwrap().len();
+    let runs = dir.join("runs.csv");
+    let curves = dir.join("curves.csv");
+    for table in [d.as_str(), runs.to_str().unwrap()] {
+        let v = json_of(&scalelab(&[
+            "isoflop",
+            table,
+            "--json",
+            "--bootstrap",
+            "20",
+        ]));
+        assert_eq!(n_budgets(&v), 3, "{table}: {v}");
+        let notes = v["notes"].to_string();
+        assert!(notes.contains("flops_budget"), "{notes}");
+        // and the text says so too, with no flags at all
+        let out = scalelab(&["isoflop", table]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("flops_budget"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // curves: Approach 2 on each run's final row, budgets by tolerance
+    let v = json_of(&scalelab(&[
+        "isoflop",
+        curves.to_str().unwrap(),
+        "--run-col",
+        "run",
+        "--json",
+        "--bootstrap",
+        "20",
+    ]));
+    assert_eq!(n_budgets(&v), 3, "{v}");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("final row"), "{notes}");
+    assert!(t0.elapsed().as_secs() < 60, "took {:?}", t0.elapsed());
+}
+
+#[test]
+fn every_run_its_own_budget_gives_a_short_error() {
+    // 200 runs, each at its own budget (1.3× apart): nothing to group
+    let mut s = String::from("params,tokens,flops,loss\n");
+    for k in 0..200 {
+        let c = 1e12 * 1.3f64.powi(k);
+        let n = 1e5 * 1.1f64.powi(k);
+        s.push_str(&format!(
+            "{n},{},{c},{}\n",
+            c / (6.0 * n),
+            3.0 - k as f64 * 0.001
+        ));
+    }
+    let p = tmp("own_budgets.csv", &s);
+    let out = scalelab(&["isoflop", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.len() < 1024, "{} bytes: {e}", e.len());
+    assert!(e.contains("and 195 more"), "{e}");
+    assert!(e.contains("--flops-col"), "{e}");
+}

@@ -402,3 +402,96 @@ fn bad_input_gives_clear_errors() {
     let e = run(&["plan"]);
     assert!(e.contains("nothing to do"), "{e}");
 }
+
+/// A fit file as `scalelab fit` writes it now: the data range of the runs
+/// fitted and the fit's own warnings.
+fn fit_with_range(a: f64, b: f64, alpha: f64, beta: f64, largest: f64) -> String {
+    format!(
+        r#"{{"schema": "scalelab.fit/1", "law": "chinchilla",
+            "params": {{"E": 1.8, "A": {a:?}, "B": {b:?}, "alpha": {alpha:?}, "beta": {beta:?}}},
+            "warnings": ["alpha and A are not separately identifiable (correlation 0.99)"],
+            "input": {{"path": "runs.csv", "range": {{"flops": [1e15, {largest:?}]}}}}}}"#
+    )
+}
+
+#[test]
+fn a_plan_beyond_the_fit_says_how_many_decades() {
+    let fit = tmp("ranged.json", &fit_with_range(A, B, ALPHA, BETA, 1e17));
+    let fit = fit.to_str().unwrap();
+    // 3e19 is log10(300) = 2.48 decades beyond 1e17
+    let v = json_of(&scalelab(&[
+        "plan", "--fit", fit, "--flops", "3e19", "--json",
+    ]));
+    let warnings: Vec<String> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("2.5 decades")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("not separately identifiable")),
+        "{warnings:?}"
+    );
+    // the text says so too
+    let out = scalelab(&["plan", "--fit", fit, "--flops", "3e19"]);
+    assert!(out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2.5 decades"), "{text}");
+    assert!(text.contains("not separately identifiable"), "{text}");
+    // within the range: no extrapolation warning
+    let v = json_of(&scalelab(&[
+        "plan", "--fit", fit, "--flops", "1e16", "--json",
+    ]));
+    assert!(!v["warnings"].to_string().contains("decades"), "{v}");
+}
+
+#[test]
+fn a_small_tokens_per_param_keeps_its_digits() {
+    // alpha = beta: D/N = (B/A)^(2/(alpha+beta)) = 0.03 at every budget
+    let (alpha, beta) = (0.35f64, 0.35f64);
+    let b = 1000.0;
+    let a = b / 0.03f64.powf((alpha + beta) / 2.0);
+    let fit = tmp("tpp.json", &fit_with_range(a, b, alpha, beta, 1e20));
+    let fit = fit.to_str().unwrap();
+    let v = json_of(&scalelab(&[
+        "plan", "--fit", fit, "--flops", "1e18", "--json",
+    ]));
+    let tpp = v["plans"][0]["tokens_per_param"].as_f64().unwrap();
+    assert!((tpp - 0.03).abs() < 1e-6, "{tpp}");
+    let out = scalelab(&["plan", "--fit", fit, "--flops", "1e18"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1.00e18"))
+        .unwrap_or_else(|| panic!("no plan row in {text}"));
+    assert!(row.contains(" 0.03"), "{row}");
+    assert!(!row.contains(" 0.0 "), "{row}");
+    // a small run on a big machine: minutes, not "0.00 days"
+    let out = scalelab(&[
+        "plan",
+        "--fit",
+        fit,
+        "--flops",
+        "1e18",
+        "--accelerator",
+        "H100",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let hw = text.lines().find(|l| l.contains("days")).unwrap();
+    assert!(
+        !hw.contains(" 0.00 days") && !hw.contains(" 0 days"),
+        "{hw}"
+    );
+}

@@ -48,6 +48,9 @@ impl Default for IsoflopOptions {
     }
 }
 
+/// How many reasons an error message lists before it counts the rest.
+pub const MAX_REASONS: usize = 5;
+
 /// Why the analysis cannot run.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IsoflopError {
@@ -84,8 +87,13 @@ impl std::fmt::Display for IsoflopError {
                     f,
                     "{approach}: only {usable} budget(s) gave a usable optimum (2 needed)"
                 )?;
-                for r in reasons {
+                // A table whose every run is its own budget has thousands of
+                // reasons: show the first few, count the rest.
+                for r in reasons.iter().take(MAX_REASONS) {
                     write!(f, "; {r}")?;
+                }
+                if reasons.len() > MAX_REASONS {
+                    write!(f, "; … and {} more", reasons.len() - MAX_REASONS)?;
                 }
                 Ok(())
             }
@@ -394,7 +402,7 @@ pub fn approach2(obs: &Observations, opts: &IsoflopOptions) -> Result<Approach2,
         usable,
         reasons: skipped
             .iter()
-            .map(|s| format!("budget {:e}: {}", s.flops, s.reason))
+            .map(|s| format!("budget {:.3e}: {}", s.flops, s.reason))
             .collect(),
     };
     if pts.len() < 2 {
@@ -667,6 +675,18 @@ mod tests {
         .unwrap();
         let err = approach2(&obs, &IsoflopOptions::default()).unwrap_err();
         assert!(err.to_string().contains("same FLOP budget"), "{err}");
+    }
+
+    #[test]
+    fn too_few_optima_lists_five_reasons_and_counts_the_rest() {
+        let e = IsoflopError::TooFewOptima {
+            approach: "Approach 2",
+            usable: 0,
+            reasons: (0..40).map(|k| format!("budget {k}: one size")).collect(),
+        };
+        let m = e.to_string();
+        assert!(m.contains("budget 4:") && !m.contains("budget 5:"), "{m}");
+        assert!(m.ends_with("… and 35 more"), "{m}");
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use scalelab_core::fit::Method;
 pub use scalelab_core::laws::{law_by_name, Law, LAW_NAMES};
 pub use scalelab_core::robust::Robust;
 pub use scalelab_tables::fitfile::{
-    BootstrapSummary, FitColumns, FitCore, FitInput, FitTiming, HeldOutPoint, HoldoutSummary,
-    LossFunction, Named, Residuals, FIT_SCHEMA,
+    BootstrapSummary, DataRange, FitColumns, FitCore, FitInput, FitTiming, HeldOutPoint,
+    HoldoutSummary, LossFunction, Named, Residuals, FIT_SCHEMA,
 };
 pub use scalelab_tables::ColumnMap;
 
@@ -409,6 +409,7 @@ fn report(
                 flops: col(&req.columns.flops, "flops"),
                 loss: col(&req.columns.loss, "loss"),
             },
+            range: Some(DataRange::of(&input.obs.n, &input.obs.d, &input.obs.c)),
         },
         timing,
         version: concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),

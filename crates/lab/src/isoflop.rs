@@ -10,7 +10,8 @@ use crate::{Error, Progress, Result, Task, Warning, WarningKind};
 use scalelab_core::bootstrap::interval_over;
 use scalelab_core::data::Observations;
 use scalelab_core::isoflop::{
-    approach1, approach2, disagreements, fit_line, run_ids, run_ids_by_size, IsoflopOptions,
+    approach1, approach2, disagreements, fit_line, group_budgets, run_ids, run_ids_by_size,
+    IsoflopOptions,
 };
 use scalelab_core::laws::Variable;
 use scalelab_core::plan::{self, six_n};
@@ -25,6 +26,14 @@ pub use scalelab_tables::ColumnMap;
 
 /// The `schema` of an IsoFLOP report.
 pub const SCHEMA: &str = "scalelab.isoflop/1";
+
+/// The column of design budgets a designed sweep writes to `runs.csv`; when
+/// every row has one and no `--flops-col` is given, runs are grouped by it.
+pub const BUDGET_COLUMN: &str = "flops_budget";
+
+/// Without a budget column, runs whose FLOPs agree within this many decades
+/// (log10) are one budget: a run's exact FLOPs never equal another's.
+pub const BUDGET_LOG10_TOL: f64 = 0.05;
 
 /// What to analyse, and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -288,7 +297,7 @@ pub fn analyse(
         window: req.window,
         bootstrap: req.bootstrap,
         seed: req.seed,
-        ..Default::default()
+        budget_rel_tol: 10f64.powf(BUDGET_LOG10_TOL) - 1.0,
     };
     let table = &input.table;
     // a text column named by a flag, the flag named in the error
@@ -315,7 +324,15 @@ pub fn analyse(
     let task = Task::begin(progress, "isoflop", Some(groups.len() as u64), "groups");
     let mut results = Vec::new();
     for (name, t) in &groups {
-        let mut loaded = t.observations(&req.columns, &[Variable::N, Variable::D, Variable::C])?;
+        // A designed sweep's runs.csv says which budget each run belongs to.
+        let by_design = req.columns.flops.is_none()
+            && t.column_index(BUDGET_COLUMN).is_some()
+            && t.positive_column(BUDGET_COLUMN).is_ok();
+        let mut columns = req.columns.clone();
+        if by_design {
+            columns.flops = Some(BUDGET_COLUMN.into());
+        }
+        let mut loaded = t.observations(&columns, &[Variable::N, Variable::D, Variable::C])?;
         loaded.notes.splice(0..0, input.notes.iter().cloned());
         let runs = match &req.run_col {
             Some(c) => Some(flag_column(t, c, "--run-col")?),
@@ -324,7 +341,16 @@ pub fn analyse(
         match analyse_one(&loaded.obs, runs.as_deref(), &opts, input.fit.as_ref()) {
             Ok(mut a) => {
                 a.group = name.clone();
-                a.notes = loaded.notes;
+                let mut notes = loaded.notes;
+                if by_design {
+                    notes.push(format!(
+                        "runs grouped into {} budgets by the design's '{BUDGET_COLUMN}' column \
+                         (--flops-col flops groups them by their own FLOPs instead)",
+                        a.optima.len() + a.skipped.len()
+                    ));
+                }
+                notes.append(&mut a.notes);
+                a.notes = notes;
                 results.push(GroupResult::Analysed(Box::new(a)));
             }
             Err(e) => {
@@ -425,7 +451,56 @@ fn analyse_one(
     fit: Option<&FitFile>,
 ) -> Result<Analysis, String> {
     let mut warnings = Vec::new();
-    let r2 = approach2(obs, opts).map_err(|e| e.to_string())?;
+    let mut notes = Vec::new();
+    // Loss curves (a run on several rows): Approach 2 takes each run's
+    // final point, the loss it reached at its budget.
+    let finals = runs.and_then(|keys| {
+        let ids = run_ids(keys);
+        let n_runs = ids.iter().copied().max().map_or(0, |m| m + 1);
+        if n_runs == ids.len() {
+            return None;
+        }
+        let mut last: Vec<Option<usize>> = vec![None; n_runs];
+        for (i, &r) in ids.iter().enumerate() {
+            if last[r].is_none_or(|j| obs.c[i] > obs.c[j]) {
+                last[r] = Some(i);
+            }
+        }
+        Some(last.into_iter().flatten().collect::<Vec<usize>>())
+    });
+    let a2_obs = match &finals {
+        Some(idx) => {
+            notes.push(format!(
+                "Approach 2 uses each run's final row ({} runs of {} rows)",
+                idx.len(),
+                obs.len()
+            ));
+            obs.select(idx)
+        }
+        None => obs.clone(),
+    };
+    let budgets = group_budgets(&a2_obs, opts.budget_rel_tol);
+    let r2 = approach2(&a2_obs, opts).map_err(|e| {
+        let mut m = e.to_string();
+        if budgets.len() == a2_obs.len() && a2_obs.len() > 2 {
+            m.push_str(&format!(
+                "; every run is its own budget (no two runs' FLOPs agree within {BUDGET_LOG10_TOL} \
+                 decades): name a column of budgets with --flops-col"
+            ));
+        }
+        m
+    })?;
+    let mut distinct: Vec<f64> = a2_obs.c.clone();
+    distinct.sort_by(|a, b| a.total_cmp(b));
+    distinct.dedup();
+    if distinct.len() > budgets.len() {
+        notes.push(format!(
+            "{} runs grouped into {} budgets: FLOPs within {BUDGET_LOG10_TOL} decades (log10) \
+             of each other are one budget, shown as its median run's FLOPs",
+            a2_obs.len(),
+            budgets.len()
+        ));
+    }
     let e2 = &r2.exponents;
     let ids = match runs {
         Some(keys) => run_ids(keys),
@@ -486,7 +561,7 @@ fn analyse_one(
         approaches,
         warnings,
         group: None,
-        notes: Vec::new(),
+        notes,
     })
 }
 
@@ -529,6 +604,56 @@ mod tests {
         assert!(j["approaches"]["approach1"]["envelope"].is_array());
         let back: IsoflopReport = serde_json::from_value(j).unwrap();
         assert_eq!(back.analysis.unwrap().optima, a.optima);
+    }
+
+    /// The synthetic runs with each run's FLOPs off its budget by up to
+    /// ±5% (as a sweep's exact counts are), optionally with the budgets in
+    /// a `flops_budget` column.
+    fn jittered(dir: &Path, with_budget: bool) -> PathBuf {
+        let text = std::fs::read_to_string(synthetic(dir)).unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            if i == 0 {
+                out.push_str(line);
+                out.push_str(if with_budget { ",flops_budget\n" } else { "\n" });
+                continue;
+            }
+            let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+            let jitter = 1.0 + 0.05 * ((i % 5) as f64 - 2.0) / 2.0;
+            let (n, d, c, l) = (v[0], v[1] * jitter, v[2] * jitter, v[3]);
+            out.push_str(&format!("{n},{d},{c},{l}"));
+            out.push_str(&if with_budget {
+                format!(",{}\n", v[2])
+            } else {
+                "\n".into()
+            });
+        }
+        let p = dir.join(if with_budget {
+            "budget.csv"
+        } else {
+            "jitter.csv"
+        });
+        std::fs::write(&p, out).unwrap();
+        p
+    }
+
+    #[test]
+    fn runs_are_grouped_by_tolerance_or_by_the_budget_column() {
+        let dir = tempfile::tempdir().unwrap();
+        for with_budget in [false, true] {
+            let mut req = IsoflopRequest::new(jittered(dir.path(), with_budget));
+            req.bootstrap = 0;
+            let r = run(&req, &crate::Silent).unwrap();
+            let a = r.analysis.unwrap();
+            assert_eq!(a.optima.len() + a.skipped.len(), 5, "{:?}", a.notes);
+            let notes = a.notes.join("\n");
+            if with_budget {
+                assert!(notes.contains("flops_budget"), "{notes}");
+                assert_eq!(a.optima[0].flops, 1e17);
+            } else {
+                assert!(notes.contains("0.05 decades"), "{notes}");
+            }
+        }
     }
 
     #[test]

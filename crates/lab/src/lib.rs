@@ -51,3 +51,31 @@ pub use warning::{Warning, WarningKind};
 pub fn format_number(v: f64) -> String {
     scalelab_report::html::num(v)
 }
+
+/// [`format_number`] without trailing zeros (`0.03`, `1e21`, `23.574`): for
+/// numbers inside sentences and narrow columns.
+pub fn format_compact(v: f64) -> String {
+    let s = format_number(v);
+    let (mantissa, exp) = match s.find('e') {
+        Some(i) => s.split_at(i),
+        None => (s.as_str(), ""),
+    };
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
+    format!("{mantissa}{exp}")
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn compact_numbers_keep_their_digits_and_drop_trailing_zeros() {
+        assert_eq!(super::format_compact(0.03), "0.03");
+        assert_eq!(super::format_compact(0.0312), "0.0312");
+        assert_eq!(super::format_compact(20.0), "20");
+        assert_eq!(super::format_compact(1e21), "1e21");
+        assert_eq!(super::format_compact(2.5e-5), "2.5e-5");
+    }
+}

@@ -396,7 +396,11 @@ pub fn plan(req: &PlanRequest) -> Result<PlanReport> {
 /// Plans from a fit in memory; `source` names it in messages and in the
 /// report's `fit` key (a path, or e.g. "<memory>"). The request's `fit`
 /// path is not read.
-pub fn plan_fit<W>(req: &PlanRequest, fit: &FitReport<W>, source: &str) -> Result<PlanReport> {
+pub fn plan_fit<W: std::fmt::Display>(
+    req: &PlanRequest,
+    fit: &FitReport<W>,
+    source: &str,
+) -> Result<PlanReport> {
     check(req, true)?;
     let gpt = gpt(req)?;
     questions(req)?;
@@ -453,7 +457,7 @@ fn check(req: &PlanRequest, has_fit: bool) -> Result<()> {
     Ok(())
 }
 
-fn finish<W>(
+fn finish<W: std::fmt::Display>(
     req: &PlanRequest,
     gpt: Option<GptReport>,
     fit: Option<(&FitReport<W>, String)>,
@@ -662,7 +666,76 @@ fn finish<W>(
     if !points.is_empty() {
         out.points = Some(points);
     }
+    out.warnings.extend(extrapolation(fit, &out));
+    // What the fit itself warned about holds for every plan made from it.
+    out.warnings.extend(
+        fit.warnings
+            .iter()
+            .map(|w| Warning::new(WarningKind::Fit, format!("the fit warns: {w}"))),
+    );
     Ok(out)
+}
+
+/// How many decades of compute `flops` lies beyond `largest`, as text that
+/// never rounds a real extrapolation to 0.
+fn decades_text(flops: f64, largest: f64) -> String {
+    let d = (flops / largest).log10();
+    if d >= 0.1 {
+        format!("{d:.1} decades")
+    } else {
+        format!("{} decades", crate::format_compact(d))
+    }
+}
+
+/// A warning for each budget of the plan beyond the largest fitted run's
+/// compute (the fit file's `input.range`; files without it get none).
+fn extrapolation<W>(fit: &FitReport<W>, out: &PlanReport) -> Vec<Warning> {
+    let Some([_, largest]) = fit.input.range.as_ref().and_then(|r| r.flops) else {
+        return Vec::new();
+    };
+    let mut asked: Vec<(String, f64)> = Vec::new();
+    for p in out.plans.iter().flatten() {
+        asked.push((
+            format!("--flops {}", crate::format_compact(p.flops)),
+            p.flops,
+        ));
+    }
+    for t in out.targets.iter().flatten() {
+        asked.push((
+            format!(
+                "--target-loss {} (a budget of {} FLOPs)",
+                t.target_loss,
+                crate::format_compact(t.flops)
+            ),
+            t.flops,
+        ));
+    }
+    for p in out.points.iter().flatten() {
+        asked.push((
+            format!(
+                "--loss-at {}:{} ({} FLOPs)",
+                crate::format_compact(p.n),
+                crate::format_compact(p.d),
+                crate::format_compact(p.flops)
+            ),
+            p.flops,
+        ));
+    }
+    asked
+        .into_iter()
+        .filter(|(_, c)| *c > largest)
+        .map(|(what, c)| {
+            Warning::new(
+                WarningKind::Extrapolation,
+                format!(
+                    "{what} lies {} of compute beyond the largest fitted run ({} FLOPs): \
+                     an extrapolation the fitted runs do not test",
+                    decades_text(c, largest),
+                    crate::format_compact(largest)
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The FLOP convention's formula, for humans.

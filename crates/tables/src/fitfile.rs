@@ -324,6 +324,40 @@ pub struct FitInput {
     pub filters: Vec<String>,
     #[serde(default)]
     pub columns: FitColumns,
+    /// The range of the runs fitted (absent in files written before it was
+    /// recorded): what `plan` measures its extrapolation against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<DataRange>,
+}
+
+/// Smallest and largest N, D and C of the runs fitted (`input.range`); a
+/// covariate the table did not have is absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flops: Option<[f64; 2]>,
+}
+
+impl DataRange {
+    /// The range of each column of `values` (NaN: unknown) that has values.
+    pub fn of(params: &[f64], tokens: &[f64], flops: &[f64]) -> DataRange {
+        let span = |v: &[f64]| -> Option<[f64; 2]> {
+            let known = v.iter().copied().filter(|x| x.is_finite());
+            let (lo, hi) = known.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+                (l.min(x), h.max(x))
+            });
+            (lo <= hi).then_some([lo, hi])
+        };
+        DataRange {
+            params: span(params),
+            tokens: span(tokens),
+            flops: span(flops),
+        }
+    }
 }
 
 /// Seconds spent (`timing`).

@@ -217,12 +217,17 @@ pub fn render(r: &PlanReport) -> String {
                 Some(c) => format!("{v:.prec$} [{:.prec$},{:.prec$}]", c[0], c[1]),
                 None => format!("{v:.prec$}"),
             };
+            // significant digits: a small ratio (0.03) must not print as 0.0
+            let cells = |v: f64, k: usize| match cis.get(k) {
+                Some(c) => format!("{} [{},{}]", sig(v), sig(c[0]), sig(c[1])),
+                None => sig(v),
+            };
             text.push_str(&format!(
                 "{:>10.2e}  {:>22}  {:>22}  {:>16}  {:>20}\n",
                 p.flops,
                 cell(p.n_opt, 0, 3),
                 cell(p.d_opt, 1, 3),
-                cellf(p.tokens_per_param, 2, 1),
+                cells(p.tokens_per_param, 2),
                 cellf(p.loss_pred, 3, 3)
             ));
             if let Some(m) = &p.conventions {
@@ -230,8 +235,8 @@ pub fn render(r: &PlanReport) -> String {
             }
             if let Some(b) = &p.data_constrained {
                 text.push_str(&format!(
-                    "            data-constrained ({:.2e} unique tokens): N {:.3e}, D {:.3e} ({:.2} epochs), loss {:.4}\n",
-                    b.unique_tokens, b.n_opt, b.d_opt, b.epochs, b.loss_pred
+                    "            data-constrained ({:.2e} unique tokens): N {:.3e}, D {:.3e} ({} epochs), loss {:.4}\n",
+                    b.unique_tokens, b.n_opt, b.d_opt, sig(b.epochs), b.loss_pred
                 ));
             }
             if let Some(h) = &p.hardware {
@@ -241,7 +246,7 @@ pub fn render(r: &PlanReport) -> String {
     }
     for t in r.targets.iter().flatten() {
         text.push_str(&format!(
-            "\ntarget loss {}: {:.3e} FLOPs{} with N {:.3e}, D {:.3e} ({:.1} tokens/param)\n",
+            "\ntarget loss {}: {:.3e} FLOPs{} with N {:.3e}, D {:.3e} ({} tokens/param)\n",
             t.target_loss,
             t.flops,
             t.ci95
@@ -250,16 +255,16 @@ pub fn render(r: &PlanReport) -> String {
                 .unwrap_or_default(),
             t.n_opt,
             t.d_opt,
-            t.tokens_per_param
+            sig(t.tokens_per_param)
         ));
         if let Some(p) = &t.inference_aware {
             text.push_str(&format!(
-                "  serving {:.2e} tokens: N {:.3e}, D {:.3e} ({:.1} tokens/param), total {:.3e} FLOPs \
+                "  serving {:.2e} tokens: N {:.3e}, D {:.3e} ({} tokens/param), total {:.3e} FLOPs \
                  (training {:.3e} + inference {:.3e}) vs {:.3e} with the compute-optimal model\n",
                 p.inference_tokens,
                 p.n,
                 p.d_train,
-                p.d_train / p.n,
+                sig(p.d_train / p.n),
                 p.total_flops,
                 p.training_flops,
                 p.inference_flops,
@@ -286,17 +291,22 @@ pub fn render(r: &PlanReport) -> String {
     text
 }
 
+/// A ratio with significant digits (never `0.0` for a small positive one).
+fn sig(v: f64) -> String {
+    scalelab::format_compact(v)
+}
+
 fn convention_table(m: &Conventions) -> String {
     let mut s = String::new();
     for (conv, v) in m.iter() {
         s.push_str(&format!(
-            "            under {:<8}: N {:.3e} (×{:.3}), D {:.3e} (×{:.3}), {:.1} tokens/param\n",
+            "            under {:<8}: N {:.3e} (×{:.3}), D {:.3e} (×{:.3}), {} tokens/param\n",
             conv.name(),
             v.n_opt,
             v.n_ratio,
             v.d_opt,
             v.d_ratio,
-            v.tokens_per_param
+            sig(v.tokens_per_param)
         ));
     }
     s
@@ -305,22 +315,23 @@ fn convention_table(m: &Conventions) -> String {
 fn hardware_text(h: &Hardware) -> String {
     let recompute = h.min_accelerators_needs_recompute;
     format!(
-        "            on {} × {} at MFU {:.2}: {:.2} days, {:.3e} accelerator-hours; states {:.1} GB \
-         (weights, grads, AdamW) + activations {:.1} GB/micro-batch; fits on ≥ {}\n",
+        "            on {} × {} at MFU {}: {} days, {:.3e} accelerator-hours; states {} GB \
+         (weights, grads, AdamW) + activations {} GB/micro-batch; fits on ≥ {}\n",
         h.count,
         h.accelerator,
-        h.mfu,
-        h.days,
+        sig(h.mfu),
+        sig(h.days),
         h.accelerator_hours,
-        h.memory.states / 1e9,
-        h.memory.activations_per_micro_batch / 1e9,
+        sig(h.memory.states / 1e9),
+        sig(h.memory.activations_per_micro_batch / 1e9),
         match h.min_accelerators {
-            Some(k) if recompute => format!(
-                "{k} accelerator(s) with states sharded and full activation recomputation"
-            ),
+            Some(k) if recompute =>
+                format!("{k} accelerator(s) with states sharded and full activation recomputation"),
             Some(k) => format!("{k} accelerator(s) with states sharded"),
             None if h.memory_bytes == 0.0 => "? (memory of a custom accelerator unknown)".into(),
-            None => "none: one micro-batch of activations exceeds its memory even with recomputation".into(),
+            None =>
+                "none: one micro-batch of activations exceeds its memory even with recomputation"
+                    .into(),
         }
     )
 }

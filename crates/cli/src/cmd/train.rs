@@ -117,7 +117,15 @@ impl Args {
     }
 }
 
+/// What `train` says when it keeps nothing: without `--out` the run lives
+/// in memory only.
+pub const NOTHING_SAVED: &str = "note: no --out given, so nothing is saved (no config, metrics, \
+     checkpoint or summary); to keep the run, give it a directory: --out DIR";
+
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if a.out.is_none() {
+        eprintln!("{NOTHING_SAVED}");
+    }
     let summary = scalelab::train::train(&a.request(), &Bars::new(a.quiet))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -130,6 +138,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             summary.gflops_per_second,
             summary.peak_rss_mb
         );
+    }
+    if a.out.is_none() {
+        eprintln!("nothing was saved: run again with --out DIR to keep the run");
     }
     Ok(())
 }

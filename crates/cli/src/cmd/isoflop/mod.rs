@@ -21,7 +21,17 @@ With `--fit`, Approach 3 (the fitted law's own optimum) is shown beside
 them, and a warning is printed when approaches disagree beyond their 95%
 bootstrap intervals.
 
+Budgets: runs are grouped by the design's `flops_budget` column when every
+row has one (a sweep designed with [design] or `scalelab design`) and no
+--flops-col is given; otherwise runs whose FLOPs agree within 0.05 decades
+are one budget. With --run-col and several rows per run (curves.csv),
+Approach 2 uses each run's final row. The notes say which grouping was used.
+
 Examples:
+
+  scalelab isoflop runs/pilot
+
+  scalelab isoflop runs/pilot/curves.csv --run-col run
 
   scalelab isoflop runs.csv
 
@@ -60,7 +70,9 @@ pub struct Args {
     pub tokens_col: Option<String>,
 
     /// Column of FLOPs C (default `flops`; derived as 6ND when absent).
-    /// Rows with equal C (to 1e-6 relative) form one budget. Example: `--flops-col compute`.
+    /// Rows whose C agree within 0.05 decades form one budget; without this
+    /// flag a `flops_budget` column, when every row has one, gives the
+    /// budgets. Example: `--flops-col compute`.
     #[arg(long, value_name = "COLUMN")]
     pub flops_col: Option<String>,
 
