@@ -59,7 +59,17 @@ pub fn run_local(
         let st = read_status(&run_dir(dir, &r.name), total);
         match st.state {
             State::Done => {
-                report.skipped.push(r.name.clone());
+                let rd = run_dir(dir, &r.name);
+                match crate::run::check_done(&rd, r) {
+                    Ok(()) => report.skipped.push(r.name.clone()),
+                    Err(why) => {
+                        let mut st = st;
+                        st.state = State::Failed;
+                        st.reason = Some(why.clone());
+                        crate::run::write_status(&rd, &st)?;
+                        report.failed.push((r.name.clone(), why));
+                    }
+                }
                 done_steps += total;
             }
             State::Failed => {
