@@ -352,7 +352,9 @@ fn one_sweep_per_directory() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !read_lock(&out).contains("pid") {
+    // the lock, and the plan the second sweep is compared with (a kill
+    // between the two would leave a directory without a plan)
+    while !read_lock(&out).contains("pid") || !out.join("plan.json").exists() {
         assert!(t0.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(10));
     }
