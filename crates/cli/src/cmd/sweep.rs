@@ -65,8 +65,9 @@ run failed with the reason (--retry-failed restarts it from scratch).
 
 Exit status: 0 when every run is done (or stopped by a limit, or submitted);
 2 on an error (bad sweep file or flag, directory in use, I/O, Slurm runs left
-unfinished); 3 when the sweep finished with failed runs (local executor:
-the tables are written and the summary or --json report printed first).
+unfinished); 3 when the sweep finished with failed runs (locally, or a
+followed Slurm job; the tables are written and the summary or --json report
+printed first).
 
 Examples:
 
@@ -223,6 +224,9 @@ pub fn run(a: Args) -> Result<()> {
                 );
             }
             rep.check()?;
+            if rep.failed > 0 {
+                return Err(FailedRuns(rep.failed).into());
+            }
         }
     }
     Ok(())
