@@ -309,6 +309,20 @@ pub fn check_done(dir: &Path, plan: &RunPlan) -> std::result::Result<(), String>
     check_engine_done(dir).map(|_| ())
 }
 
+/// Reads a run's status; a done run whose results fail [`check_done`] is
+/// marked failed with the reason (written to `status.json`) first.
+pub fn read_status_checked(dir: &Path, plan: &RunPlan) -> Result<Status> {
+    let mut st = read_status(dir, plan.config.total_steps());
+    if st.state == State::Done {
+        if let Err(why) = check_done(dir, plan) {
+            st.state = State::Failed;
+            st.reason = Some(why);
+            write_status(dir, &st)?;
+        }
+    }
+    Ok(st)
+}
+
 /// [`check_done`] for a run of the built-in engine; its summary when valid.
 pub fn check_engine_done(dir: &Path) -> std::result::Result<RunSummary, String> {
     let p = dir.join("summary.json");
