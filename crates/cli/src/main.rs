@@ -82,6 +82,9 @@ fn main() {
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
+        if err.downcast_ref::<cmd::sweep::FailedRuns>().is_some() {
+            std::process::exit(cmd::sweep::EXIT_FAILED_RUNS);
+        }
         std::process::exit(2);
     }
 }

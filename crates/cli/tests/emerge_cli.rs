@@ -323,3 +323,91 @@ fn group_by_gives_each_difficulty_its_own_threshold() {
         "{e}"
     );
 }
+
+#[test]
+fn unknown_metrics_and_impossible_values_are_refused() {
+    let dir = std::env::temp_dir().join(format!("scalelab-emerge-refuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = |name: &str, rows: &[&str]| {
+        let f = dir.join(name);
+        let mut t = String::from("params,task,metric,value,stderr\n");
+        for r in rows {
+            t.push_str(r);
+            t.push('\n');
+        }
+        std::fs::write(&f, t).unwrap();
+        f.display().to_string()
+    };
+    let good: Vec<String> = (0..6)
+        .flat_map(|i| {
+            let n = 10f64.powi(6 + i);
+            [
+                format!("{n},qa,acc,{},0.01", 0.1 * f64::from(i)),
+                format!("{n},qa,ce,{},0.01", 3.0 - 0.3 * f64::from(i)),
+            ]
+        })
+        .collect();
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let f = table("good.csv", &good);
+    let fails = |args: &[&str], needles: &[&str]| {
+        let o = scalelab(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        for n in needles {
+            assert!(e.contains(n), "{args:?}: stderr lacks {n:?}:\n{e}");
+        }
+        assert!(!e.contains("panicked"), "{e}");
+    };
+    // misspelt metrics: an error listing the metrics there are
+    fails(
+        &["emerge", &f, "--discrete", "accc", "--continuous", "ce"],
+        &["--discrete accc", "`acc`, `ce`"],
+    );
+    fails(
+        &["emerge", &f, "--continuous", "cee"],
+        &["--continuous cee", "`acc`, `ce`", "--continuous none"],
+    );
+    // the default continuous metric (ppl) is not in this table either
+    fails(&["emerge", &f], &["--continuous ppl", "`acc`, `ce`"]);
+    // a scale column that does not exist
+    fails(
+        &["emerge", &f, "--continuous", "ce", "--scale-col", "size"],
+        &["--scale-col size", "'params'"],
+    );
+    // ... while the right names, or `none`, analyse
+    for cont in ["ce", "none"] {
+        let o = scalelab(&[
+            "emerge",
+            &f,
+            "--continuous",
+            cont,
+            "--bootstrap",
+            "10",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // impossible values, with the file and line
+    let mut bad = good.clone();
+    bad[4] = "0,qa,acc,0.2,0.01";
+    let f = table("scale.csv", &bad);
+    fails(
+        &["emerge", &f, "--continuous", "ce"],
+        &[&format!("{f}:6:1"), "must be positive"],
+    );
+    let mut bad = good.clone();
+    bad[2] = "1e7,qa,acc,37.5,0.01";
+    let f = table("percent.csv", &bad);
+    fails(
+        &["emerge", &f, "--continuous", "ce"],
+        &[&format!("{f}:4:4"), "[0, 1]", "37.5"],
+    );
+    let mut bad = good.clone();
+    bad[3] = "1e7,qa,ce,2.7,-0.01";
+    let f = table("stderr.csv", &bad);
+    fails(
+        &["emerge", &f, "--continuous", "ce"],
+        &[&format!("{f}:5:5"), "must not be negative"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,8 @@
 //! `scalelab sweep` end to end: SIGKILL mid-sweep and resume gives the table
 //! of an uninterrupted sweep; divergence is recorded and left out of fits;
-//! one sweep per directory; bad sweep files are refused before any run.
+//! one sweep per directory; bad sweep files are refused before any run; a
+//! corrupt checkpoint or corrupt results of a finished run fail the run (exit
+//! status 3) and `--retry-failed` restarts it from scratch.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -295,7 +297,13 @@ lr = 300.0
     );
     let out = root.join("out").display().to_string();
     let o = scalelab(&["sweep", &sweep, "--out", &out, "--json", "--quiet"]);
-    ok(&o);
+    // finished with a failed run: exit status 3, the report still printed
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("finished with 1 failed runs"),
+        "{}",
+        stderr(&o)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let failed = v["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{v}");
@@ -344,7 +352,9 @@ fn one_sweep_per_directory() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !read_lock(&out).contains("pid") {
+    // the lock, and the plan the second sweep is compared with (a kill
+    // between the two would leave a directory without a plan)
+    while !read_lock(&out).contains("pid") || !out.join("plan.json").exists() {
         assert!(t0.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -446,4 +456,154 @@ fn identical_runs_are_trained_once_with_a_warning() {
     assert!(err.contains("is identical to run"), "{err}");
     // header plus two distinct runs
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+}
+
+/// Three tiny runs, checkpointing every 5 steps.
+const SMALL: &str = r#"
+[train]
+data = "synth"
+context = 16
+batch = 4
+lr = 3e-3
+checkpoint_every = 5
+[[runs]]
+name = "a"
+params = 3e3
+tokens = 4e3
+[[runs]]
+name = "b"
+params = 1e4
+tokens = 4e3
+[[runs]]
+name = "c"
+params = 3e4
+tokens = 4e3
+"#;
+
+/// Failed runs of a `--json` report: name → reason.
+fn failed_runs(o: &Output) -> std::collections::BTreeMap<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(o)));
+    v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["run"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Flips one byte in the tensor data of a safetensors file.
+fn flip_tensor_byte(p: &Path) {
+    let mut b = std::fs::read(p).unwrap();
+    let start = 8 + u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let i = start + (b.len() - start) / 3;
+    b[i] ^= 0x01;
+    std::fs::write(p, b).unwrap();
+}
+
+#[test]
+fn corrupt_checkpoint_fails_the_run_and_retry_restarts_it() {
+    let root = tmpdir("corrupt-ck");
+    let sweep = write(&root, "sweep.toml", SMALL);
+    let whole = root.join("whole").display().to_string();
+    ok(&scalelab(&[
+        "sweep", &sweep, "--out", &whole, "--quiet", "--jobs", "1",
+    ]));
+    let out = root.join("out").display().to_string();
+    let args = [
+        "sweep", &sweep, "--out", &out, "--quiet", "--json", "--jobs", "1",
+    ];
+    // stopped mid-run, each with a checkpoint
+    let mut first = args.to_vec();
+    first.extend(["--step-limit", "7"]);
+    ok(&scalelab(&first));
+    let ck = root.join("out/runs/b/checkpoint.safetensors");
+    assert!(ck.exists());
+    flip_tensor_byte(&ck);
+    let o = scalelab(&args);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let failed = failed_runs(&o);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let why = &failed["b"];
+    assert!(
+        why.contains("checksum mismatch: the checkpoint is corrupt")
+            && why.contains("checkpoint.safetensors"),
+        "{why}"
+    );
+    let table = read(&root.join("out/runs.csv"));
+    assert!(table.contains("b,failed,"), "{table}");
+    // a retry starts b from scratch and ends with the uninterrupted table
+    let mut retry = args.to_vec();
+    retry.push("--retry-failed");
+    let o = scalelab(&retry);
+    ok(&o);
+    assert!(failed_runs(&o).is_empty());
+    assert_eq!(
+        read(&root.join("out/runs.csv")),
+        read(&root.join("whole/runs.csv"))
+    );
+    assert_eq!(
+        read(&root.join("out/curves.csv")),
+        read(&root.join("whole/curves.csv"))
+    );
+}
+
+#[test]
+fn corrupt_results_of_finished_runs_fail_them_and_retry_reruns_them() {
+    let root = tmpdir("corrupt-done");
+    let sweep = write(&root, "sweep.toml", SMALL);
+    let out = root.join("out").display().to_string();
+    let args = [
+        "sweep", &sweep, "--out", &out, "--quiet", "--json", "--jobs", "1",
+    ];
+    ok(&scalelab(&args));
+    let runs = root.join("out/runs.csv");
+    let curves = root.join("out/curves.csv");
+    let (good_runs, good_curves) = (read(&runs), read(&curves));
+    let rd = |n: &str| root.join("out/runs").join(n);
+    // a: summary.json garbled; b: metrics.jsonl cut mid-line; c: a line garbled
+    std::fs::write(rd("a").join("summary.json"), "{\"steps\": 3, garbage").unwrap();
+    let m = read(&rd("b").join("metrics.jsonl"));
+    std::fs::write(rd("b").join("metrics.jsonl"), &m[..m.len() / 2]).unwrap();
+    let m = read(&rd("c").join("metrics.jsonl"));
+    let mut lines: Vec<&str> = m.lines().collect();
+    lines[2] = "{\"step\": 3, \"tok";
+    std::fs::write(rd("c").join("metrics.jsonl"), lines.join("\n") + "\n").unwrap();
+    let o = scalelab(&args);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let failed = failed_runs(&o);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(
+        failed["a"].starts_with("summary.json unreadable: "),
+        "{failed:?}"
+    );
+    assert!(failed["b"].starts_with("metrics.jsonl "), "{failed:?}");
+    assert!(
+        failed["c"].starts_with("metrics.jsonl unreadable: ") && failed["c"].contains(":3: "),
+        "{failed:?}"
+    );
+    for n in ["a", "b", "c"] {
+        let st = read(&rd(n).join("status.json"));
+        assert!(st.contains("\"failed\""), "{st}");
+    }
+    let table = read(&runs);
+    for n in ["a", "b", "c"] {
+        assert!(table.contains(&format!("\n{n},failed,")), "{table}");
+    }
+    // fits leave them out instead of reading blank losses
+    let fit = scalelab(&["fit", &out, "--law", "power-n", "--json"]);
+    assert!(!fit.status.success());
+    // a retry reruns them from scratch and gives the original tables
+    let mut retry = args.to_vec();
+    retry.push("--retry-failed");
+    let o = scalelab(&retry);
+    ok(&o);
+    assert!(failed_runs(&o).is_empty());
+    assert_eq!(read(&runs), good_runs);
+    assert_eq!(read(&curves), good_curves);
 }

@@ -245,6 +245,8 @@ fn misbehaving_trainers_fail_with_their_reason_and_the_rest_finish() {
         t0.elapsed() < Duration::from_secs(60),
         "the hang was not cut short"
     );
+    // finished with failed runs: exit status 3 after the report
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let rep: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
     let failed: std::collections::BTreeMap<String, String> = rep["failed"]

@@ -16,7 +16,7 @@ use scalelab_core::emergence::{
 };
 use scalelab_core::fit::{fit_law, log_residuals, FitOptions};
 use scalelab_core::laws::{PowerLaw, Variable};
-use scalelab_tables::{Filter, Table};
+use scalelab_tables::{Filter, Table, TableError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -357,6 +357,65 @@ struct TaskResult {
     chance: f64,
 }
 
+/// `--continuous none`: analyse the discrete metric without the continuous
+/// check.
+pub const NO_CONTINUOUS: &str = "none";
+
+/// The discrete metric must occur in the metric column (after `--where`),
+/// and so must the continuous one, unless it is `none` or the table holds no
+/// metric but the discrete one; otherwise a misspelt name would give verdicts
+/// from no points. The error lists the metrics there are.
+fn check_metrics_exist(a: &EmergeRequest, t: &Table, cm: usize) -> Result<()> {
+    let names: std::collections::BTreeSet<String> =
+        (0..t.len()).map(|r| t.rows[r][cm].display()).collect();
+    let listed = || {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing = |flag: &str, name: &str, hint: &str| {
+        Error::flag(
+            flag,
+            format!(
+                "{flag} {name}: no rows with metric `{name}` in column `{}` of {}{}; the metrics there are {}{hint}",
+                a.metric_col,
+                a.table.display(),
+                if a.filters.is_empty() { "" } else { " (after --where)" },
+                listed()
+            ),
+        )
+    };
+    if !names.contains(&a.discrete) {
+        // neither name: the old message, which says both
+        if !names.contains(&a.continuous) {
+            return Err(Error::input(
+                &a.table,
+                None,
+                format!(
+                    "{}: no rows with metric `{}` or `{}` in column `{}`; the metrics there are {}",
+                    a.table.display(),
+                    a.discrete,
+                    a.continuous,
+                    a.metric_col,
+                    listed()
+                ),
+            ));
+        }
+        return Err(missing("--discrete", &a.discrete, ""));
+    }
+    let only_discrete = names.len() == 1;
+    if a.continuous != NO_CONTINUOUS && !names.contains(&a.continuous) && !only_discrete {
+        return Err(missing(
+            "--continuous",
+            &a.continuous,
+            " (--continuous none analyses without the continuous check)",
+        ));
+    }
+    Ok(())
+}
+
 fn analyse(a: &EmergeRequest, progress: &dyn Progress) -> Result<(Vec<TaskResult>, usize)> {
     let t = read_filtered(a)?;
     if t.is_empty() {
@@ -366,8 +425,11 @@ fn analyse(a: &EmergeRequest, progress: &dyn Progress) -> Result<(Vec<TaskResult
             format!("{}: no rows left after --where", a.table.display()),
         ));
     }
-    let (cs, ct, cm, cv) = (
-        t.require_column(&a.scale_col)?,
+    let cs = t.require_column(&a.scale_col).map_err(|mut e| {
+        e.message = format!("--scale-col {}: {}", a.scale_col, e.message);
+        e
+    })?;
+    let (ct, cm, cv) = (
         t.require_column(&a.task_col)?,
         t.require_column(&a.metric_col)?,
         t.require_column(&a.value_col)?,
@@ -382,6 +444,8 @@ fn analyse(a: &EmergeRequest, progress: &dyn Progress) -> Result<(Vec<TaskResult
                 .map_err(|e| Error::flag("--group-by", format!("--group-by {g}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
+    check_metrics_exist(a, &t, cm)?;
+    let no_continuous = a.continuous == NO_CONTINUOUS;
     let chance: BTreeMap<String, f64> = a.chance.iter().cloned().collect();
     // (task, group) -> points of the discrete and the continuous metric
     type Key = (String, Vec<(String, String)>);
@@ -392,15 +456,43 @@ fn analyse(a: &EmergeRequest, progress: &dyn Progress) -> Result<(Vec<TaskResult
     for r in 0..t.len() {
         let metric = t.rows[r][cm].display();
         let is_d = metric == a.discrete;
-        let is_c = metric == a.continuous;
+        let is_c = !no_continuous && metric == a.continuous;
         if !is_d && !is_c {
             continue;
         }
         let x = t.number_at(r, cs)?;
+        if !(x.is_finite() && x > 0.0) {
+            return Err(TableError::at(
+                t.location(r, cs),
+                format!(
+                    "the scale (--scale-col {}) must be positive, not {x}",
+                    a.scale_col
+                ),
+            )
+            .into());
+        }
         let y = t.number_at(r, cv)?;
-        let se = cse
-            .and_then(|c| t.number_at(r, c).ok())
-            .filter(|s| s.is_finite() && *s > 0.0);
+        if is_d && !(0.0..=1.0).contains(&y) {
+            return Err(TableError::at(
+                t.location(r, cv),
+                format!(
+                    "the discrete metric `{metric}` must lie in [0, 1] (a fraction, not a percentage), not {y}"
+                ),
+            )
+            .into());
+        }
+        let se = match cse.map(|c| (c, t.number_at(r, c))) {
+            Some((c, Ok(s))) if s < 0.0 => {
+                return Err(TableError::at(
+                    t.location(r, c),
+                    format!("a standard error must not be negative, not {s}"),
+                )
+                .into())
+            }
+            Some((_, Ok(s))) => Some(s),
+            _ => None,
+        }
+        .filter(|s| s.is_finite() && *s > 0.0);
         let group = groups
             .iter()
             .map(|(name, i)| (name.to_string(), t.rows[r][*i].display()))

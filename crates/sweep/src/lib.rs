@@ -131,13 +131,28 @@ pub fn run_task(dir: &Path, index: usize) -> Result<run::Outcome> {
     Ok(out)
 }
 
-/// Marks failed runs pending again (their checkpoints are kept).
+/// Marks failed runs pending again. Their checkpoints are kept (they resume
+/// from it), except for runs whose checkpoint or finished results were found
+/// corrupt ([`run::restarts_from_scratch`]): those lose their checkpoint and
+/// start from scratch.
 pub fn reset_failed(dir: &Path, plan: &SweepPlan) -> Result<Vec<String>> {
     let mut reset = Vec::new();
     for r in &plan.runs {
         let rd = run::run_dir(dir, &r.name);
         let mut st = run::read_status(&rd, r.config.total_steps());
         if st.state == run::State::Failed {
+            if st.reason.as_deref().is_some_and(run::restarts_from_scratch) {
+                let ck = scalelab_engine::checkpoint::path_in(&rd);
+                match std::fs::remove_file(&ck) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(anyhow::anyhow!("cannot remove {}: {e}", ck.display()))
+                    }
+                    _ => {}
+                }
+                st.step = 0;
+                st.train_loss = None;
+                st.val_loss = None;
+            }
             st.state = run::State::Pending;
             st.reason = None;
             run::write_status(&rd, &st)?;

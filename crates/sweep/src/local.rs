@@ -7,7 +7,7 @@
 //! failed, stopped). The CLI draws them as bars on a terminal and prints the
 //! notes elsewhere; nothing here writes to the terminal.
 
-use crate::run::{read_status, run_dir, run_index, Outcome, State};
+use crate::run::{read_status_checked, run_dir, run_index, Outcome, State};
 use crate::spec::SweepPlan;
 use crate::table::write_tables;
 use anyhow::Result;
@@ -56,7 +56,8 @@ pub fn run_local(
     for (i, r) in plan.runs.iter().enumerate() {
         let total = r.config.total_steps();
         total_steps += total;
-        let st = read_status(&run_dir(dir, &r.name), total);
+        // a done run whose results no longer read comes back failed
+        let st = read_status_checked(&run_dir(dir, &r.name), r)?;
         match st.state {
             State::Done => {
                 report.skipped.push(r.name.clone());

@@ -11,6 +11,18 @@
 //! ```
 //!
 //! `state` is `pending`, `running`, `done` or `failed` (with `reason`).
+//!
+//! A finished run is re-validated whenever the sweep runs again or its tables
+//! are rebuilt ([`check_done`]): its `summary.json` must parse and its
+//! `metrics.jsonl` must hold one readable line per step, from step 1 to the
+//! summary's last. A run whose results fail that check is marked failed
+//! (reason `summary.json unreadable: …`, `metrics.jsonl unreadable: …` or
+//! `metrics.jsonl truncated: …`), so `--retry-failed` reruns it; since its
+//! checkpoint is at the last step and cannot regenerate a lost log, the
+//! retry starts it from scratch (training is deterministic, so the rerun
+//! reproduces the lost results). A run whose checkpoint fails its checksum
+//! (reason `… checksum mismatch: the checkpoint is corrupt …`) is likewise
+//! failed and retried from scratch.
 
 use crate::spec::RunPlan;
 use anyhow::{Context, Result};
@@ -181,9 +193,10 @@ pub fn run_one(
     let mut status = read_status(&dir, total);
     match status.state {
         State::Done => {
-            if let Ok(s) = read_summary(&dir) {
-                return Ok(Outcome::Done(Box::new(s)));
-            }
+            return match check_engine_done(&dir) {
+                Ok(s) => Ok(Outcome::Done(Box::new(s))),
+                Err(why) => fail(&dir, status, why),
+            };
         }
         State::Failed => {
             return Ok(Outcome::Failed(
@@ -265,6 +278,89 @@ fn fail(dir: &Path, mut status: Status, reason: String) -> Result<Outcome> {
     status.reason = Some(reason.clone());
     write_status(dir, &status)?;
     Ok(Outcome::Failed(reason))
+}
+
+/// Reasons of a finished run whose results were found corrupt.
+const CORRUPT_RESULTS: &[&str] = &[
+    "summary.json unreadable:",
+    "metrics.jsonl unreadable:",
+    "metrics.jsonl truncated:",
+    "result.json unreadable:",
+];
+
+/// Whether a failed run's `reason` says its files are corrupt (its results
+/// or its checkpoint), so a retry must start it from scratch.
+pub fn restarts_from_scratch(reason: &str) -> bool {
+    CORRUPT_RESULTS.iter().any(|p| reason.starts_with(p)) || reason.contains("checksum mismatch")
+}
+
+/// Re-validates a run whose status is done: `Err(reason)` when its results
+/// are unreadable or incomplete (see the module documentation).
+pub fn check_done(dir: &Path, plan: &RunPlan) -> std::result::Result<(), String> {
+    if plan.trainer.is_some() {
+        let p = dir.join("result.json");
+        return match std::fs::read_to_string(&p) {
+            Ok(t) => serde_json::from_str::<crate::external::ExternalResult>(&t)
+                .map(|_| ())
+                .map_err(|e| format!("result.json unreadable: {}: {e}", p.display())),
+            Err(e) => Err(format!("result.json unreadable: {}: {e}", p.display())),
+        };
+    }
+    check_engine_done(dir).map(|_| ())
+}
+
+/// Reads a run's status; a done run whose results fail [`check_done`] is
+/// marked failed with the reason (written to `status.json`) first.
+pub fn read_status_checked(dir: &Path, plan: &RunPlan) -> Result<Status> {
+    let mut st = read_status(dir, plan.config.total_steps());
+    if st.state == State::Done {
+        if let Err(why) = check_done(dir, plan) {
+            st.state = State::Failed;
+            st.reason = Some(why);
+            write_status(dir, &st)?;
+        }
+    }
+    Ok(st)
+}
+
+/// [`check_done`] for a run of the built-in engine; its summary when valid.
+pub fn check_engine_done(dir: &Path) -> std::result::Result<RunSummary, String> {
+    let p = dir.join("summary.json");
+    let summary: RunSummary = match std::fs::read_to_string(&p) {
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|e| format!("summary.json unreadable: {}: {e}", p.display()))?,
+        Err(e) => return Err(format!("summary.json unreadable: {}: {e}", p.display())),
+    };
+    let m = dir.join("metrics.jsonl");
+    let text = match std::fs::read(&m) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("metrics.jsonl unreadable: {}: {e}", m.display())),
+    };
+    let text = String::from_utf8(text)
+        .map_err(|e| format!("metrics.jsonl unreadable: {}: not UTF-8 ({e})", m.display()))?;
+    let mut n = 0u64;
+    for (i, line) in text.lines().enumerate() {
+        let at = i + 1;
+        let r: StepReport = serde_json::from_str(line)
+            .map_err(|e| format!("metrics.jsonl unreadable: {}:{at}: {e}", m.display()))?;
+        if r.step != at as u64 {
+            return Err(format!(
+                "metrics.jsonl unreadable: {}:{at}: step {} where step {at} was expected",
+                m.display(),
+                r.step
+            ));
+        }
+        n = r.step;
+    }
+    if n != summary.steps || (!text.is_empty() && !text.ends_with('\n')) {
+        return Err(format!(
+            "metrics.jsonl truncated: {}: {n} steps logged, the run finished {} steps",
+            m.display(),
+            summary.steps
+        ));
+    }
+    Ok(summary)
 }
 
 /// Reads a finished run's `summary.json`.

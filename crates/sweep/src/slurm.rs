@@ -97,16 +97,14 @@ pub fn submit(
     settings: &SlurmSettings,
     exe: &Path,
 ) -> Result<Option<(String, PathBuf, Vec<usize>)>> {
-    let pending: Vec<usize> = plan
-        .runs
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            let st = read_status(&run_dir(dir, &r.name), r.config.total_steps());
-            !matches!(st.state, State::Done | State::Failed)
-        })
-        .map(|(i, _)| i)
-        .collect();
+    // done runs are re-validated: corrupt results mark them failed
+    let mut pending = Vec::new();
+    for (i, r) in plan.runs.iter().enumerate() {
+        let st = crate::run::read_status_checked(&run_dir(dir, &r.name), r)?;
+        if !matches!(st.state, State::Done | State::Failed) {
+            pending.push(i);
+        }
+    }
     if pending.is_empty() {
         return Ok(None);
     }

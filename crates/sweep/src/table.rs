@@ -13,11 +13,13 @@
 //!   command) and `accounting` (`scalelab` when `params` and the FLOPs come
 //!   from scalelab's accounting for the run's shape, `trainer` when the
 //!   external trainer reported them).
+//!   A run whose status is `done` but whose results no longer read (see
+//!   [`crate::run::check_done`]) is listed `failed` with the reason.
 //! * `curves.csv`: every intermediate evaluation — `run`, `params`,
 //!   `params_total`, `step`, `tokens`, `flops`, `flops_exact`, `train_loss`,
 //!   `loss` (validation) — for IsoFLOP Approach 1 (`--run-col run`).
 
-use crate::run::{read_metrics, read_status, read_summary, run_dir, State};
+use crate::run::{check_done, check_engine_done, read_metrics, read_status, run_dir, State};
 use crate::spec::SweepPlan;
 use anyhow::Result;
 use scalelab_tables::{write_csv, write_parquet, Cell};
@@ -80,11 +82,19 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
             continue;
         }
         let rd = run_dir(dir, &r.name);
-        let st = read_status(&rd, r.config.total_steps());
+        let mut st = read_status(&rd, r.config.total_steps());
         let n = r.params as f64;
         let metrics = read_metrics(&rd);
+        // a finished run is re-validated: corrupt results make its row failed
         let summary = if st.state == State::Done {
-            read_summary(&rd).ok()
+            match check_engine_done(&rd) {
+                Ok(s) => Some(s),
+                Err(why) => {
+                    st.state = State::Failed;
+                    st.reason = Some(why);
+                    None
+                }
+            }
         } else {
             None
         };
@@ -145,9 +155,14 @@ fn external_rows(
     curves: &mut Vec<Vec<Cell>>,
 ) {
     let rd = run_dir(dir, &r.name);
-    let st = read_status(&rd, r.config.total_steps());
+    let mut st = read_status(&rd, r.config.total_steps());
     let result = if st.state == State::Done {
-        crate::external::read_result(&rd)
+        let x = crate::external::read_result(&rd);
+        if x.is_none() {
+            st.state = State::Failed;
+            st.reason = check_done(&rd, r).err();
+        }
+        x
     } else {
         None
     };

@@ -64,11 +64,13 @@ pub struct Args {
     /// Keep only matching rows (repeatable), e.g. `--where 'step == 143000'`.
     #[arg(long = "where", value_name = "EXPR")]
     pub filters: Vec<String>,
-    /// The discrete metric.
+    /// The discrete metric (values in [0, 1]).
     #[arg(long, default_value = "acc")]
     pub discrete: String,
     /// The continuous metric of the same outputs: `ppl` (perplexity of the
-    /// target) or a cross-entropy in nats (lower is better).
+    /// target) or a cross-entropy in nats (lower is better); `none` for no
+    /// continuous check. A metric name not in the table is an error listing
+    /// the names there are.
     #[arg(long, default_value = "ppl")]
     pub continuous: String,
     /// Answer length L in targets for the p^L check.

@@ -59,6 +59,16 @@ Running the same command again resumes: done runs are skipped, interrupted
 ones continue from their last checkpoint, bit-identically. A run that
 diverges is marked failed with the reason and the sweep goes on.
 
+Checkpoints carry a checksum verified on resume; a corrupt checkpoint, or a
+finished run whose summary.json or metrics.jsonl no longer reads, marks the
+run failed with the reason (--retry-failed restarts it from scratch).
+
+Exit status: 0 when every run is done (or stopped by a limit, or submitted);
+2 on an error (bad sweep file or flag, directory in use, I/O, Slurm runs left
+unfinished); 3 when the sweep finished with failed runs (locally, or a
+followed Slurm job; the tables are written and the summary or --json report
+printed first).
+
 Examples:
 
   scalelab sweep sweep.toml --out runs/pilot
@@ -194,7 +204,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     let bars = Bars::new(a.quiet);
     match sweep.run(&a.request(), &bars)? {
-        SweepReport::Local(rep) => render_local(&rep, a.json, a.quiet),
+        SweepReport::Local(rep) => {
+            render_local(&rep, a.json, a.quiet);
+            if !rep.failed.is_empty() {
+                return Err(FailedRuns(rep.failed.len()).into());
+            }
+        }
         SweepReport::AllDone { .. } => {
             eprintln!("every run is done; tables in {}", a.out.display());
         }
@@ -209,10 +224,33 @@ pub fn run(a: Args) -> Result<()> {
                 );
             }
             rep.check()?;
+            if rep.failed > 0 {
+                return Err(FailedRuns(rep.failed).into());
+            }
         }
     }
     Ok(())
 }
+
+/// Exit status of a local sweep that finished with failed runs.
+pub const EXIT_FAILED_RUNS: i32 = 3;
+
+/// A local sweep finished, with this many failed runs (exit status
+/// [`EXIT_FAILED_RUNS`], after the tables and the report).
+#[derive(Debug)]
+pub struct FailedRuns(pub usize);
+
+impl std::fmt::Display for FailedRuns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the sweep finished with {} failed runs (see their reasons; --retry-failed reruns them)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for FailedRuns {}
 
 /// The dry run's table of runs.
 fn print_runs(runs: &[PlannedRun]) {
