@@ -216,6 +216,19 @@ pub struct FlopCounts {
     pub exact: f64,
 }
 
+/// The largest non-embedding parameter count the shape rule accepts (10¹³,
+/// ten trillion): far beyond any run this laboratory trains or plans, and
+/// small enough that every count stays exact in `u64` and `f64`.
+pub const MAX_SHAPE_PARAMS: f64 = 1e13;
+
+/// The largest token budget of one run (10¹⁵): a thousand times the largest
+/// published training runs, and exact in `u64` and `f64`, so a step count
+/// derived from it never overflows or is silently clamped.
+pub const MAX_TOKENS: f64 = 1e15;
+
+/// The largest step count of one run (10¹²).
+pub const MAX_STEPS: u64 = 1_000_000_000_000;
+
 /// The aspect ratio of the shape rule: `d_model ≈ ASPECT_RATIO · n_layer`.
 pub const ASPECT_RATIO: f64 = 64.0;
 
@@ -235,40 +248,51 @@ pub const ASPECT_RATIO: f64 = 64.0;
 ///    `d_model`, so heads are 16–64 wide and divide `d_model` exactly.
 ///
 /// `context` and `vocab` only fill in the returned shape (they do not affect
-/// the non-embedding count). Returns `None` for a target below 1.
+/// the non-embedding count). Returns `None` for a target below 1 or above
+/// [`MAX_SHAPE_PARAMS`].
+///
+/// The width search is a binary search over multiples of 16 (the exact count
+/// grows with the width), so it takes O(log target) steps.
 pub fn shape_for_params(
     target_non_embedding: f64,
     context: usize,
     vocab: usize,
 ) -> Option<GptShape> {
-    if target_non_embedding.is_nan()
-        || target_non_embedding < 1.0
-        || !target_non_embedding.is_finite()
-    {
+    if !(1.0..=MAX_SHAPE_PARAMS).contains(&target_non_embedding) {
         return None;
     }
     let l = (target_non_embedding / (12.0 * ASPECT_RATIO * ASPECT_RATIO))
         .cbrt()
         .round()
         .max(1.0) as usize;
-    let mut best: Option<(f64, usize)> = None;
-    let mut d = 16usize;
-    loop {
-        let n = GptShape::new(l, d, 1, context, vocab)
+    let count = |k: usize| -> f64 {
+        GptShape::new(l, 16 * k, 1, context, vocab)
             .params()
-            .non_embedding as f64;
-        let err = (n / target_non_embedding).ln().abs();
-        if match best {
-            None => true,
-            Some((e, _)) => err < e,
-        } {
-            best = Some((err, d));
-        }
-        if n > target_non_embedding {
-            break;
-        }
-        d += 16;
+            .non_embedding as f64
+    };
+    // The smallest k ≥ 1 whose width 16·k counts more than the target: the
+    // best width is it or the one below (log error is unimodal in k).
+    let mut hi = 1usize;
+    while count(hi) <= target_non_embedding {
+        hi *= 2;
     }
+    let mut lo = hi / 2; // count(lo) ≤ target, or lo = 0 when hi = 1
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if count(mid) > target_non_embedding {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let err = |k: usize| (count(k) / target_non_embedding).ln().abs();
+    // Ties go to the smaller width.
+    let k = if lo >= 1 && err(lo) <= err(hi) {
+        lo
+    } else {
+        hi
+    };
+    let best = Some((err(k), 16 * k));
     let d = best?.1;
     let mut hd = if d >= 512 {
         64
@@ -364,5 +388,41 @@ mod tests {
         let s = shape_for_params(3e5, 128, 256).unwrap();
         assert_eq!((s.n_layer, s.d_model, s.n_head), (2, 112, 7));
         assert!(shape_for_params(0.0, 128, 256).is_none());
+    }
+
+    /// The rule's first, linear width search: the reference for the binary one.
+    fn linear_width(target: f64, l: usize) -> usize {
+        let mut best: Option<(f64, usize)> = None;
+        let mut d = 16usize;
+        loop {
+            let n = GptShape::new(l, d, 1, 128, 256).params().non_embedding as f64;
+            let err = (n / target).ln().abs();
+            if best.is_none_or(|(e, _)| err < e) {
+                best = Some((err, d));
+            }
+            if n > target {
+                break;
+            }
+            d += 16;
+        }
+        best.unwrap().1
+    }
+
+    #[test]
+    fn binary_width_search_matches_the_linear_one() {
+        let mut t = 1.0f64;
+        while t < 1e11 {
+            let s = shape_for_params(t, 128, 256).unwrap();
+            assert_eq!(s.d_model, linear_width(t, s.n_layer), "target {t}");
+            t *= 1.37;
+        }
+    }
+
+    #[test]
+    fn targets_beyond_the_bound_have_no_shape_and_return_at_once() {
+        assert!(shape_for_params(MAX_SHAPE_PARAMS, 128, 256).is_some());
+        for t in [1.0001e13, 2e19, 1e20, 1e300, f64::INFINITY, f64::NAN] {
+            assert!(shape_for_params(t, 128, 256).is_none(), "target {t}");
+        }
     }
 }

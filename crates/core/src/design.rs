@@ -10,7 +10,7 @@
 //! exact non-embedding count, so that under the 6N convention every run
 //! spends its budget exactly.
 
-use crate::accounting::{shape_for_params, GptShape};
+use crate::accounting::{shape_for_params, GptShape, MAX_SHAPE_PARAMS};
 use serde::{Deserialize, Serialize};
 
 /// Options of a design.
@@ -140,6 +140,13 @@ pub fn design(opts: &DesignOptions, expected_opt: &dyn Fn(f64) -> f64) -> Result
             };
             let n_target = n_star * opts.spread.powf(u);
             let Some(shape) = shape_for_params(n_target, opts.context, opts.vocab) else {
+                if n_target > 1.0 {
+                    return Err(format!(
+                        "budget {c:e} FLOPs is too large: the model sizes around its expected \
+                         optimum ({n_star:.3e} parameters) exceed the shape rule's bound of \
+                         {MAX_SHAPE_PARAMS:e} parameters"
+                    ));
+                }
                 return Err(format!(
                     "budget {c:e} FLOPs is too small: the model sizes around its expected \
                      optimum ({n_star:.3e} parameters) fall below one parameter"

@@ -6,7 +6,7 @@
 //! [`PlanReport`], the `scalelab.plan/1` schema as a type.
 
 use crate::{Error, Result, Warning, WarningKind};
-use scalelab_core::accounting::{shape_for_params, GptShape};
+use scalelab_core::accounting::{shape_for_params, GptShape, MAX_SHAPE_PARAMS};
 use scalelab_core::bootstrap::intervals_over;
 use scalelab_core::hardware::{self, Accelerator};
 use scalelab_core::laws::Law;
@@ -750,8 +750,11 @@ pub fn convention_formula(c: Convention) -> &'static str {
 
 fn hardware_block(acc: &Accelerator, req: &PlanRequest, flops: f64, n: f64) -> Result<Hardware> {
     let t = hardware::training_time(flops, acc, req.count as f64, req.mfu).map_err(failed)?;
-    let shape = shape_for_params(n, req.context, req.vocab)
-        .ok_or_else(|| Error::failed(format!("no GPT shape for {n} parameters")))?;
+    let shape = shape_for_params(n, req.context, req.vocab).ok_or_else(|| {
+        Error::failed(format!(
+            "no GPT shape for {n} parameters (the shape rule covers 1 to {MAX_SHAPE_PARAMS:e})"
+        ))
+    })?;
     let total_params = shape.params().total as f64 - shape.params().non_embedding as f64 + n;
     let mem = hardware::training_memory(total_params, &shape, req.micro_batch as f64);
     let (min, recompute) = if acc.memory_bytes > 0.0 {
