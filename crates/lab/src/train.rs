@@ -11,7 +11,7 @@
 
 use crate::{Error, Progress, Result, Task};
 use anyhow::Context;
-use scalelab_core::accounting::shape_for_params;
+use scalelab_core::accounting::{shape_for_params, MAX_SHAPE_PARAMS, MAX_STEPS, MAX_TOKENS};
 use scalelab_engine::{checkpoint, RunSummary, TokenSource, TrainConfig, Trainer};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -83,6 +83,9 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
     set!(opt vocab);
     set!(lr);
     set!(opt warmup_steps);
+    if let Some(k) = req.threads {
+        crate::threads::check(k)?;
+    }
     set!(threads);
     set!(seed);
     set!(eval_every);
@@ -90,6 +93,12 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
     set!(checkpoint_every);
     set!(data);
     if let Some(s) = req.steps {
+        if s > MAX_STEPS {
+            return Err(Error::flag(
+                "--steps",
+                format!("--steps must be at most {MAX_STEPS}, got {s}"),
+            ));
+        }
         cfg.steps = Some(s);
         cfg.tokens = None;
     }
@@ -100,12 +109,21 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
                 format!("--tokens must be a positive number, got {t}"),
             ));
         }
+        if t > MAX_TOKENS {
+            return Err(Error::flag(
+                "--tokens",
+                format!("--tokens must be at most {MAX_TOKENS:e}, got {t:e}"),
+            ));
+        }
         cfg.tokens = Some(t.round() as u64);
         cfg.steps = None;
     }
     if let Some(n) = req.params {
         let s = shape_for_params(n, cfg.context, cfg.vocab.unwrap_or(256)).ok_or_else(|| {
-            Error::flag("--params", format!("--params must be at least 1, got {n}"))
+            Error::flag(
+                "--params",
+                format!("--params must be between 1 and {MAX_SHAPE_PARAMS:e}, got {n:e}"),
+            )
         })?;
         cfg.n_layer = s.n_layer;
         cfg.d_model = s.d_model;

@@ -35,7 +35,7 @@
 //! data that cannot be opened.
 
 use anyhow::{anyhow, bail, Context, Result};
-use scalelab_core::accounting::{shape_for_params, GptShape};
+use scalelab_core::accounting::{shape_for_params, GptShape, MAX_SHAPE_PARAMS, MAX_TOKENS};
 use scalelab_core::design::{design, optimum_at_ratio, DesignOptions};
 use scalelab_engine::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -375,7 +375,8 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         if !positive(n) || n < 1.0 {
             bail!("{at}: params must be a positive number, got {n}");
         }
-        shape_for_params(n, context, vocab).ok_or_else(|| anyhow!("{at}: no shape for {n}"))
+        shape_for_params(n, context, vocab)
+            .ok_or_else(|| anyhow!("{at}: params must be at most {MAX_SHAPE_PARAMS:e}, got {n:e}"))
     };
     for r in &file.runs {
         let where_ = at(path, text, r.span());
@@ -536,6 +537,13 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         t.insert("n_head".into(), (w.shape.n_head as i64).into());
         if w.shape.d_ff != 4 * w.shape.d_model {
             t.insert("d_ff".into(), (w.shape.d_ff as i64).into());
+        }
+        if w.tokens > MAX_TOKENS {
+            bail!(
+                "{}: tokens must be at most {MAX_TOKENS:e} per run, got {:e}",
+                w.at,
+                w.tokens
+            );
         }
         t.insert("tokens".into(), (w.tokens.round().max(1.0) as i64).into());
         let mut cfg: TrainConfig = t
