@@ -60,11 +60,24 @@ fn refused_train(extra: &[&str], needles: &[&str]) {
 
 /// A sweep file of one run given `run`'s keys, checked with `--dry-run`.
 fn refused_sweep(tag: &str, run: &str, needles: &[&str]) {
+    refused_sweep_file(tag, &format!("[[runs]]\n{run}"), needles);
+}
+
+/// A sweep file with `body` after its `[train]`, checked with `--dry-run`.
+fn refused_sweep_file(tag: &str, body: &str, needles: &[&str]) {
     let d = tmpdir(tag);
     let file = d.join("sweep.toml");
     std::fs::write(
         &file,
-        format!("name = \"bounds\"\n[train]\ndata = \"synth\"\ncontext = 32\nbatch = 8\n[[runs]]\n{run}\n"),
+        format!(
+            "name = \"bounds\"
+[train]
+data = \"synth\"
+context = 32
+batch = 8
+{body}
+"
+        ),
     )
     .unwrap();
     let out = d.join("out");
@@ -143,4 +156,25 @@ fn threads_are_bounded_on_every_command() {
         &["--threads", "at most"],
     );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn design_refuses_absurd_budgets() {
+    refused(
+        &["design", "--pilot-flops", "1e50"],
+        &["--pilot-flops", "1e30"],
+    );
+    refused(
+        &["design", "--pilot-flops", "1e17", "--budgets", "1000000000"],
+        &["--budgets", "1000"],
+    );
+    refused(
+        &["design", "--pilot-flops", "1e17", "--sizes", "1000000000"],
+        &["--sizes", "1000"],
+    );
+    refused_sweep_file(
+        "design",
+        "[design]\ntotal_flops = 1e50",
+        &["sweep.toml:", "[design]", "1e30"],
+    );
 }

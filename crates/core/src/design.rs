@@ -76,6 +76,14 @@ pub struct Design {
     pub warnings: Vec<String>,
 }
 
+/// The largest pilot budget a design accepts (10³⁰ FLOPs, some five orders
+/// of magnitude above the largest training runs): beyond it the runs are
+/// absurd and their sizes leave the shape rule.
+pub const MAX_DESIGN_FLOPS: f64 = 1e30;
+
+/// The most budgets, and sizes per budget, a design accepts.
+pub const MAX_DESIGN_COUNT: usize = 1000;
+
 /// Proposes pilot runs. `expected_opt(C)` gives the expected compute-optimal
 /// N at budget C (e.g. `sqrt(C / (6·20))` for 20 tokens per parameter).
 pub fn design(opts: &DesignOptions, expected_opt: &dyn Fn(f64) -> f64) -> Result<Design, String> {
@@ -85,11 +93,29 @@ pub fn design(opts: &DesignOptions, expected_opt: &dyn Fn(f64) -> f64) -> Result
             opts.total_flops
         ));
     }
+    if opts.total_flops > MAX_DESIGN_FLOPS {
+        return Err(format!(
+            "the pilot budget must be at most {MAX_DESIGN_FLOPS:e} FLOPs, got {:e}",
+            opts.total_flops
+        ));
+    }
     if opts.budgets < 1 {
         return Err("at least one budget is needed".into());
     }
+    if opts.budgets > MAX_DESIGN_COUNT {
+        return Err(format!(
+            "at most {MAX_DESIGN_COUNT} budgets, got {}",
+            opts.budgets
+        ));
+    }
     if opts.sizes < 1 {
         return Err("at least one size per budget is needed".into());
+    }
+    if opts.sizes > MAX_DESIGN_COUNT {
+        return Err(format!(
+            "at most {MAX_DESIGN_COUNT} sizes per budget, got {}",
+            opts.sizes
+        ));
     }
     if !(opts.decades >= 0.0 && opts.decades.is_finite()) {
         return Err(format!(

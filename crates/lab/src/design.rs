@@ -7,7 +7,9 @@
 
 use crate::isoflop::read_plannable_fit;
 use crate::{Error, Result, Warning, WarningKind};
-use scalelab_core::design::{design, optimum_at_ratio, DesignOptions};
+use scalelab_core::design::{
+    design, optimum_at_ratio, DesignOptions, MAX_DESIGN_COUNT, MAX_DESIGN_FLOPS,
+};
 use scalelab_core::plan::{self, six_n};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -159,6 +161,23 @@ fn positive(flag: &str, v: f64) -> Result<()> {
 /// Designs the pilot runs (and writes the sweep file with `out`).
 pub fn run(req: &DesignRequest) -> Result<DesignReport> {
     positive("--pilot-flops", req.pilot_flops)?;
+    if req.pilot_flops > MAX_DESIGN_FLOPS {
+        return Err(Error::flag(
+            "--pilot-flops",
+            format!(
+                "--pilot-flops must be at most {MAX_DESIGN_FLOPS:e}, got {:e}",
+                req.pilot_flops
+            ),
+        ));
+    }
+    for (flag, k) in [("--budgets", req.budgets), ("--sizes", req.sizes)] {
+        if k > MAX_DESIGN_COUNT {
+            return Err(Error::flag(
+                flag,
+                format!("{flag} must be at most {MAX_DESIGN_COUNT}, got {k}"),
+            ));
+        }
+    }
     positive("--tokens-per-param", req.tokens_per_param)?;
     let opts = DesignOptions {
         total_flops: req.pilot_flops,
