@@ -178,3 +178,47 @@ fn design_refuses_absurd_budgets() {
         &["sweep.toml:", "[design]", "1e30"],
     );
 }
+
+/// A Chinchilla fit whose A and B are 1e300, so the fitted law predicts
+/// infinite losses: the figures' axes once got infinite ranges, and the tick
+/// loops overflowed (a panic) or added ticks without end (unbounded memory).
+const HUGE_FIT: &str = r#"{"schema": "scalelab.fit/1", "law": "chinchilla", "formula": "L = E + A / N^alpha + B / D^beta", "method": "varpro", "loss_function": {"kind": "huber", "delta": 0.001, "reduction": "sum"}, "params": {"E": 1.8913384986023443, "A": 1e+300, "B": 1e+300, "alpha": 0.34931289350617933, "beta": 0.4530492950355057}, "derived": {"a": 0.5646443732087314, "b": 0.43535562679126866}, "objective": 0.001826010523069332, "n_points": 6, "starts": 16, "starts_at_best": 16, "converged": true, "termination": "Stalled", "iterations": 45, "evaluations": 925, "starts_not_converged": 0, "residuals": {"scale": "ln L - ln L_hat", "rmse": 0.023827589971874983, "mean": 0.002377982445507283, "median_abs": 0.0038214149800426256, "max_abs": 0.2634735149179128, "max_abs_line": 3}, "warnings": [], "notes": [], "input": {"path": "runs.csv", "rows_read": 6, "rows_used": 6, "where": [], "columns": {"params": "params", "tokens": "tokens", "flops": "flops", "loss": "loss"}, "range": {"params": [57334197.40687078, 16183346310.730501], "tokens": [245105957.9245427, 317754489343.9688], "flops": [1.3972367362937152e+18, 1.2956022673438285e+22]}}, "timing": {"fit_s": 0.1, "bootstrap_s": 0.0}, "version": "scalelab 0.1.0"}"#;
+
+const RUNS: &str = "params,tokens,flops,loss
+1e6,2e7,1.2e14,4.1
+1e6,8e7,4.8e14,3.9
+4e6,2e7,4.8e14,3.8
+4e6,8e7,1.92e15,3.5
+1.6e7,2e7,1.92e15,3.6
+1.6e7,8e7,7.68e15,3.2
+";
+
+#[test]
+fn report_and_plot_of_a_fit_predicting_infinities_stay_bounded() {
+    let d = tmpdir("huge-fit");
+    std::fs::write(d.join("runs.csv"), RUNS).unwrap();
+    let fit = d.join("fit.json");
+    // the fit names its table; the report reads it from there
+    let table = serde_json::to_string(&d.join("runs.csv").display().to_string()).unwrap();
+    std::fs::write(&fit, HUGE_FIT.replace("\"runs.csv\"", &table)).unwrap();
+    let fit = fit.display().to_string();
+    let page = d.join("report.html").display().to_string();
+    let runs = d.join("runs.csv").display().to_string();
+    let svg = d.join("iso.svg").display().to_string();
+    for args in [
+        vec!["report", fit.as_str(), "-o", page.as_str()],
+        vec!["plot", "isoflop-n", &fit, &runs, "-o", &svg],
+        vec!["plot", "frontier-d", &fit, &runs, "-o", &svg],
+    ] {
+        let t0 = Instant::now();
+        let o = scalelab(&args);
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}:\n{e}");
+        assert!(!e.contains("panicked"), "{args:?}:\n{e}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{args:?}");
+        let size = std::fs::metadata(args[args.len() - 1]).unwrap().len();
+        assert!(size < 5 << 20, "{args:?} wrote {size} bytes");
+    }
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"));
+    let _ = std::fs::remove_dir_all(&d);
+}

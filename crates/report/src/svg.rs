@@ -560,9 +560,17 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Tick positions (value, major) for a range.
+/// The most ticks an axis gets: a range whose step is lost in rounding (a
+/// huge range, or values far from zero) would otherwise add ticks forever.
+const MAX_TICKS: usize = 200;
+
+/// Tick positions (value, major) for a range; none for a range that is not
+/// finite (a law predicting infinities), at most [`MAX_TICKS`].
 fn ticks(lo: f64, hi: f64, log: bool) -> Vec<(f64, bool)> {
     let mut out = Vec::new();
+    if !(lo.is_finite() && hi.is_finite() && lo <= hi) || (log && lo <= 0.0) {
+        return out;
+    }
     if log && hi / lo < 20.0 {
         // a narrow log axis: evenly spaced round values read better
         return ticks(lo, hi, false);
@@ -601,10 +609,16 @@ fn ticks(lo: f64, hi: f64, log: bool) -> Vec<(f64, bool)> {
             .map(|m| m * mag)
             .find(|s| *s >= raw)
             .unwrap_or(10.0 * mag);
-        let mut v = (lo / step).ceil() * step;
-        while v <= hi + 1e-12 * step {
+        if !(step.is_finite() && step > 0.0) {
+            return out;
+        }
+        let first = (lo / step).ceil();
+        for k in 0..MAX_TICKS {
+            let v = (first + k as f64) * step;
+            if v > hi + 1e-12 * step {
+                break;
+            }
             out.push((v, true));
-            v += step;
         }
     }
     out
@@ -658,6 +672,20 @@ mod tests {
         assert!(t.iter().filter(|t| t.1).count() >= 3, "{t:?}");
         assert_eq!(tick_label(1.2, true), "1.2");
         assert_eq!(tick_label(2.5e11, false), "2.5e11");
+    }
+
+    #[test]
+    fn ticks_of_degenerate_ranges_are_few_or_none() {
+        for log in [false, true] {
+            assert!(ticks(1.0, f64::INFINITY, log).is_empty());
+            assert!(ticks(f64::NEG_INFINITY, 1.0, log).is_empty());
+            assert!(ticks(f64::NAN, 1.0, log).is_empty());
+            assert!(ticks(2.0, 1.0, log).is_empty());
+        }
+        assert!(ticks(0.0, 10.0, true).is_empty());
+        // a step lost in rounding: at most MAX_TICKS, not a loop without end
+        assert!(ticks(1e300, 1e300 * (1.0 + 1e-15), false).len() <= MAX_TICKS);
+        assert!(ticks(-1e308, 1e308, false).len() <= MAX_TICKS);
     }
 
     #[test]
