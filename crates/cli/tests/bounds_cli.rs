@@ -222,3 +222,60 @@ fn report_and_plot_of_a_fit_predicting_infinities_stay_bounded() {
     assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn corpus_and_eval_sizes_are_bounded() {
+    let d = tmpdir("corpus");
+    let dir = d.display().to_string();
+    let src = d.join("a.txt");
+    std::fs::write(&src, "one document\n").unwrap();
+    let src = src.display().to_string();
+    let out = d.join("out").display().to_string();
+    refused(
+        &[
+            "corpus",
+            "prepare",
+            &src,
+            "--out",
+            &out,
+            "--vocab-size",
+            "1000000000000",
+        ],
+        &["--vocab-size", "1048576"],
+    );
+    refused(
+        &[
+            "corpus",
+            "synth",
+            "--out",
+            &out,
+            "--doc-len",
+            "1000000000000",
+        ],
+        &["--doc-len", "1048576"],
+    );
+    refused(
+        &[
+            "corpus",
+            "synth",
+            "--out",
+            &out,
+            "--tokens",
+            "1000000000000000",
+        ],
+        &["--tokens", "1000000000000"],
+    );
+    refused(
+        &["corpus", "dedup", &src, "--num-perm", "1000000000000"],
+        &["--num-perm", "4096"],
+    );
+    refused(
+        &["corpus", "tasks", "copy", "-n", "1000000000000"],
+        &["-n ", "10000000"],
+    );
+    refused(
+        &["eval", &dir, "--tasks", "copy", "-n", "1000000000000"],
+        &["-n ", "10000000"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -29,6 +29,35 @@ use std::sync::Arc;
 pub use scalelab_corpus::source::{BadInput, SourceOptions, TextSplit};
 pub use scalelab_corpus::stats::Stats as CorpusStats;
 
+/// Bounds of the corpus commands' sizes: far above any useful value, low
+/// enough that a typo cannot exhaust memory or disk before failing.
+pub const MAX_VOCAB_SIZE: usize = 1 << 20;
+/// Tokens per synthetic document.
+pub const MAX_DOC_LEN: usize = 1 << 20;
+/// Tokens (or bytes) `corpus synth` writes.
+pub const MAX_SYNTH_TOKENS: u64 = 1_000_000_000_000;
+/// MinHash signature length.
+pub const MAX_NUM_PERM: usize = 4096;
+/// Words per shingle.
+pub const MAX_SHINGLE: usize = 1024;
+/// Items per task (`corpus tasks -n`, `eval -n`).
+pub const MAX_ITEMS: usize = 10_000_000;
+
+/// Refuses `v` above `max`, naming the flag and the bound.
+pub(crate) fn check_at_most<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    v: T,
+    max: T,
+) -> Result<()> {
+    if v > max {
+        return Err(Error::flag(
+            flag,
+            format!("{flag} must be at most {max}, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_fraction(name: &str, v: f64) -> Result<()> {
     if !(0.0..1.0).contains(&v) {
         return Err(Error::flag(
@@ -141,6 +170,7 @@ impl PrepareRequest {
             r.tokenizer = t.clone();
         }
         if let Some(v) = self.vocab_size {
+            check_at_most("--vocab-size", v, MAX_VOCAB_SIZE)?;
             r.vocab_size = v;
         }
         if let Some(v) = self.val_fraction {
@@ -279,6 +309,8 @@ fn language_info(spec: &LanguageSpec, src: &UnifilarSource, doc_len: usize) -> L
 /// Writes the synthetic language (or a mixture) as token shards, or only
 /// describes the language (`info`).
 pub fn synth(req: &SynthRequest, progress: &dyn Progress) -> Result<Synthesized> {
+    check_at_most("--doc-len", req.doc_len, MAX_DOC_LEN)?;
+    check_at_most("--tokens", req.tokens, MAX_SYNTH_TOKENS)?;
     let spec = LanguageSpec::parse(&req.language).context("--language")?;
     let src = Arc::new(spec.build()?);
     check_fraction("--val-fraction", req.val_fraction)?;
@@ -401,6 +433,7 @@ impl Default for TasksRequest {
 /// The items as JSONL (one object a line, with its `task`); written to
 /// `req.out` when given.
 pub fn tasks(req: &TasksRequest) -> Result<String> {
+    check_at_most("-n", req.n, MAX_ITEMS)?;
     let gens = req
         .tasks
         .iter()
@@ -658,6 +691,8 @@ pub struct DedupReport {
 /// Finds exact and (unless `exact_only`) near duplicates; the first
 /// occurrence is kept. Writes the kept documents to `req.out` when given.
 pub fn dedup(req: &DedupRequest) -> Result<DedupReport> {
+    check_at_most("--num-perm", req.num_perm, MAX_NUM_PERM)?;
+    check_at_most("--shingle", req.shingle, MAX_SHINGLE)?;
     let mut texts = Vec::new();
     let mut origins = Vec::new();
     let mut skipped = 0;

@@ -103,6 +103,7 @@ const COLUMNS: [&str; 12] = [
 /// Evaluates the runs and writes `items.jsonl` and `evals.csv`.
 pub fn run(req: &EvalRequest, progress: &dyn Progress) -> Result<EvalReport> {
     crate::threads::check(req.threads.max(1))?;
+    crate::corpus::check_at_most("-n", req.items, crate::corpus::MAX_ITEMS)?;
     let mut tasks = Vec::new();
     for t in &req.tasks {
         let g = TaskGenerator::parse(t)
