@@ -809,7 +809,7 @@ fn record_attempt(files: &RunFiles, attempt: Value) -> Result<()> {
 }
 
 /// How an attempt ended.
-pub enum Ended {
+enum Ended {
     /// Exited by itself.
     Exited(std::process::ExitStatus),
     /// Killed by scalelab, for this reason (`None`: stopped on request).
@@ -874,8 +874,8 @@ impl Tail {
 }
 
 /// Runs one external run to its end (or failure, or a stop on request).
-/// Returns `Ok(Ok(summary))` when done, `Ok(Err(reason))` when failed,
-/// and `Err` for an I/O problem of the sweep directory itself.
+/// Returns how the attempt ended ([`Attempt`]), and `Err` for an I/O
+/// problem of the sweep directory itself.
 pub fn run(
     sweep_dir: &Path,
     plan: &SweepPlan,
