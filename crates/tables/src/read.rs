@@ -199,7 +199,84 @@ pub fn jsonl(path: &Path) -> Result<Table, TableError> {
 }
 
 /// Parquet, through the row API (no Arrow needed).
+///
+/// The `parquet` crate panics on some damaged files (a length field pointing
+/// past the end, for one) instead of returning an error; such a panic is
+/// caught here, kept off the terminal, and reported as an unreadable file.
 pub fn parquet(path: &Path) -> Result<Table, TableError> {
+    match catch_quietly(|| parquet_rows(path)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the reader failed");
+            Err(TableError::file(
+                path,
+                format!("not a readable Parquet file (damaged or truncated?): {why}"),
+            ))
+        }
+    }
+}
+
+thread_local! {
+    /// Set while [`catch_quietly`] runs its closure on this thread.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic without printing it. The panic hook is
+/// wrapped once, so that it stays silent only on a thread inside this
+/// function; every other panic is reported as before.
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    r
+}
+
+/// Reads every page once before the rows are decoded: the decoder sizes its
+/// dictionary buffer by the page's claimed value count, so a damaged count
+/// would ask for gigabytes (an abort, which no error handling can catch).
+/// A plain-encoded dictionary value takes at least one byte, so a page may
+/// not claim more values than it has bytes.
+fn check_pages<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &parquet::file::serialized_reader::SerializedFileReader<R>,
+) -> Result<(), String> {
+    use parquet::column::page::Page;
+    use parquet::file::reader::FileReader;
+    for i in 0..reader.num_row_groups() {
+        let group = reader.get_row_group(i).map_err(|e| e.to_string())?;
+        for j in 0..group.num_columns() {
+            let mut pages = group.get_column_page_reader(j).map_err(|e| e.to_string())?;
+            while let Some(page) = pages.get_next_page().map_err(|e| e.to_string())? {
+                if let Page::DictionaryPage {
+                    buf, num_values, ..
+                } = &page
+                {
+                    if *num_values as usize > buf.len() {
+                        return Err(format!(
+                            "a dictionary page claims {num_values} values in {} bytes",
+                            buf.len()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parquet_rows(path: &Path) -> Result<Table, TableError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
     let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
@@ -208,6 +285,12 @@ pub fn parquet(path: &Path) -> Result<Table, TableError> {
     }
     let reader = SerializedFileReader::new(file)
         .map_err(|e| TableError::file(path, format!("not a readable Parquet file: {e}")))?;
+    check_pages(&reader).map_err(|e| {
+        TableError::file(
+            path,
+            format!("not a readable Parquet file (damaged or truncated?): {e}"),
+        )
+    })?;
     let schema = reader.metadata().file_metadata().schema_descr();
     let columns: Vec<String> = schema
         .root_schema()
@@ -225,8 +308,8 @@ pub fn parquet(path: &Path) -> Result<Table, TableError> {
         let row =
             row.map_err(|e| TableError::line(path, i + 1, format!("cannot read row: {e}")))?;
         let mut cells = vec![Cell::Null; columns.len()];
-        for (j, (_, field)) in row.get_column_iter().enumerate() {
-            cells[j] = match field {
+        for (cell, (_, field)) in cells.iter_mut().zip(row.get_column_iter()) {
+            *cell = match field {
                 Field::Null => Cell::Null,
                 Field::Bool(b) => Cell::Str(b.to_string()),
                 Field::Byte(v) => Cell::Num(*v as f64),
