@@ -279,3 +279,209 @@ fn corpus_and_eval_sizes_are_bounded() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn dedup_refuses_thresholds_outside_the_unit_interval_and_empty_signatures() {
+    let d = tmpdir("dedup");
+    let src = d.join("c.jsonl");
+    std::fs::write(
+        &src,
+        "{\"text\":\"a b c d e f g h\"}\n{\"text\":\"a b c d e f g x\"}\n",
+    )
+    .unwrap();
+    let src = src.display().to_string();
+    for t in ["0", "1.5", "-0.2", "NaN"] {
+        let flag = format!("--threshold={t}");
+        refused(
+            &["corpus", "dedup", &src, &flag],
+            &["--threshold", "(0, 1]"],
+        );
+    }
+    refused(
+        &["corpus", "dedup", &src, "--num-perm", "0"],
+        &["--num-perm", "at least 1"],
+    );
+    refused(
+        &["corpus", "dedup", &src, "--shingle", "0"],
+        &["--shingle", "at least 1"],
+    );
+    let out = d.join("out").display().to_string();
+    refused(
+        &[
+            "corpus",
+            "prepare",
+            &src,
+            "--out",
+            &out,
+            "--near-dedup",
+            "--threshold",
+            "2",
+        ],
+        &["--threshold", "(0, 1]"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn plan_gpt_refuses_shapes_whose_counts_would_overflow() {
+    refused(
+        &[
+            "plan",
+            "--gpt",
+            "layers=99999999999,width=99999999999,heads=1",
+        ],
+        &["--gpt", "parameters; at most 1e15"],
+    );
+    refused(
+        &[
+            "plan",
+            "--gpt",
+            "layers=18446744073709551615,width=4096,heads=32",
+        ],
+        &["--gpt", "at most 1e15"],
+    );
+    refused(
+        &[
+            "plan",
+            "--gpt",
+            "layers=2,width=64,heads=1,vocab=18446744073709551615",
+        ],
+        &["--gpt", "at most 1e15"],
+    );
+}
+
+#[test]
+fn train_config_steps_and_tokens_get_the_flags_bounds() {
+    let d = tmpdir("trainconfig");
+    let base = "n_layer = 1\nd_model = 16\nn_head = 1\ndata = \"random\"\nvocab = 64\ncontext = 8\nbatch = 2\n";
+    let f = d.join("steps.toml");
+    std::fs::write(&f, format!("{base}steps = 1000000000000000\n")).unwrap();
+    refused(
+        &["train", "--config", &f.display().to_string()],
+        &[
+            "--config",
+            "steps.toml",
+            "steps must be at most 1000000000000",
+        ],
+    );
+    let f = d.join("tokens.toml");
+    std::fs::write(&f, format!("{base}tokens = 100000000000000000000\n")).unwrap();
+    refused(
+        &["train", "--config", &f.display().to_string()],
+        &["tokens.toml", "line 8"],
+    );
+    let f = d.join("tokens2.toml");
+    std::fs::write(&f, format!("{base}tokens = 10000000000000000\n")).unwrap();
+    refused(
+        &["train", "--config", &f.display().to_string()],
+        &[
+            "tokens.toml".replace("tokens", "tokens2").as_str(),
+            "tokens must be at most 1e15",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn eval_refuses_prompts_longer_than_the_models_context() {
+    let d = tmpdir("evalctx");
+    let run = d.join("run").display().to_string();
+    let o = scalelab(&[
+        "train",
+        "--data",
+        "random",
+        "--vocab",
+        "256",
+        "--context",
+        "8",
+        "--batch",
+        "2",
+        "--params",
+        "1e3",
+        "--steps",
+        "2",
+        "--out",
+        &run,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    refused(
+        &["eval", &run, "--tasks", "add:3", "-n", "2", "--shots", "2"],
+        &["do not fit the model's context of 8 tokens", "--shots"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn plan_refuses_fits_with_impossible_parameters() {
+    let d = tmpdir("badfit");
+    let sane = HUGE_FIT
+        .replace("\"A\": 1e+300", "\"A\": 400.0")
+        .replace("\"B\": 1e+300", "\"B\": 400.0");
+    let cases = [
+        (
+            "neg.json",
+            sane.replace("\"E\": 1.8913384986023443", "\"E\": -0.5"),
+            "params.E = -0.5: an irreducible loss cannot be negative",
+        ),
+        (
+            "exp.json",
+            sane.replace("\"alpha\": 0.34931289350617933", "\"alpha\": 1e308"),
+            "an exponent must lie in (0, 10]",
+        ),
+        (
+            "coef.json",
+            sane.replace("\"B\": 400.0", "\"B\": 0.0"),
+            "params.B = 0: a coefficient must be positive",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let f = d.join(name);
+        std::fs::write(&f, text).unwrap();
+        let f = f.display().to_string();
+        refused(&["plan", "--fit", &f, "--flops", "1e21"], &[name, needle]);
+    }
+    // the same fit with sane values plans
+    let f = d.join("sane.json");
+    std::fs::write(&f, &sane).unwrap();
+    let o = scalelab(&["plan", "--fit", &f.display().to_string(), "--flops", "1e21"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn study_checks_its_study_section_before_any_run() {
+    let d = tmpdir("study");
+    let body = "name = \"s\"\n[train]\ndata = \"random\"\nvocab = 64\ncontext = 8\nbatch = 2\n\n[[runs]]\nparams = 1e3\ntokens = 1e4\n\n[study]\n";
+    for (key, needle) in [
+        (
+            "target_factor = -5",
+            "target_factor must be a positive number",
+        ),
+        (
+            "target_factor = nan",
+            "target_factor must be a positive number",
+        ),
+        (
+            "target_flops = 0.0",
+            "target_flops must be a positive number",
+        ),
+        ("bootstrap = 100000000", "bootstrap must be at most 100000"),
+    ] {
+        let file = d.join("study.toml");
+        std::fs::write(&file, format!("{body}{key}\n")).unwrap();
+        let out = d.join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        refused(
+            &[
+                "study",
+                &file.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+            ],
+            &["study.toml", "[study]", needle],
+        );
+        assert!(!out.join("runs").exists(), "{key}: a run started");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

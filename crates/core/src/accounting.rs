@@ -114,6 +114,17 @@ impl GptShape {
                 self.n_head, self.d_model
             ));
         }
+        // Counted in f64 first, so a huge shape is refused instead of
+        // overflowing the exact (integer) counts.
+        let (c, f, l) = (self.d_model as f64, self.d_ff as f64, self.n_layer as f64);
+        let (t, v) = (self.context as f64, self.vocab as f64);
+        let heads = if self.tied_head { 1.0 } else { 2.0 };
+        let total = l * (4.0 * c * c + 2.0 * c * f + 9.0 * c + f) + 2.0 * c + heads * v * c + t * c;
+        if total > MAX_SHAPE_TOTAL_PARAMS {
+            return Err(format!(
+                "the shape has {total:.3e} parameters; at most {MAX_SHAPE_TOTAL_PARAMS:e} are supported"
+            ));
+        }
         Ok(())
     }
 
@@ -220,6 +231,11 @@ pub struct FlopCounts {
 /// ten trillion): far beyond any run this laboratory trains or plans, and
 /// small enough that every count stays exact in `u64` and `f64`.
 pub const MAX_SHAPE_PARAMS: f64 = 1e13;
+
+/// The largest shape [`GptShape::validate`] accepts, in parameters with
+/// embeddings: far beyond any trained model, and far below where the exact
+/// integer counts would overflow.
+pub const MAX_SHAPE_TOTAL_PARAMS: f64 = 1e15;
 
 /// The largest token budget of one run (10¹⁵): a thousand times the largest
 /// published training runs, and exact in `u64` and `f64`, so a step count
@@ -424,5 +440,18 @@ mod tests {
         for t in [1.0001e13, 2e19, 1e20, 1e300, f64::INFINITY, f64::NAN] {
             assert!(shape_for_params(t, 128, 256).is_none(), "target {t}");
         }
+    }
+
+    #[test]
+    fn huge_shapes_are_refused_before_their_counts_overflow() {
+        let big = GptShape::new(99_999_999_999, 99_999_999_999, 1, 128, 256);
+        let e = big.validate().unwrap_err();
+        assert!(e.contains("parameters; at most 1e15"), "{e}");
+        let wide_vocab = GptShape::new(1, 64, 1, 128, usize::MAX / 2);
+        assert!(wide_vocab.validate().is_err());
+        // the largest shape the rule makes still validates and counts exactly
+        let s = shape_for_params(MAX_SHAPE_PARAMS, 2048, 256_000).unwrap();
+        s.validate().unwrap();
+        assert!(s.params().non_embedding as f64 <= MAX_SHAPE_PARAMS * 1.01);
     }
 }

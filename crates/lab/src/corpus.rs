@@ -44,6 +44,27 @@ pub const MAX_SHINGLE: usize = 1024;
 pub const MAX_ITEMS: usize = 10_000_000;
 
 /// Refuses `v` above `max`, naming the flag and the bound.
+fn check_at_least_one(flag: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::flag(
+            flag,
+            format!("{flag} must be at least 1, got 0"),
+        ));
+    }
+    Ok(())
+}
+
+/// A Jaccard threshold is a similarity in (0, 1].
+fn check_threshold(flag: &str, v: f64) -> Result<()> {
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(Error::flag(
+            flag,
+            format!("{flag} is a Jaccard similarity in (0, 1], got {v}"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_at_most<T: PartialOrd + std::fmt::Display>(
     flag: &str,
     v: T,
@@ -162,6 +183,7 @@ impl PrepareRequest {
                 r.filters.max_repeated_lines = self.max_repeated_lines;
                 r.dedup.exact = !self.keep_duplicates;
                 r.dedup.near = self.near_dedup;
+                check_threshold("--threshold", self.threshold)?;
                 r.dedup.threshold = self.threshold;
                 r
             }
@@ -693,6 +715,9 @@ pub struct DedupReport {
 pub fn dedup(req: &DedupRequest) -> Result<DedupReport> {
     check_at_most("--num-perm", req.num_perm, MAX_NUM_PERM)?;
     check_at_most("--shingle", req.shingle, MAX_SHINGLE)?;
+    check_at_least_one("--num-perm", req.num_perm)?;
+    check_at_least_one("--shingle", req.shingle)?;
+    check_threshold("--threshold", req.threshold)?;
     let mut texts = Vec::new();
     let mut origins = Vec::new();
     let mut skipped = 0;

@@ -62,6 +62,35 @@ struct StudySettings {
     #[serde(default)]
     seed: u64,
 }
+/// The most bootstrap resamples a study takes (each is a refit).
+pub const MAX_STUDY_BOOTSTRAP: usize = 100_000;
+
+impl StudySettings {
+    /// Values a study can use, checked before any run starts.
+    fn check(&self) -> std::result::Result<(), String> {
+        if !(self.target_factor.is_finite() && self.target_factor > 0.0) {
+            return Err(format!(
+                "target_factor must be a positive number (the planning budget over the pilots' compute), got {}",
+                self.target_factor
+            ));
+        }
+        if let Some(c) = self.target_flops {
+            if !(c.is_finite() && c > 0.0 && c <= 1e35) {
+                return Err(format!(
+                    "target_flops must be a positive number of FLOPs up to 1e35, got {c}"
+                ));
+            }
+        }
+        if self.bootstrap > MAX_STUDY_BOOTSTRAP {
+            return Err(format!(
+                "bootstrap must be at most {MAX_STUDY_BOOTSTRAP}, got {}",
+                self.bootstrap
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn d_factor() -> f64 {
     100.0
 }
@@ -205,6 +234,13 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
         })?,
         None => toml::Table::new().try_into().expect("defaults"),
     };
+    settings.check().map_err(|m| {
+        Error::input(
+            &study_path,
+            None,
+            format!("{}: [study]: {m}", study_path.display()),
+        )
+    })?;
     prepare_dir(out, &plan)?;
     let jobs = req
         .jobs

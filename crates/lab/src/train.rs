@@ -129,6 +129,23 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
         cfg.d_model = s.d_model;
         cfg.n_head = s.n_head;
     }
+    // values from --config get the bounds the flags get
+    let from = |key: &str| match &req.config {
+        Some(p) => format!("--config {}: {key}", p.display()),
+        None => key.to_string(),
+    };
+    if let Some(s) = cfg.steps.filter(|&s| s > MAX_STEPS) {
+        return Err(Error::flag(
+            "--config",
+            format!("{} must be at most {MAX_STEPS}, got {s}", from("steps")),
+        ));
+    }
+    if let Some(t) = cfg.tokens.filter(|&t| t as f64 > MAX_TOKENS) {
+        return Err(Error::flag(
+            "--config",
+            format!("{} must be at most {MAX_TOKENS:e}, got {t}", from("tokens")),
+        ));
+    }
     if cfg.steps.is_none() && cfg.tokens.is_none() {
         return Err(Error::flag(
             "--steps",

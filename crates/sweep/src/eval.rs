@@ -197,6 +197,22 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
             let prompt = format!("{prefix}{}", it.prompt);
             let p = bytes(&prompt);
             let t = bytes(&it.target);
+            // the model would see only the prompt's last tokens: refuse
+            // rather than score a truncated question
+            if p.len() + t.len() > model.context() {
+                bail!(
+                    "run {run}: task {spec}, item {}: the prompt ({} tokens{}) and its answer ({} tokens) do not fit the model's context of {} tokens; use fewer --shots, an easier task or a model trained with a longer context",
+                    it.id,
+                    p.len(),
+                    if opts.shots > 0 {
+                        format!(", with {} shots", opts.shots)
+                    } else {
+                        String::new()
+                    },
+                    t.len(),
+                    model.context()
+                );
+            }
             let (output, logprob, choice_probs, brier_score) = if it.choices.is_empty() {
                 let logprob: f64 = model.target_logprobs(&p, &t)?.iter().sum();
                 let output = decode(model, &p, it.target.len() + 4, opts, &mut rng)?;

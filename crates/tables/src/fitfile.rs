@@ -199,7 +199,13 @@ pub struct BootstrapSummary {
     pub seed: u64,
     #[serde(default)]
     pub not_converged: usize,
-    /// Standard errors of the natural and derived parameters.
+    /// Resamples that landed on a degenerate solution (E collapsed, a
+    /// coefficient 1000× off the fit's, an exponent out of range): left out
+    /// of `se`, kept in `ci95` and `median`.
+    #[serde(default)]
+    pub degenerate: usize,
+    /// Standard errors of the natural and derived parameters (standard
+    /// deviation over the non-degenerate resamples).
     #[serde(default)]
     pub se: Named<f64>,
     /// 95% percentile intervals.
@@ -540,6 +546,9 @@ impl<W> FitReport<W> {
             return Err("no `params` object".into());
         }
         let params = self.natural_params(law.as_ref())?;
+        for (name, &v) in law.param_names().iter().zip(&params) {
+            check_param(name, v)?;
+        }
         let mut draws = Vec::with_capacity(self.draws().len());
         for (i, row) in self.draws().iter().enumerate() {
             let numbers = row.iter().filter(|x| !x.is_nan()).count();
@@ -553,6 +562,31 @@ impl<W> FitReport<W> {
             draws.push(row.clone());
         }
         Ok((law, params, draws))
+    }
+}
+
+/// The largest exponent a fit file may carry: laws of loss against scale
+/// have exponents well below 1; anything near this is a damaged file.
+pub const MAX_EXPONENT: f64 = 10.0;
+
+/// A parameter's value must make sense for what it is: an irreducible loss
+/// is not negative, a coefficient is positive, an exponent lies in
+/// (0, [`MAX_EXPONENT`]].
+fn check_param(name: &str, v: f64) -> Result<(), String> {
+    if !v.is_finite() {
+        return Err(format!("params.{name} = {v} is not a finite number"));
+    }
+    match name {
+        "E" if v < 0.0 => Err(format!(
+            "params.E = {v}: an irreducible loss cannot be negative"
+        )),
+        "A" | "B" | "N_c" | "D_c" if v <= 0.0 => Err(format!(
+            "params.{name} = {v}: a coefficient must be positive"
+        )),
+        "alpha" | "beta" | "alpha_N" | "alpha_D" if !(v > 0.0 && v <= MAX_EXPONENT) => Err(
+            format!("params.{name} = {v}: an exponent must lie in (0, {MAX_EXPONENT}]"),
+        ),
+        _ => Ok(()),
     }
 }
 
