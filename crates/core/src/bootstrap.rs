@@ -53,6 +53,39 @@ pub struct BootstrapResult {
     pub derived: Vec<Spread>,
     /// Resamples whose optimiser did not converge (still included).
     pub not_converged: usize,
+    /// Resamples that landed on a degenerate solution (see
+    /// [`is_degenerate`]): left out of the standard errors, kept in the
+    /// percentile intervals.
+    pub degenerate: usize,
+}
+
+/// How far (a factor) a coefficient of a resample may move from the
+/// full-data fit before the resample counts as degenerate.
+pub const DEGENERATE_FACTOR: f64 = 1e3;
+
+/// Whether a resample's natural parameters are a degenerate solution rather
+/// than a perturbation of the full-data fit `full`: a parameter that is not
+/// finite, an irreducible loss `E` collapsed below 1/[`DEGENERATE_FACTOR`]
+/// of the fit's, a coefficient (`A`, `B`, `N_c`, `D_c`) more than
+/// [`DEGENERATE_FACTOR`] times larger or smaller than the fit's, or an
+/// exponent (`alpha`, `beta`, `alpha_N`, `alpha_D`) at or below 0 or above
+/// 10. Such draws are what a weakly identified law produces when a
+/// resample lets one term absorb another (E → 0 with A or B exploding); one
+/// of them can dominate a standard deviation.
+pub fn is_degenerate(names: &[&str], draw: &[f64], full: &[f64]) -> bool {
+    names.iter().zip(draw).zip(full).any(|((name, &v), &f)| {
+        if !v.is_finite() {
+            return true;
+        }
+        match *name {
+            "E" => f > 0.0 && v < f / DEGENERATE_FACTOR,
+            "A" | "B" | "N_c" | "D_c" => {
+                f > 0.0 && !(v > f / DEGENERATE_FACTOR && v < f * DEGENERATE_FACTOR)
+            }
+            "alpha" | "beta" | "alpha_N" | "alpha_D" => !(v > 0.0 && v <= 10.0),
+            _ => false,
+        }
+    })
 }
 
 /// The weights (multiplicities) of resample `index`.
@@ -105,9 +138,21 @@ pub fn intervals_over<T, const K: usize>(
 
 /// Standard error, 95% interval and median of a sample.
 pub fn spread(name: &str, values: &[f64]) -> Spread {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    spread_keeping(name, values, &vec![true; values.len()])
+}
+
+/// [`spread`] whose standard error is taken over the values marked `keep`
+/// only (the non-degenerate draws); the interval and median use them all.
+pub fn spread_keeping(name: &str, values: &[f64], keep: &[bool]) -> Spread {
+    let kept: Vec<f64> = values
+        .iter()
+        .zip(keep)
+        .filter(|(_, &k)| k)
+        .map(|(v, _)| *v)
+        .collect();
+    let n = kept.len() as f64;
+    let mean = kept.iter().sum::<f64>() / n;
+    let var = kept.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     Spread {
@@ -195,10 +240,16 @@ pub fn bootstrap(
         .collect();
     let names = law.param_names();
     let draws: Vec<Vec<f64>> = fits.iter().map(|f| f.0.clone()).collect();
+    let keep: Vec<bool> = draws
+        .iter()
+        .map(|d| !is_degenerate(&names, d, &fit.params))
+        .collect();
     let params = names
         .iter()
         .enumerate()
-        .map(|(k, name)| spread(name, &draws.iter().map(|d| d[k]).collect::<Vec<_>>()))
+        .map(|(k, name)| {
+            spread_keeping(name, &draws.iter().map(|d| d[k]).collect::<Vec<_>>(), &keep)
+        })
         .collect();
     let derived_draws: Vec<Vec<(&'static str, f64)>> =
         draws.iter().map(|d| law.derived(d)).collect();
@@ -207,9 +258,10 @@ pub fn bootstrap(
         .iter()
         .enumerate()
         .map(|(k, (name, _))| {
-            spread(
+            spread_keeping(
                 name,
                 &derived_draws.iter().map(|d| d[k].1).collect::<Vec<_>>(),
+                &keep,
             )
         })
         .collect();
@@ -220,6 +272,7 @@ pub fn bootstrap(
         params,
         derived,
         not_converged: fits.iter().filter(|f| !f.1).count(),
+        degenerate: keep.iter().filter(|k| !**k).count(),
     }
 }
 
@@ -258,5 +311,38 @@ mod tests {
         assert!((percentile_sorted(&v, 97.5) - 9.775).abs() < 1e-12);
         let s = spread("x", &v);
         assert!((s.se - 3.0276503540974917).abs() < 1e-12);
+    }
+
+    #[test]
+    fn degenerate_draws_are_counted_and_left_out_of_the_standard_error() {
+        let names = ["E", "A", "B", "alpha", "beta"];
+        let full = [1.7, 400.0, 410.0, 0.34, 0.28];
+        assert!(!is_degenerate(&names, &full, &full));
+        assert!(!is_degenerate(
+            &names,
+            &[1.5, 900.0, 300.0, 0.4, 0.3],
+            &full
+        ));
+        for bad in [
+            [1e-15, 400.0, 410.0, 0.34, 0.28],
+            [1.7, 4e6, 410.0, 0.34, 0.28],
+            [1.7, 400.0, 0.1, 0.34, 0.28],
+            [1.7, 400.0, 410.0, -0.1, 0.28],
+            [1.7, 400.0, 410.0, 0.34, f64::NAN],
+        ] {
+            assert!(is_degenerate(&names, &bad, &full), "{bad:?}");
+        }
+        // one wild value dominates the standard deviation, not the robust
+        // standard error of the kept values
+        let mut v: Vec<f64> = (0..99).map(|i| 400.0 + f64::from(i)).collect();
+        v.push(4e7);
+        let mut keep = vec![true; 100];
+        keep[99] = false;
+        let all = spread("A", &v);
+        let kept = spread_keeping("A", &v, &keep);
+        assert!(all.se > 1e6);
+        assert!(kept.se < 30.0 && kept.se > 20.0, "{}", kept.se);
+        // the interval still uses every draw
+        assert_eq!(all.ci95, kept.ci95);
     }
 }

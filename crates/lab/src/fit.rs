@@ -184,6 +184,22 @@ fn fit_loaded(
                 ),
             ));
         }
+        if b.degenerate > 0 {
+            warnings.push(Warning::new(
+                WarningKind::Bootstrap,
+                format!(
+                    "{} of {} bootstrap refits ({:.0}%) landed on a degenerate solution (E collapsed, a coefficient 1000x off the fit's, or an exponent out of range): the standard errors leave them out, the 95% intervals (percentiles of all draws) keep them{}",
+                    b.degenerate,
+                    b.resamples,
+                    100.0 * b.degenerate as f64 / b.resamples.max(1) as f64,
+                    if b.degenerate * 20 > b.resamples {
+                        "; with this many, the law is not identified by these runs: read the intervals, not the standard errors"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
         Some(b)
     } else {
         None
@@ -314,6 +330,7 @@ fn bootstrap_summary(b: &BootstrapResult) -> BootstrapSummary {
         n: b.resamples,
         seed: b.seed,
         not_converged: b.not_converged,
+        degenerate: b.degenerate,
         draws: b.draws.clone(),
         ..Default::default()
     };

@@ -264,8 +264,19 @@ pub fn render(r: &FitReport) -> String {
     if let Some(b) = boot {
         let _ = writeln!(
             s,
-            "bootstrap {} resamples (seed {}), {} not converged ({:.2} s)",
-            b.n, b.seed, b.not_converged, r.timing.bootstrap_s
+            "bootstrap {} resamples (seed {}), {} not converged{} ({:.2} s)",
+            b.n,
+            b.seed,
+            b.not_converged,
+            if b.degenerate > 0 {
+                format!(
+                    ", {} degenerate (left out of ± standard errors)",
+                    b.degenerate
+                )
+            } else {
+                String::new()
+            },
+            r.timing.bootstrap_s
         );
     }
     let _ = writeln!(s);
