@@ -561,7 +561,10 @@ fn rollout_backtest_on_the_epoch_data() {
     assert!(cuts.len() >= 10, "{} cuts", cuts.len());
     let mut held = 0;
     for c in cuts {
-        let (train, test) = (c["n_train"].as_u64().unwrap(), c["n_held_out"].as_u64().unwrap());
+        let (train, test) = (
+            c["n_train"].as_u64().unwrap(),
+            c["n_held_out"].as_u64().unwrap(),
+        );
         assert_eq!(train + test, 240, "{c}");
         assert!(train >= 6 && test >= 1, "{c}");
         assert!(c["inside_pi95"].as_u64().unwrap() <= test);
@@ -576,7 +579,10 @@ fn rollout_backtest_on_the_epoch_data() {
         let pred = p["predicted"].as_f64().unwrap();
         assert!(lo < pred && pred < hi, "{p}");
         let ci = p["ci95"].as_array().unwrap();
-        assert!(lo <= ci[0].as_f64().unwrap() && ci[1].as_f64().unwrap() <= hi, "{p}");
+        assert!(
+            lo <= ci[0].as_f64().unwrap() && ci[1].as_f64().unwrap() <= hi,
+            "{p}"
+        );
         let loss = p["loss"].as_f64().unwrap();
         assert_eq!(p["inside_pi95"], lo <= loss && loss <= hi, "{p}");
         assert!(p["distance_decades"].as_f64().unwrap() > -0.05, "{p}");
@@ -586,7 +592,10 @@ fn rollout_backtest_on_the_epoch_data() {
     assert_eq!(in_bins, held);
     // The last cut extrapolates least: its fit has nearly all the runs.
     let last = cuts.last().unwrap();
-    assert!(last["mean_abs_rel_error"].as_f64().unwrap() < 0.05, "{last}");
+    assert!(
+        last["mean_abs_rel_error"].as_f64().unwrap() < 0.05,
+        "{last}"
+    );
     // Conditioning and scatter are always reported.
     let c = &v["conditioning"];
     assert!(c["condition_number"].as_f64().unwrap() > 1.0, "{c}");
@@ -646,6 +655,12 @@ fn rollout_groups_by_the_design_budget_column() {
         assert!(c["mean_abs_rel_error"].as_f64().unwrap() < 0.02, "{c}");
     }
     // Without --rollout there is no rollout key.
-    let v = json_of(&scalelab(&["fit", &csv, "--params-col", "model size", "--json"]));
+    let v = json_of(&scalelab(&[
+        "fit",
+        &csv,
+        "--params-col",
+        "model size",
+        "--json",
+    ]));
     assert!(v.get("rollout").is_none());
 }

@@ -568,5 +568,9 @@ fn prediction_intervals_contain_confidence_intervals() {
         "7e10:1.4e12",
         "--json",
     ]));
-    assert!(v["points"][0].get("loss_pi95").is_none(), "{}", v["points"][0]);
+    assert!(
+        v["points"][0].get("loss_pi95").is_none(),
+        "{}",
+        v["points"][0]
+    );
 }

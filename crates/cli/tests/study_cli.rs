@@ -82,6 +82,21 @@ fn tiny_study_runs_the_whole_loop() {
         .as_f64()
         .unwrap()
         .is_finite());
+    // the rollout beside it: the budgets up to each cut predict those above
+    let ro = &v["fit"]["rollout"];
+    assert!(
+        ro["grouped_by"].as_str().unwrap().contains("flops_budget"),
+        "{ro}"
+    );
+    let cuts = ro["cuts"].as_array().unwrap();
+    assert!(!cuts.is_empty(), "{ro}");
+    assert_eq!(
+        cuts.last().unwrap()["n_held_out"].as_u64().unwrap() as usize,
+        n_top,
+        "{ro}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert!(summary.contains("rollout backtest"), "{summary}");
     // the truth of the synthetic language beside the fitted E
     let floor = v["truth"]["floor"].as_f64().unwrap();
     let rate = v["truth"]["entropy_rate"].as_f64().unwrap();

@@ -275,7 +275,11 @@ mod tests {
 
     #[test]
     fn eigen_decomposes_a_known_matrix() {
-        let a = vec![vec![2.0, 1.0, 0.0], vec![1.0, 2.0, 0.0], vec![0.0, 0.0, 5.0]];
+        let a = vec![
+            vec![2.0, 1.0, 0.0],
+            vec![1.0, 2.0, 0.0],
+            vec![0.0, 0.0, 5.0],
+        ];
         let (vals, vecs) = symmetric_eigen(&a);
         for (v, w) in vals.iter().zip([1.0, 3.0, 5.0]) {
             assert!((v - w).abs() < 1e-12, "{vals:?}");
@@ -334,7 +338,13 @@ mod tests {
             .map(|i| {
                 let t = (i as f64 * 0.37).sin();
                 let u = (i as f64 * 1.91).cos();
-                vec![1.8 * (0.01 * t).exp(), 400.0 * (0.05 * u).exp(), 2000.0 * (0.02 * t).exp(), 0.34 + 0.003 * (i as f64 * 2.3).sin(), 0.36]
+                vec![
+                    1.8 * (0.01 * t).exp(),
+                    400.0 * (0.05 * u).exp(),
+                    2000.0 * (0.02 * t).exp(),
+                    0.34 + 0.003 * (i as f64 * 2.3).sin(),
+                    0.36,
+                ]
             })
             .collect();
         let c = conditioning(&Chinchilla, &obs, &fit.raw, &draws);
@@ -342,7 +352,8 @@ mod tests {
         assert!((m[0][0] - 1.0).abs() < 1e-12);
         let w = identifiability_warnings(&Chinchilla.param_names(), &c);
         assert!(
-            w.iter().any(|w| w.starts_with("E and B are not separately identifiable")),
+            w.iter()
+                .any(|w| w.starts_with("E and B are not separately identifiable")),
             "{w:?} {m:?}"
         );
     }

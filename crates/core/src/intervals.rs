@@ -37,7 +37,11 @@ pub const MAD_TO_SD: f64 = 1.482_602_218_505_602;
 /// times √(n / (n − k)) for `n_params` = k fitted parameters. NaN for fewer
 /// than `k + 1` residuals.
 pub fn scatter(residuals: &[f64], n_params: usize) -> f64 {
-    let r: Vec<f64> = residuals.iter().copied().filter(|x| x.is_finite()).collect();
+    let r: Vec<f64> = residuals
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
     let n = r.len();
     if n <= n_params || n == 0 {
         return f64::NAN;
@@ -68,7 +72,10 @@ pub fn prediction_interval(loss: f64, ci: Option<[f64; 2]>, sigma: f64) -> [f64;
         Some([a, b]) if a > 0.0 && b > 0.0 => ((l - a.ln()).powi(2), (b.ln() - l).powi(2)),
         _ => (0.0, 0.0),
     };
-    [(l - (lo + noise).sqrt()).exp(), (l + (hi + noise).sqrt()).exp()]
+    [
+        (l - (lo + noise).sqrt()).exp(),
+        (l + (hi + noise).sqrt()).exp(),
+    ]
 }
 
 /// A predicted loss with its two intervals.
@@ -172,7 +179,8 @@ mod tests {
             let loss: Vec<f64> = c
                 .iter()
                 .map(|&c| {
-                    law.predict(&truth, &Covariates { n: 1.0, d: 1.0, c }) * (sigma * normal(&mut rng)).exp()
+                    law.predict(&truth, &Covariates { n: 1.0, d: 1.0, c })
+                        * (sigma * normal(&mut rng)).exp()
                 })
                 .collect();
             let obs = Observations::new(vec![1.0; 24], vec![1.0; 24], c.clone(), loss).unwrap();

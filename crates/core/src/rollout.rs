@@ -332,7 +332,9 @@ mod tests {
                 d.push(dd);
                 // the exact compute wobbles around the budget
                 key.push(c);
-                l.push(Chinchilla.predict(&truth, &Covariates::from_nd(nn, dd)) * (noise * e).exp());
+                l.push(
+                    Chinchilla.predict(&truth, &Covariates::from_nd(nn, dd)) * (noise * e).exp(),
+                );
             }
         }
         (Observations::from_nd(n, d, l).unwrap(), key)
@@ -393,11 +395,17 @@ mod tests {
         let sub: Vec<usize> = (0..10).collect();
         let e = rollout(&Chinchilla, &obs.select(&sub), &key[..10], &opts(0), &|| {});
         // 2 budgets of 5: the first cut has 5 runs, fewer than 6.
-        assert!(matches!(e, Err(RolloutError::NoCut { budgets: 2, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(RolloutError::NoCut { budgets: 2, .. })),
+            "{e:?}"
+        );
         let mut bad = key.clone();
         bad[3] = f64::NAN;
         let e = rollout(&Chinchilla, &obs, &bad, &opts(0), &|| {});
-        assert!(matches!(e, Err(RolloutError::BadKey { index: 3, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(RolloutError::BadKey { index: 3, .. })),
+            "{e:?}"
+        );
     }
 
     #[test]

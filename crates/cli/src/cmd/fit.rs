@@ -441,7 +441,10 @@ fn rollout_text(r: &RolloutSummary) -> String {
             }
         }
     }
-    let _ = writeln!(s, "         by extrapolation distance (decades of compute beyond the cut):");
+    let _ = writeln!(
+        s,
+        "         by extrapolation distance (decades of compute beyond the cut):"
+    );
     let _ = writeln!(
         s,
         "         {:>13} {:>6} {:>11} {:>10} {:>10} {:>9}",
