@@ -641,9 +641,37 @@ mod tests {
         let req = FitRequest {
             bootstrap: 8,
             holdout: Some(Holdout::Largest(3)),
+            rollout: true,
             ..Default::default()
         };
         let r = fit_table(&req, synthetic(), &Silent).unwrap();
+        // The rollout: every cut predicts the runs above it; with enough
+        // noiseless runs of the law (not 6 for 5 parameters), closely.
+        let ro = r.rollout.as_ref().unwrap();
+        assert_eq!(ro.bootstrap, 8);
+        assert!(!ro.cuts.is_empty());
+        for c in &ro.cuts {
+            assert_eq!(c.n_train + c.n_held_out, 25, "{c:?}");
+            assert!(c.mean_abs_rel_error.is_finite(), "{c:?}");
+            if c.n_train >= 15 {
+                assert!(c.mean_abs_rel_error < 0.01, "{c:?}");
+            }
+        }
+        assert_eq!(
+            ro.points.len(),
+            ro.cuts.iter().map(|c| c.n_held_out).sum::<usize>()
+        );
+        // Conditioning with the bootstrap's correlations; the scatter.
+        let cond = r.conditioning.as_ref().unwrap();
+        assert!(cond.condition_number > 1.0);
+        assert_eq!(cond.correlations.as_ref().unwrap().matrix.len(), 5);
+        assert!(r.residuals.scatter >= 0.0 && r.residuals.scatter < 1e-3);
+        // Both intervals of a predicted loss; the run's contains the law's.
+        let x = Covariates::from_nd(1e8, 2e9);
+        let p = predict_with_intervals(&r, &[x]).unwrap();
+        let ci = p[0].ci95.unwrap();
+        assert!(p[0].pi95[0] <= ci[0] && ci[1] <= p[0].pi95[1], "{p:?}");
+        assert!((p[0].loss / r.predict(&[1e8], &[2e9]).unwrap()[0] - 1.0).abs() < 1e-12);
         assert_eq!(r.schema, FIT_SCHEMA);
         assert!((r.param("E").unwrap() - 1.8).abs() < 1e-3, "{:?}", r.params);
         assert!((r.param("alpha").unwrap() - 0.34).abs() < 1e-3);
