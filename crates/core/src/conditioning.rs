@@ -27,8 +27,9 @@ pub const CORRELATION_WARN: f64 = 0.95;
 /// The conditioning of a fit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conditioning {
-    /// λ_max / λ_min of the column-scaled Gauss–Newton Hessian (infinite
-    /// when a parameter has no effect, e.g. a vanished term).
+    /// λ_max / λ_min of the column-scaled Gauss–Newton Hessian over the
+    /// parameters that have an effect (a vanished term's are left out);
+    /// infinite when some combination has none.
     pub condition_number: f64,
     /// The eigenvector of the smallest eigenvalue (per parameter, unit
     /// length): the combination the data pin down least.
@@ -126,26 +127,31 @@ pub fn condition_number(law: &dyn Law, obs: &Observations, raw: &[f64]) -> (f64,
         }
     }
     let norms: Vec<f64> = (0..k).map(|a| h[a][a].sqrt()).collect();
-    if norms.iter().any(|n| !(*n > 0.0) || !n.is_finite()) {
-        let weakest = norms
-            .iter()
-            .map(|n| if *n > 0.0 && n.is_finite() { 0.0 } else { 1.0 })
-            .collect();
-        return (f64::INFINITY, weakest);
+    // A parameter without effect (a vanished term's coefficient, or the
+    // exponent of that term) is left out: the fit warns about the vanished
+    // term already, and the rest can still be judged.
+    let keep: Vec<usize> = (0..k)
+        .filter(|&a| norms[a] > 0.0 && norms[a].is_finite())
+        .collect();
+    let m = keep.len();
+    if m == 0 {
+        return (f64::NAN, vec![0.0; k]);
     }
-    for a in 0..k {
-        for b in 0..k {
-            h[a][b] /= norms[a] * norms[b];
-        }
+    let scaled: Vec<Vec<f64>> = keep
+        .iter()
+        .map(|&a| {
+            keep.iter()
+                .map(|&b| h[a][b] / (norms[a] * norms[b]))
+                .collect()
+        })
+        .collect();
+    let (vals, vecs) = symmetric_eigen(&scaled);
+    let mut weakest = vec![0.0; k];
+    for (r, &a) in keep.iter().enumerate() {
+        weakest[a] = vecs[r][0];
     }
-    let (vals, vecs) = symmetric_eigen(&h);
-    let weakest = (0..k).map(|r| vecs[r][0]).collect();
-    let (lo, hi) = (vals[0], vals[k - 1]);
-    let cond = if lo > hi * 1e-300 && lo > 0.0 {
-        hi / lo
-    } else {
-        f64::INFINITY
-    };
+    let (lo, hi) = (vals[0], vals[m - 1]);
+    let cond = if lo > 0.0 { hi / lo } else { f64::INFINITY };
     (cond, weakest)
 }
 
@@ -238,7 +244,7 @@ pub fn identifiability_warnings(names: &[&str], c: &Conditioning) -> Vec<String>
             }
         }
     }
-    if !(c.condition_number <= CONDITION_WARN) {
+    if c.condition_number > CONDITION_WARN {
         let mut involved: Vec<(usize, f64)> = c
             .weakest
             .iter()
@@ -318,6 +324,11 @@ mod tests {
         assert!(good.is_finite() && good < CONDITION_WARN, "{good}");
         assert!(bad > 1e3 * good, "{bad} vs {good}");
         assert!((weakest.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-9);
+        // A vanished term (B = 0) leaves its two parameters out.
+        let no_b = Chinchilla.to_raw(&[1.8, 400.0, 0.0, 0.34, 0.36]);
+        let (c_no_b, w_no_b) = condition_number(&Chinchilla, &spread, &no_b);
+        assert!(c_no_b.is_finite() && c_no_b >= 1.0, "{c_no_b}");
+        assert_eq!((w_no_b[2], w_no_b[4]), (0.0, 0.0), "{w_no_b:?}");
         let c = Conditioning {
             condition_number: bad.max(2.0 * CONDITION_WARN),
             weakest,

@@ -444,8 +444,8 @@ pub struct Correlations {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConditioningSummary {
     /// λ_max / λ_min of the Gauss–Newton Hessian JᵀJ of the log residuals
-    /// with unit-length columns (`null`: infinite, a parameter without
-    /// effect).
+    /// with unit-length columns, over the parameters that have an effect
+    /// (a vanished term's are left out; `null`: infinite).
     #[serde(default = "nan", deserialize_with = "num")]
     pub condition_number: f64,
     /// The direction the runs pin down least (unit eigenvector of the
