@@ -86,20 +86,16 @@ pub fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for r in 0..k {
-                    let (mrp, mrq) = (m[r][p], m[r][q]);
-                    m[r][p] = c * mrp - s * mrq;
-                    m[r][q] = s * mrp + c * mrq;
+                // columns p, q of M and V, then rows p, q of M
+                for row in m.iter_mut().chain(v.iter_mut()) {
+                    let (xp, xq) = (row[p], row[q]);
+                    row[p] = c * xp - s * xq;
+                    row[q] = s * xp + c * xq;
                 }
-                for r in 0..k {
-                    let (mpr, mqr) = (m[p][r], m[q][r]);
-                    m[p][r] = c * mpr - s * mqr;
-                    m[q][r] = s * mpr + c * mqr;
-                }
-                for r in 0..k {
-                    let (vrp, vrq) = (v[r][p], v[r][q]);
-                    v[r][p] = c * vrp - s * vrq;
-                    v[r][q] = s * vrp + c * vrq;
+                let (rp, rq) = (m[p].clone(), m[q].clone());
+                for (r, (xp, xq)) in rp.iter().zip(&rq).enumerate() {
+                    m[p][r] = c * xp - s * xq;
+                    m[q][r] = s * xp + c * xq;
                 }
             }
         }

@@ -175,11 +175,17 @@ pub fn rollout(
     opts: &RolloutOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Rollout, RolloutError> {
-    for (index, &value) in keys.iter().zip(&obs.c).enumerate().flat_map(|(i, (k, c))| {
-        [(i, k), (i, c)]
-            .into_iter()
-            .filter(|(_, v)| !(v.is_finite() && **v > 0.0))
-    }) {
+    let bad = keys
+        .iter()
+        .zip(&obs.c)
+        .enumerate()
+        .find_map(|(i, (&k, &c))| {
+            [k, c]
+                .into_iter()
+                .find(|v| !(v.is_finite() && *v > 0.0))
+                .map(|value| (i, value))
+        });
+    if let Some((index, value)) = bad {
         return Err(RolloutError::BadKey { index, value });
     }
     let groups = group_values(keys, opts.rel_tol);
