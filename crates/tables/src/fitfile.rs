@@ -872,6 +872,48 @@ mod tests {
     }
 
     #[test]
+    fn a_rollout_and_conditioning_read_back_with_their_nulls() {
+        let mut r: FitReport = serde_json::from_value(chinchilla()).unwrap();
+        assert!(r.rollout.is_none() && r.conditioning.is_none());
+        assert!(r.residuals.scatter.is_nan(), "absent in an old file");
+        r.rollout = Some(RolloutSummary {
+            grouped_by: "compute".into(),
+            n_points: 1,
+            points: vec![RolloutPointSummary {
+                cut: 0,
+                line: Some(3),
+                params: 1e8,
+                tokens: 2e9,
+                flops: 1.2e18,
+                loss: 3.0,
+                predicted: 3.1,
+                rel_error: 0.1 / 3.0,
+                distance_decades: 0.4,
+                ci95: None,
+                pi95: [f64::NAN, 3.3],
+                inside_pi95: false,
+            }],
+            ..Default::default()
+        });
+        r.conditioning = Some(ConditioningSummary {
+            condition_number: f64::INFINITY,
+            weakest: Named::default(),
+            correlations: Some(Correlations {
+                names: vec!["E".into(), "A".into()],
+                matrix: vec![vec![1.0, f64::NAN], vec![f64::NAN, 1.0]],
+            }),
+        });
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        let back: FitReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+        let p = &back.rollout.as_ref().unwrap().points[0];
+        assert!(p.pi95[0].is_nan() && p.pi95[1] == 3.3 && p.ci95.is_none());
+        let c = back.conditioning.as_ref().unwrap();
+        assert!(c.condition_number.is_nan(), "infinite is written as null");
+        assert!(c.correlations.as_ref().unwrap().matrix[0][1].is_nan());
+    }
+
+    #[test]
     fn bad_objects_are_refused_with_the_file_and_key_named() {
         let cases: Vec<(Value, &str)> = vec![
             (json!({"law": "chinchilla"}), "no `schema` key"),
