@@ -151,6 +151,20 @@ class Fit:
         h = self._d.get("holdout")
         return None if h is None else dict(h)
 
+    @property
+    def rollout(self) -> Optional[Dict[str, Any]]:
+        """The rollout backtest (``budgets``, ``cuts``, ``by_distance``,
+        ``points``, prediction-interval coverage), or None."""
+        r = self._d.get("rollout")
+        return None if r is None else dict(r)
+
+    @property
+    def conditioning(self) -> Optional[Dict[str, Any]]:
+        """The condition number and bootstrap correlations of the
+        parameters (centred variables), or None."""
+        c = self._d.get("conditioning")
+        return None if c is None else dict(c)
+
     # -- uses -----------------------------------------------------------------
     def predict(self, N: Any, D: Any) -> np.ndarray:
         """The predicted loss at parameter counts ``N`` and token counts
@@ -185,6 +199,7 @@ def fit(
     huber_delta: float = 1e-3,
     least_squares: bool = False,
     threads: Optional[int] = None,
+    rollout: bool = False,
 ) -> Fit:
     """Fits a scaling law to runs, as ``scalelab fit`` does.
 
@@ -204,6 +219,9 @@ def fit(
     - ``where``: row filters in the CLI's ``--where`` grammar;
     - ``holdout``: ``K`` (hold out the K largest-compute runs) or
       ``{"above_flops": C}``, reported in ``fit.holdout``;
+    - ``rollout``: the rollout backtest (``scalelab fit --rollout``): for
+      every compute budget, fit on the runs at or below it and predict those
+      above; reported in ``fit.rollout``;
     - ``progress``: a callable receiving :class:`ProgressEvent` s (the
       bootstrap reports one per resample), or True for lines on stderr.
 
@@ -235,6 +253,7 @@ def fit(
         least_squares=bool(least_squares),
         threads=threads,
         progress=adapter(progress),
+        rollout=bool(rollout),
         **_columns(columns),
     )
     return Fit(text)

@@ -539,3 +539,128 @@ fn bad_flags_are_named() {
         &["--out", "/nonexistent/dir/fit.json"],
     );
 }
+
+#[test]
+fn rollout_backtest_on_the_epoch_data() {
+    let Some(csv) = epoch_csv() else { return };
+    let mut args = vec!["fit", &csv, "--law", "chinchilla", "--rollout"];
+    args.extend(EPOCH_COLS);
+    args.extend(["--bootstrap", "10", "--json", "--quiet"]);
+    let v = json_of(&scalelab(&args));
+    let r = &v["rollout"];
+    assert!(
+        r["grouped_by"].as_str().unwrap().contains("compute"),
+        "{}",
+        r["grouped_by"]
+    );
+    assert_eq!(r["bootstrap"], 10);
+    let budgets = r["budgets"].as_array().unwrap();
+    let runs: u64 = budgets.iter().map(|b| b["runs"].as_u64().unwrap()).sum();
+    assert_eq!(runs, 240);
+    let cuts = r["cuts"].as_array().unwrap();
+    assert!(cuts.len() >= 10, "{} cuts", cuts.len());
+    let mut held = 0;
+    for c in cuts {
+        let (train, test) = (
+            c["n_train"].as_u64().unwrap(),
+            c["n_held_out"].as_u64().unwrap(),
+        );
+        assert_eq!(train + test, 240, "{c}");
+        assert!(train >= 6 && test >= 1, "{c}");
+        assert!(c["inside_pi95"].as_u64().unwrap() <= test);
+        held += test;
+    }
+    let points = r["points"].as_array().unwrap();
+    assert_eq!(points.len() as u64, held);
+    assert_eq!(r["n_points"].as_u64().unwrap(), held);
+    for p in points {
+        let pi = p["pi95"].as_array().unwrap();
+        let (lo, hi) = (pi[0].as_f64().unwrap(), pi[1].as_f64().unwrap());
+        let pred = p["predicted"].as_f64().unwrap();
+        assert!(lo < pred && pred < hi, "{p}");
+        let ci = p["ci95"].as_array().unwrap();
+        assert!(
+            lo <= ci[0].as_f64().unwrap() && ci[1].as_f64().unwrap() <= hi,
+            "{p}"
+        );
+        let loss = p["loss"].as_f64().unwrap();
+        assert_eq!(p["inside_pi95"], lo <= loss && loss <= hi, "{p}");
+        assert!(p["distance_decades"].as_f64().unwrap() > -0.05, "{p}");
+    }
+    let bins = r["by_distance"].as_array().unwrap();
+    let in_bins: u64 = bins.iter().map(|b| b["n"].as_u64().unwrap()).sum();
+    assert_eq!(in_bins, held);
+    // The last cut extrapolates least: its fit has nearly all the runs.
+    let last = cuts.last().unwrap();
+    assert!(
+        last["mean_abs_rel_error"].as_f64().unwrap() < 0.05,
+        "{last}"
+    );
+    // Conditioning and scatter are always reported.
+    let c = &v["conditioning"];
+    assert!(c["condition_number"].as_f64().unwrap() > 1.0, "{c}");
+    let m = c["correlations"]["matrix"].as_array().unwrap();
+    assert_eq!(m.len(), 5);
+    assert!((m[0][0].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    let scatter = v["residuals"]["scatter"].as_f64().unwrap();
+    assert!(scatter > 0.0 && scatter < v["residuals"]["rmse"].as_f64().unwrap() * 2.0);
+
+    // The text names both tables and the interval.
+    let mut args = vec!["fit", &csv, "--rollout"];
+    args.extend(EPOCH_COLS);
+    let out = scalelab(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rollout "), "{text}");
+    assert!(text.contains("by extrapolation distance"), "{text}");
+    assert!(text.contains("95% prediction interval"), "{text}");
+    assert!(text.contains("conditioning  condition number"), "{text}");
+}
+
+#[test]
+fn rollout_groups_by_the_design_budget_column() {
+    let dir = tmpdir();
+    let (text, _) = synthetic_csv(3);
+    // the design's budgets: 5 budgets of 7 runs
+    let mut with_budget = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            with_budget.push_str(&format!("{line},flops_budget\n"));
+        } else {
+            let c = 1e18 * 10f64.powf(0.75 * ((i - 1) / 7) as f64);
+            with_budget.push_str(&format!("{line},{c}\n"));
+        }
+    }
+    let csv = write(&dir, "designed.csv", &with_budget);
+    let v = json_of(&scalelab(&[
+        "fit",
+        &csv,
+        "--params-col",
+        "model size",
+        "--rollout",
+        "--json",
+    ]));
+    let r = &v["rollout"];
+    assert!(r["grouped_by"].as_str().unwrap().contains("flops_budget"));
+    assert_eq!(r["budgets"].as_array().unwrap().len(), 5);
+    let held: Vec<u64> = r["cuts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["n_held_out"].as_u64().unwrap())
+        .collect();
+    assert_eq!(held, vec![21, 14, 7]);
+    assert_eq!(r["bootstrap"], 0);
+    for c in r["cuts"].as_array().unwrap() {
+        assert!(c["mean_abs_rel_error"].as_f64().unwrap() < 0.02, "{c}");
+    }
+    // Without --rollout there is no rollout key.
+    let v = json_of(&scalelab(&[
+        "fit",
+        &csv,
+        "--params-col",
+        "model size",
+        "--json",
+    ]));
+    assert!(v.get("rollout").is_none());
+}

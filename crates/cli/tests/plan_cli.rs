@@ -495,3 +495,82 @@ fn a_small_tokens_per_param_keeps_its_digits() {
         "{hw}"
     );
 }
+
+#[test]
+fn prediction_intervals_contain_confidence_intervals() {
+    let draws: Vec<[f64; 5]> = (0..50)
+        .map(|i| {
+            let u = (i as f64 / 49.0) - 0.5;
+            [
+                E + 0.02 * u,
+                A * (1.0 + 0.1 * u),
+                B * (1.0 - 0.1 * u),
+                ALPHA + 0.01 * u,
+                BETA - 0.01 * u,
+            ]
+        })
+        .collect();
+    let text = epoch_fit(Some(&draws));
+    let with_scatter = format!(
+        "{}, \"residuals\": {{\"rmse\": 0.03, \"scatter\": 0.012}}}}",
+        text.trim_end().strip_suffix('}').unwrap()
+    );
+    let fit = tmp("epoch_scatter.json", &with_scatter);
+    let args = [
+        "plan",
+        "--fit",
+        fit.to_str().unwrap(),
+        "--flops",
+        "1e23",
+        "--loss-at",
+        "7e10:1.4e12",
+    ];
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v = json_of(&scalelab(&json_args));
+    for p in [&v["plans"][0], &v["points"][0]] {
+        let ci = p["loss_ci95"].as_array().unwrap_or_else(|| panic!("{p}"));
+        let pi = p["loss_pi95"].as_array().unwrap_or_else(|| panic!("{p}"));
+        let (c0, c1) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        let (p0, p1) = (pi[0].as_f64().unwrap(), pi[1].as_f64().unwrap());
+        assert!(p0 < c0 && c1 < p1, "PI {pi:?} must contain CI {ci:?}");
+        let l = p["loss_pred"].as_f64().unwrap();
+        // the scatter alone is ±1.96·0.012 on the log scale
+        assert!(p1 / l >= (1.96f64 * 0.012).exp() - 1e-9, "{p}");
+        // the existing key is unchanged
+        assert_eq!(p["ci95"]["loss_pred"], p["loss_ci95"]);
+    }
+    let out = scalelab(&args);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("95% confidence interval (law)"), "{s}");
+    assert!(s.contains("95% prediction interval (a run)"), "{s}");
+
+    // A fit file without scatter uses its rmse; without either, no PI.
+    let rmse_only = with_scatter.replace(", \"scatter\": 0.012", "");
+    let fit = tmp("epoch_rmse.json", &rmse_only);
+    let v = json_of(&scalelab(&[
+        "plan",
+        "--fit",
+        fit.to_str().unwrap(),
+        "--loss-at",
+        "7e10:1.4e12",
+        "--json",
+    ]));
+    let pi = v["points"][0]["loss_pi95"].as_array().unwrap();
+    let l = v["points"][0]["loss_pred"].as_f64().unwrap();
+    assert!(pi[1].as_f64().unwrap() / l >= (1.96f64 * 0.03).exp() - 1e-9);
+    let fit = tmp("epoch_plain.json", &text);
+    let v = json_of(&scalelab(&[
+        "plan",
+        "--fit",
+        fit.to_str().unwrap(),
+        "--loss-at",
+        "7e10:1.4e12",
+        "--json",
+    ]));
+    assert!(
+        v["points"][0].get("loss_pi95").is_none(),
+        "{}",
+        v["points"][0]
+    );
+}

@@ -275,6 +275,7 @@ fn chinchilla_report_renders_in_a_browser() {
         "loss < 3.4469",
         "--bootstrap",
         "200",
+        "--rollout",
         "--quiet",
         "--out",
         &fit.display().to_string(),
@@ -292,6 +293,13 @@ fn chinchilla_report_renders_in_a_browser() {
         "the fit's table is found and hashed"
     );
     assert!(html.contains("Chinchilla (Hoffmann et al. 2022)"));
+    // The rollout's figure and table, and the parameters' correlations.
+    assert!(
+        html.contains("Rollout backtest: error against extrapolation distance"),
+        "no rollout figure"
+    );
+    assert!(html.contains("decades beyond the cut"), "no rollout table");
+    assert!(html.contains("Bootstrap correlations of the parameters"));
     assert!(
         html.contains("excluded from the fit")
             || html.contains("5 runs excluded")

@@ -82,6 +82,28 @@ fn tiny_study_runs_the_whole_loop() {
         .as_f64()
         .unwrap()
         .is_finite());
+    // the rollout beside it: the budgets up to each cut predict those above
+    // (when the budgets below the top hold the 6 runs a 5-parameter law
+    // needs; else a warning says why there is none)
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    let ro = &v["fit"]["rollout"];
+    if budgets.len() - n_top >= 6 {
+        assert!(
+            ro["grouped_by"].as_str().unwrap().contains("flops_budget"),
+            "{ro}"
+        );
+        let cuts = ro["cuts"].as_array().unwrap();
+        assert_eq!(
+            cuts.last().unwrap()["n_held_out"].as_u64().unwrap() as usize,
+            n_top,
+            "{ro}"
+        );
+        assert!(summary.contains("rollout backtest"), "{summary}");
+    } else {
+        assert!(ro.is_null(), "{ro}");
+        let w = v["warnings"].to_string();
+        assert!(w.contains("no rollout backtest"), "{w}");
+    }
     // the truth of the synthetic language beside the fitted E
     let floor = v["truth"]["floor"].as_f64().unwrap();
     let rate = v["truth"]["entropy_rate"].as_f64().unwrap();

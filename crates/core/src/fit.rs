@@ -202,14 +202,14 @@ pub fn minimise_from_with_memory(
 }
 
 /// raw[coef] = x[coef] + shift·x[exponent].
-fn centred_to_raw(centring: &[crate::laws::Centring], x: &mut [f64]) {
+pub(crate) fn centred_to_raw(centring: &[crate::laws::Centring], x: &mut [f64]) {
     for c in centring {
         x[c.coef] += c.shift * x[c.exponent];
     }
 }
 
 /// x[coef] = raw[coef] − shift·raw[exponent] (also maps steps).
-fn raw_to_centred(centring: &[crate::laws::Centring], raw: &mut [f64]) {
+pub(crate) fn raw_to_centred(centring: &[crate::laws::Centring], raw: &mut [f64]) {
     for c in centring {
         raw[c.coef] -= c.shift * raw[c.exponent];
     }
@@ -217,7 +217,7 @@ fn raw_to_centred(centring: &[crate::laws::Centring], raw: &mut [f64]) {
 
 /// The chain rule for a gradient (or gradient change) in raw parameters:
 /// ∂/∂x[exponent] gains shift·∂/∂raw[coef].
-fn grad_to_centred(centring: &[crate::laws::Centring], g: &mut [f64]) {
+pub(crate) fn grad_to_centred(centring: &[crate::laws::Centring], g: &mut [f64]) {
     for c in centring {
         g[c.exponent] += c.shift * g[c.coef];
     }

@@ -190,18 +190,25 @@ pub struct Approach1 {
 
 /// Groups run indices by FLOP budget (relative tolerance), budgets ascending.
 pub fn group_budgets(obs: &Observations, rel_tol: f64) -> Vec<(f64, Vec<usize>)> {
-    let mut idx: Vec<usize> = (0..obs.len()).collect();
-    idx.sort_by(|&i, &j| obs.c[i].total_cmp(&obs.c[j]));
+    group_values(&obs.c, rel_tol)
+}
+
+/// [`group_budgets`] on any column of FLOPs (say a design's budgets):
+/// indices grouped by value within a relative tolerance, groups ascending,
+/// each reported as its median member's value.
+pub fn group_values(c: &[f64], rel_tol: f64) -> Vec<(f64, Vec<usize>)> {
+    let mut idx: Vec<usize> = (0..c.len()).collect();
+    idx.sort_by(|&i, &j| c[i].total_cmp(&c[j]));
     let mut out: Vec<(f64, Vec<usize>)> = Vec::new();
     for i in idx {
         match out.last_mut() {
-            Some((c0, members)) if (obs.c[i] / *c0 - 1.0).abs() <= rel_tol => members.push(i),
-            _ => out.push((obs.c[i], vec![i])),
+            Some((c0, members)) if (c[i] / *c0 - 1.0).abs() <= rel_tol => members.push(i),
+            _ => out.push((c[i], vec![i])),
         }
     }
     // Report each budget as its median member's FLOPs (exact when all agree).
-    for (c, members) in &mut out {
-        *c = obs.c[members[members.len() / 2]];
+    for (v, members) in &mut out {
+        *v = c[members[members.len() / 2]];
     }
     out
 }

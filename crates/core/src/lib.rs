@@ -7,15 +7,18 @@
 
 pub mod accounting;
 pub mod bootstrap;
+pub mod conditioning;
 pub mod data;
 pub mod design;
 pub mod diagnostics;
 pub mod emergence;
 pub mod fit;
 pub mod hardware;
+pub mod intervals;
 pub mod isoflop;
 pub mod kernels;
 pub mod laws;
 pub mod optim;
 pub mod plan;
 pub mod robust;
+pub mod rollout;

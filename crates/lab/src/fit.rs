@@ -7,23 +7,37 @@
 use crate::runs::{self, Input};
 use crate::{Error, Progress, Result, Task, Warning, WarningKind};
 use scalelab_core::bootstrap::{bootstrap, BootstrapOptions, BootstrapResult};
-use scalelab_core::data::Observations;
+use scalelab_core::conditioning::{conditioning, identifiability_warnings, Conditioning};
+use scalelab_core::data::{Covariates, Observations};
 use scalelab_core::diagnostics::{
     design_warnings, fit_warnings, holdout_report, residual_summary, HoldoutReport, ResidualSummary,
 };
 use scalelab_core::fit::{fit_law, FitOptions, FitResult};
+use scalelab_core::intervals::scatter;
+use scalelab_core::rollout::{rollout, Rollout, RolloutOptions};
 use scalelab_tables::Table;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use scalelab_core::diagnostics::Holdout;
 pub use scalelab_core::fit::Method;
+pub use scalelab_core::intervals::PredictedLoss;
 pub use scalelab_core::laws::{law_by_name, Law, LAW_NAMES};
 pub use scalelab_core::robust::Robust;
 pub use scalelab_tables::fitfile::{
-    BootstrapSummary, DataRange, FitColumns, FitCore, FitInput, FitTiming, HeldOutPoint,
-    HoldoutSummary, LossFunction, Named, Residuals, FIT_SCHEMA,
+    BootstrapSummary, ConditioningSummary, Correlations, DataRange, FitColumns, FitCore, FitInput,
+    FitTiming, HeldOutPoint, HoldoutSummary, LossFunction, Named, Residuals, RolloutBin,
+    RolloutBudget, RolloutCutSummary, RolloutPointSummary, RolloutSummary, FIT_SCHEMA,
 };
+
+/// Without a `flops_budget` column, runs whose compute agrees within this
+/// many decades (log10) are one budget of the rollout (as in `isoflop`).
+pub const ROLLOUT_LOG10_TOL: f64 = 0.05;
+
+/// The most bootstrap resamples each rollout cut runs for its prediction
+/// intervals (the request's `bootstrap`, capped: a rollout refits once per
+/// cut and resample).
+pub const ROLLOUT_BOOTSTRAP_MAX: usize = 100;
 pub use scalelab_tables::ColumnMap;
 
 /// A `scalelab.fit/1` object (see [`scalelab_tables::fitfile::FitReport`]),
@@ -54,6 +68,9 @@ pub struct FitRequest {
     pub seed: u64,
     /// Hold out runs and report the error of their predictions.
     pub holdout: Option<Holdout>,
+    /// The rollout backtest: for every compute budget, fit on the runs at
+    /// or below it and predict those above.
+    pub rollout: bool,
 }
 
 impl Default for FitRequest {
@@ -68,6 +85,7 @@ impl Default for FitRequest {
             bootstrap: 0,
             seed: 0,
             holdout: None,
+            rollout: false,
         }
     }
 }
@@ -211,8 +229,34 @@ fn fit_loaded(
         None => None,
     };
 
+    let cond = conditioning(
+        law,
+        obs,
+        &fit.raw,
+        boot.as_ref().map_or(&[][..], |b| &b.draws[..]),
+    );
+    warnings.extend(
+        identifiability_warnings(&fit.param_names, &cond)
+            .into_iter()
+            .map(|w| Warning::new(WarningKind::Fit, w)),
+    );
+
+    let t2 = Instant::now();
+    let rolled = if req.rollout {
+        match run_rollout(req, law, input, &opts, progress) {
+            Ok(r) => Some(r),
+            Err(w) => {
+                warnings.push(w);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let rollout_s = t2.elapsed().as_secs_f64();
+
     let residuals = residual_summary(law, &fit, obs);
-    Ok(report(
+    let mut r = report(
         req,
         input,
         &fit,
@@ -220,7 +264,153 @@ fn fit_loaded(
         held.as_ref(),
         &residuals,
         warnings,
-        FitTiming { fit_s, bootstrap_s },
+        FitTiming {
+            fit_s,
+            bootstrap_s,
+            rollout_s,
+        },
+    );
+    r.residuals.scatter = scatter(&residuals.residuals, law.n_params());
+    r.conditioning = Some(conditioning_summary(&fit.param_names, &cond));
+    r.rollout = rolled;
+    Ok(r)
+}
+
+fn conditioning_summary(names: &[&str], c: &Conditioning) -> ConditioningSummary {
+    ConditioningSummary {
+        condition_number: c.condition_number,
+        weakest: Named::from_pairs(names, &c.weakest),
+        correlations: c.correlations.as_ref().map(|m| Correlations {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            matrix: m.clone(),
+        }),
+    }
+}
+
+/// The rollout backtest of a request; what stops it is a warning (the fit
+/// itself stands).
+fn run_rollout(
+    req: &FitRequest,
+    law: &dyn Law,
+    input: &Input,
+    opts: &FitOptions,
+    progress: &dyn Progress,
+) -> std::result::Result<RolloutSummary, Warning> {
+    let obs = &input.obs;
+    let (keys, grouped_by) = match &input.budgets {
+        Some(b) => (b.clone(), format!("the '{}' column", runs::BUDGET_COLUMN)),
+        None => (
+            obs.c.clone(),
+            format!("compute C within {ROLLOUT_LOG10_TOL} decades"),
+        ),
+    };
+    let ropts = RolloutOptions {
+        fit: opts.clone(),
+        rel_tol: 10f64.powf(ROLLOUT_LOG10_TOL) - 1.0,
+        bootstrap: req.bootstrap.min(ROLLOUT_BOOTSTRAP_MAX),
+        seed: req.seed,
+    };
+    let task = Task::begin(progress, "rollout", None, "cuts");
+    let r = rollout(law, obs, &keys, &ropts, &|| task.inc(1)).map_err(|e| {
+        Warning::new(
+            WarningKind::Design,
+            format!("no rollout backtest: {}: {e}", input.path.display()),
+        )
+    })?;
+    drop(task);
+    Ok(rollout_summary(law, input, &r, grouped_by, ropts.bootstrap))
+}
+
+fn rollout_summary(
+    law: &dyn Law,
+    input: &Input,
+    r: &Rollout,
+    grouped_by: String,
+    bootstrap: usize,
+) -> RolloutSummary {
+    let names = law.param_names();
+    let (inside, n) = r.coverage();
+    RolloutSummary {
+        grouped_by,
+        budgets: r
+            .budgets
+            .iter()
+            .map(|(flops, runs)| RolloutBudget {
+                flops: *flops,
+                runs: *runs,
+            })
+            .collect(),
+        bootstrap,
+        inside_pi95: inside,
+        n_points: n,
+        cuts: r
+            .cuts
+            .iter()
+            .map(|c| RolloutCutSummary {
+                budget: c.budget,
+                budget_flops: c.budget_flops,
+                max_train_flops: c.max_train_flops,
+                n_train: c.n_train,
+                n_held_out: c.n_held_out,
+                mean_abs_rel_error: c.mean_abs_rel_error,
+                max_abs_rel_error: c.max_abs_rel_error,
+                mean_rel_error: c.mean_rel_error,
+                inside_pi95: c.inside_pi95,
+                scatter: c.scatter,
+                params: Named::from_pairs(&names, &c.params),
+                failed: c.failed.clone(),
+            })
+            .collect(),
+        by_distance: r
+            .bins
+            .iter()
+            .map(|b| RolloutBin {
+                lo_decades: b.lo,
+                hi_decades: b.hi,
+                n: b.n,
+                mean_abs_rel_error: b.mean_abs_rel_error,
+                max_abs_rel_error: b.max_abs_rel_error,
+                mean_rel_error: b.mean_rel_error,
+                inside_pi95: b.inside_pi95,
+            })
+            .collect(),
+        points: r
+            .points
+            .iter()
+            .map(|p| RolloutPointSummary {
+                cut: p.cut,
+                line: input.lines.get(p.index).copied(),
+                params: input.obs.n[p.index],
+                tokens: input.obs.d[p.index],
+                flops: input.obs.c[p.index],
+                loss: p.loss,
+                predicted: p.predicted,
+                rel_error: p.rel_error,
+                distance_decades: p.distance_decades,
+                ci95: p.ci95,
+                pi95: p.pi95,
+                inside_pi95: p.inside_pi95,
+            })
+            .collect(),
+    }
+}
+
+/// The predicted loss of a fit at each point, with its 95% confidence
+/// interval (the law: percentiles of the bootstrap laws' predictions; none
+/// without bootstrap draws) and 95% prediction interval (a run: the law's
+/// interval and the runs' scatter σ combined in quadrature on the log
+/// scale, see [`scalelab_core::intervals`]). Errors name the fit's key.
+pub fn predict_with_intervals<W>(
+    fit: &scalelab_tables::fitfile::FitReport<W>,
+    points: &[Covariates],
+) -> Result<Vec<PredictedLoss>> {
+    let (law, params, draws) = fit.check().map_err(Error::failed)?;
+    Ok(scalelab_core::intervals::predict_with_intervals(
+        law.as_ref(),
+        &params,
+        &draws,
+        fit.scatter(),
+        points,
     ))
 }
 
@@ -410,9 +600,12 @@ fn report(
             median_abs: res.median_abs,
             max_abs: res.max_abs,
             max_abs_line: input.lines.get(res.worst).copied(),
+            scatter: f64::NAN,
         },
         bootstrap: boot.map(bootstrap_summary),
         holdout,
+        rollout: None,
+        conditioning: None,
         warnings,
         notes: input.notes.clone(),
         input: FitInput {
@@ -465,9 +658,37 @@ mod tests {
         let req = FitRequest {
             bootstrap: 8,
             holdout: Some(Holdout::Largest(3)),
+            rollout: true,
             ..Default::default()
         };
         let r = fit_table(&req, synthetic(), &Silent).unwrap();
+        // The rollout: every cut predicts the runs above it; with enough
+        // noiseless runs of the law (not 6 for 5 parameters), closely.
+        let ro = r.rollout.as_ref().unwrap();
+        assert_eq!(ro.bootstrap, 8);
+        assert!(!ro.cuts.is_empty());
+        for c in &ro.cuts {
+            assert_eq!(c.n_train + c.n_held_out, 25, "{c:?}");
+            assert!(c.mean_abs_rel_error.is_finite(), "{c:?}");
+            if c.n_train >= 15 {
+                assert!(c.mean_abs_rel_error < 0.01, "{c:?}");
+            }
+        }
+        assert_eq!(
+            ro.points.len(),
+            ro.cuts.iter().map(|c| c.n_held_out).sum::<usize>()
+        );
+        // Conditioning with the bootstrap's correlations; the scatter.
+        let cond = r.conditioning.as_ref().unwrap();
+        assert!(cond.condition_number > 1.0);
+        assert_eq!(cond.correlations.as_ref().unwrap().matrix.len(), 5);
+        assert!(r.residuals.scatter >= 0.0 && r.residuals.scatter < 1e-3);
+        // Both intervals of a predicted loss; the run's contains the law's.
+        let x = Covariates::from_nd(1e8, 2e9);
+        let p = predict_with_intervals(&r, &[x]).unwrap();
+        let ci = p[0].ci95.unwrap();
+        assert!(p[0].pi95[0] <= ci[0] && ci[1] <= p[0].pi95[1], "{p:?}");
+        assert!((p[0].loss / r.predict(&[1e8], &[2e9]).unwrap()[0] - 1.0).abs() < 1e-12);
         assert_eq!(r.schema, FIT_SCHEMA);
         assert!((r.param("E").unwrap() - 1.8).abs() < 1e-3, "{:?}", r.params);
         assert!((r.param("alpha").unwrap() - 0.34).abs() < 1e-3);

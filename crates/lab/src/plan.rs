@@ -203,6 +203,14 @@ pub struct BudgetPlan {
     pub loss_pred: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95: Option<AllocationCi>,
+    /// 95% confidence interval of the predicted loss (the law: bootstrap
+    /// percentiles; the same as `ci95.loss_pred`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_ci95: Option<Interval>,
+    /// 95% prediction interval of one run's loss: the law's interval and
+    /// the fit's scatter σ combined (see `scalelab::fit::predict_with_intervals`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_pi95: Option<Interval>,
     /// The closed form against the numerical minimisation: |N_num/N − 1|.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numerical_rel_diff: Option<f64>,
@@ -266,6 +274,12 @@ pub struct LossPoint {
     pub loss_pred: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95: Option<LossCi>,
+    /// 95% confidence interval of the predicted loss (the law).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_ci95: Option<Interval>,
+    /// 95% prediction interval of this model's measured loss (a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_pi95: Option<Interval>,
     /// The compute-optimal loss at the same budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_at_optimum: Option<f64>,
@@ -487,6 +501,13 @@ fn finish<W: std::fmt::Display>(
         .map_err(|e| Error::input(&source, None, format!("fit file {source}: {e}")))?;
     let conv = req.convention;
     let planner = Planner::new(law, &draws, conv, req.context, req.vocab);
+    // A run's 95% prediction interval: the law's interval and the runs'
+    // scatter (none when the fit file records neither scatter nor rmse).
+    let sigma = fit.scatter();
+    let pi = |loss: f64, ci: Option<Interval>| {
+        (sigma.is_finite() && loss.is_finite())
+            .then(|| scalelab_core::intervals::prediction_interval(loss, ci, sigma))
+    };
     let method = if law.name() == "chinchilla" && conv == Convention::SixN {
         "closed-form"
     } else {
@@ -535,6 +556,8 @@ fn finish<W: std::fmt::Display>(
                 tokens_per_param: c[2],
                 loss_pred: c[3],
             }),
+            loss_ci95: ci.map(|c| c[3]),
+            loss_pi95: pi(a.loss, ci.map(|c| c[3])),
             numerical_rel_diff: None,
             conventions: None,
             data_constrained: None,
@@ -659,6 +682,8 @@ fn finish<W: std::fmt::Display>(
             flops,
             loss_pred: l,
             ci95: ci.map(|c| LossCi { loss_pred: c[0] }),
+            loss_ci95: ci.map(|c| c[0]),
+            loss_pi95: pi(l, ci.map(|c| c[0])),
             // How far from compute-optimal this model is.
             loss_at_optimum: planner.optimum(&params, flops).ok().map(|a| a.loss),
         });

@@ -89,11 +89,15 @@ pub enum PlotKind {
     /// metric (needs emerge.json and a task).
     #[serde(rename = "ability")]
     Ability,
+    /// The rollout backtest's |error| against extrapolation distance
+    /// (needs a fit made with `scalelab fit --rollout`).
+    #[serde(rename = "rollout")]
+    Rollout,
 }
 
 impl PlotKind {
     /// Every kind, in the order the help lists them.
-    pub const ALL: [PlotKind; 9] = [
+    pub const ALL: [PlotKind; 10] = [
         PlotKind::IsoflopN,
         PlotKind::IsoflopD,
         PlotKind::LossC,
@@ -103,6 +107,7 @@ impl PlotKind {
         PlotKind::Regimes,
         PlotKind::Curves,
         PlotKind::Ability,
+        PlotKind::Rollout,
     ];
 
     /// The kind's name (`isoflop-n`, ...).
@@ -117,6 +122,7 @@ impl PlotKind {
             PlotKind::Regimes => "regimes",
             PlotKind::Curves => "curves",
             PlotKind::Ability => "ability",
+            PlotKind::Rollout => "rollout",
         }
     }
 }
@@ -204,6 +210,16 @@ pub fn figure_svg(req: &PlotRequest) -> Result<String> {
             need_runs()?;
             figures::regimes(runs, need_fit()?)
                 .context("`regimes` needs a Chinchilla fit (--law chinchilla)")?
+        }
+        PlotKind::Rollout => {
+            let r = data
+                .fit
+                .as_ref()
+                .and_then(|f| f.report.rollout.as_ref())
+                .ok_or_else(|| {
+                    Error::failed("`rollout` needs a fit made with `scalelab fit --rollout`")
+                })?;
+            figures::rollout_errors(r)
         }
         PlotKind::Curves => {
             let c = inputs

@@ -65,7 +65,14 @@ pub struct Input {
     pub notes: Vec<String>,
     /// Runs left out (a sweep's failed or unfinished runs).
     pub warnings: Vec<Warning>,
+    /// The design's FLOP budget of each observation, when the table has a
+    /// [`BUDGET_COLUMN`] column of positive numbers (a designed sweep's
+    /// runs.csv).
+    pub budgets: Option<Vec<f64>>,
 }
+
+/// The column of design budgets a designed sweep writes.
+pub const BUDGET_COLUMN: &str = "flops_budget";
 
 /// Reads a run table (CSV, JSONL or Parquet; a directory means its
 /// `runs.*`) and applies [`filter_table`]. Every error names the file, line
@@ -172,6 +179,9 @@ pub fn observations(kept: KeptTable, map: &ColumnMap, law: &dyn Law) -> Result<I
     } = kept;
     let loaded = table.observations(map, &law.variables())?;
     notes.extend(loaded.notes);
+    let budgets = table
+        .column_index(BUDGET_COLUMN)
+        .and_then(|_| table.positive_column(BUDGET_COLUMN).ok());
     Ok(Input {
         path,
         rows_read,
@@ -179,6 +189,7 @@ pub fn observations(kept: KeptTable, map: &ColumnMap, law: &dyn Law) -> Result<I
         lines: loaded.lines,
         notes,
         warnings,
+        budgets,
     })
 }
 

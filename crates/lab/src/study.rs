@@ -281,6 +281,7 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
         bootstrap: settings.bootstrap,
         seed: settings.seed,
         holdout: Some(holdout),
+        rollout: true,
         ..Default::default()
     };
     let chin = crate::fit::fit_table(&chin_req, table.clone(), progress)
@@ -488,6 +489,36 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
             100.0 * fin(h.max_abs_rel_error),
             100.0 * fin(h.mean_rel_error),
         );
+    }
+    if let Some(r) = &chin.rollout {
+        let _ = writeln!(
+            s,
+            "\nrollout backtest: fitted on the budgets up to each cut, predicted the runs above \
+             ({} of {} inside their 95% prediction interval):",
+            r.inside_pi95, r.n_points
+        );
+        for c in r.cuts.iter().filter(|c| c.failed.is_none()) {
+            let _ = writeln!(
+                s,
+                "  cut at {:.3e} FLOPs ({} runs fitted, {} predicted): mean |error| {:.2}%, max |error| {:.2}%, mean error {:+.2}%",
+                c.max_train_flops,
+                c.n_train,
+                c.n_held_out,
+                100.0 * fin(c.mean_abs_rel_error),
+                100.0 * fin(c.max_abs_rel_error),
+                100.0 * fin(c.mean_rel_error),
+            );
+        }
+        for b in &r.by_distance {
+            let _ = writeln!(
+                s,
+                "  {:.2} to {:.2} decades beyond the cut ({} runs): mean |error| {:.2}%",
+                b.lo_decades,
+                b.hi_decades,
+                b.n,
+                100.0 * fin(b.mean_abs_rel_error),
+            );
+        }
     }
     if let Some((_, floor)) = truth {
         if opt.loss_pred < floor {

@@ -21,7 +21,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> scalelab::Result<String> {
     runs, law = "chinchilla".to_string(), method = "varpro".to_string(), bootstrap = 0, seed = 0,
     r#where = Vec::new(), holdout_largest = None, holdout_above_flops = None,
     params_col = None, tokens_col = None, flops_col = None, loss_col = None,
-    huber_delta = 1e-3, least_squares = false, threads = None, progress = None,
+    huber_delta = 1e-3, least_squares = false, threads = None, progress = None, rollout = false,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
@@ -42,6 +42,7 @@ pub fn fit(
     least_squares: bool,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
+    rollout: bool,
 ) -> PyResult<String> {
     errors::guard(py, || {
         let method = match method.as_str() {
@@ -91,6 +92,7 @@ pub fn fit(
                 (None, Some(k)) => Some(Holdout::Largest(k)),
                 _ => None,
             },
+            rollout,
             ..Default::default()
         };
         let bar = PyProgress::new(progress);

@@ -582,3 +582,60 @@ pub fn ability(
     }
     out
 }
+
+/// The rollout backtest: |error| of every held-out run against how far
+/// beyond its cut it lies (decades of compute), one colour per cut, with
+/// the mean |error| per distance bin as a line.
+pub fn rollout_errors(r: &scalelab_tables::fitfile::RolloutSummary) -> Plot {
+    let mut p = Plot::new(
+        "Rollout backtest: error against extrapolation distance",
+        "decades of compute beyond the largest fitted run",
+        "|predicted / actual − 1| (%)",
+        false,
+        true,
+    );
+    let cuts = r.cuts.len();
+    // Label a handful of cuts: every one when few, else the first and last.
+    let labelled = |k: usize| cuts <= 8 || k == 0 || k + 1 == cuts;
+    for (k, c) in r.cuts.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = r
+            .points
+            .iter()
+            .filter(|pt| pt.cut == k)
+            .filter(|pt| pt.distance_decades.is_finite() && pt.rel_error.is_finite())
+            .filter(|pt| pt.rel_error != 0.0)
+            .map(|pt| (pt.distance_decades, 100.0 * pt.rel_error.abs()))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let label = format!("cut at {:.2e} FLOPs", c.max_train_flops);
+        // Many held-out runs: smaller markers so the cloud stays readable.
+        p.items.push(Item::Points {
+            points: pts,
+            color: color(k % 8).into(),
+            label: labelled(k).then_some(label),
+            hollow: false,
+            radius: if r.points.len() > 500 { 2.0 } else { 3.5 },
+        });
+    }
+    let mean: Vec<(f64, f64)> = r
+        .by_distance
+        .iter()
+        .filter(|b| b.mean_abs_rel_error.is_finite() && b.mean_abs_rel_error > 0.0)
+        .map(|b| {
+            (
+                0.5 * (b.lo_decades + b.hi_decades),
+                100.0 * b.mean_abs_rel_error,
+            )
+        })
+        .collect();
+    if !mean.is_empty() {
+        p.line(mean, "#222222", Some("mean |error| per 0.25 decades"), true);
+    }
+    p.alt = format!(
+        "For each of {cuts} budget cuts, the law fitted on the runs at or below the cut predicts the runs above; each point is one held-out run's absolute relative error against its distance beyond the cut in decades of compute; the dashed line is the mean per 0.25-decade bin. {} of {} held-out runs fell inside their 95% prediction interval.",
+        r.inside_pi95, r.n_points
+    );
+    p
+}

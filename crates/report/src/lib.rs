@@ -308,6 +308,91 @@ fn interval(v: &Value) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// The fit's conditioning: its condition number and, with a bootstrap,
+/// the parameters' correlation matrix.
+fn conditioning_blocks(r: &mut Report, c: &scalelab_tables::fitfile::ConditioningSummary) {
+    let cond = if c.condition_number.is_finite() {
+        format!("{:.3e}", c.condition_number)
+    } else {
+        "infinite".into()
+    };
+    let Some(m) = &c.correlations else {
+        r.push(Block::Paragraph(format!(
+            "Conditioning: the Gauss-Newton Hessian of the log residuals, in centred and scaled variables, has condition number {cond} (no bootstrap, so no parameter correlations)."
+        )));
+        return;
+    };
+    let rows = m
+        .names
+        .iter()
+        .zip(&m.matrix)
+        .map(|(name, row)| {
+            std::iter::once(name.clone())
+                .chain(row.iter().map(|v| {
+                    if v.is_finite() {
+                        format!("{v:+.3}")
+                    } else {
+                        "–".into()
+                    }
+                }))
+                .collect()
+        })
+        .collect();
+    r.push(Block::Table(HTable {
+        caption: format!(
+            "Bootstrap correlations of the parameters (centred variables: coefficients' logs at the runs' mean size and tokens, exponents as they are); |r| above 0.95 means two parameters are not separately identifiable. Condition number of the scaled Gauss-Newton Hessian: {cond}."
+        ),
+        header: std::iter::once(String::new())
+            .chain(m.names.iter().cloned())
+            .collect(),
+        rows,
+    }));
+}
+
+/// The rollout backtest: a figure of |error| against distance and a table
+/// per distance bin.
+fn rollout_blocks(r: &mut Report, ro: &scalelab_tables::fitfile::RolloutSummary) {
+    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    r.push(Block::Figure(figures::rollout_errors(ro)));
+    let rows = ro
+        .by_distance
+        .iter()
+        .map(|b| {
+            vec![
+                format!("[{:.2}, {:.2})", b.lo_decades, b.hi_decades),
+                b.n.to_string(),
+                pct(b.mean_abs_rel_error),
+                pct(b.max_abs_rel_error),
+                format!("{:+.2}%", 100.0 * b.mean_rel_error),
+                format!("{}/{}", b.inside_pi95, b.n),
+            ]
+        })
+        .collect();
+    r.push(Block::Table(HTable {
+        caption: format!(
+            "Rollout backtest over {} budget cuts (budgets grouped by {}): error of the held-out runs by extrapolation distance, and how many fell inside their 95% prediction interval (a run: the law's bootstrap interval{} plus the runs' scatter)",
+            ro.cuts.len(),
+            ro.grouped_by,
+            if ro.bootstrap > 0 {
+                format!(", {} resamples per cut,", ro.bootstrap)
+            } else {
+                " — none here, no bootstrap —".into()
+            }
+        ),
+        header: [
+            "decades beyond the cut",
+            "runs",
+            "mean |error|",
+            "max |error|",
+            "mean error",
+            "in 95% PI",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }));
+}
+
 pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
     let data = Data::load(inputs)?;
     let (study, fit, runs) = (&data.study, &data.fit, &data.runs);
@@ -467,6 +552,12 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
                 .to_vec(),
             rows,
         }));
+        if let Some(c) = &f.report.conditioning {
+            conditioning_blocks(&mut r, c);
+        }
+        if let Some(ro) = &f.report.rollout {
+            rollout_blocks(&mut r, ro);
+        }
     }
 
     // ---- figures ----------------------------------------------------------

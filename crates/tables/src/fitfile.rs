@@ -174,6 +174,12 @@ pub struct Residuals {
     /// The table line of the largest absolute residual.
     #[serde(default)]
     pub max_abs_line: Option<usize>,
+    /// The runs' scatter σ about the law on this scale: 1.4826 · MAD of
+    /// the residuals × √(n / (n − k)) for k parameters (what the 95%
+    /// prediction intervals add to the law's uncertainty). NaN (`null`) in
+    /// files written before it was recorded.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub scatter: f64,
 }
 
 impl Default for Residuals {
@@ -185,6 +191,7 @@ impl Default for Residuals {
             median_abs: f64::NAN,
             max_abs: f64::NAN,
             max_abs_line: None,
+            scatter: f64::NAN,
         }
     }
 }
@@ -276,6 +283,184 @@ pub struct HoldoutSummary {
     pub fit: FitCore,
     #[serde(default)]
     pub points: Vec<HeldOutPoint>,
+}
+
+/// A `[low, high]` pair that may hold `null` (read as NaN).
+fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+    Ok(<[f64; 2]>::from_json(&Value::deserialize(d)?))
+}
+
+/// An optional `[low, high]` pair whose bounds may be `null`.
+fn opt_pair<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[f64; 2]>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?
+        .filter(|v| !v.is_null())
+        .map(|v| <[f64; 2]>::from_json(&v)))
+}
+
+fn nan_pair() -> [f64; 2] {
+    [f64::NAN; 2]
+}
+
+/// One compute budget of a rollout (`rollout.budgets`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutBudget {
+    /// The budget's FLOPs (its median run's).
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub flops: f64,
+    #[serde(default)]
+    pub runs: usize,
+}
+
+/// One cut of a rollout: the law fitted on the budgets up to `budget`
+/// (`rollout.cuts`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutCutSummary {
+    /// Index of the last budget fitted (into `rollout.budgets`).
+    #[serde(default)]
+    pub budget: usize,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub budget_flops: f64,
+    /// The largest compute among the runs fitted.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub max_train_flops: f64,
+    #[serde(default)]
+    pub n_train: usize,
+    #[serde(default)]
+    pub n_held_out: usize,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean_abs_rel_error: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub max_abs_rel_error: f64,
+    /// Positive: the law over-predicts the loss of larger runs.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean_rel_error: f64,
+    /// Held-out runs whose loss fell inside their 95% prediction interval.
+    #[serde(default)]
+    pub inside_pi95: usize,
+    /// The cut's scatter σ (log residuals).
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub scatter: f64,
+    /// The cut's fitted parameters.
+    #[serde(default)]
+    pub params: Named<f64>,
+    /// Why the cut's fit failed (then it predicted nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// Held-out runs at one extrapolation distance (`rollout.by_distance`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutBin {
+    /// The bin `[lo, hi)` in decades of compute beyond the cut.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub lo_decades: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub hi_decades: f64,
+    #[serde(default)]
+    pub n: usize,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean_abs_rel_error: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub max_abs_rel_error: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub mean_rel_error: f64,
+    #[serde(default)]
+    pub inside_pi95: usize,
+}
+
+/// One held-out run of one cut (`rollout.points`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutPointSummary {
+    /// Index into `rollout.cuts`.
+    #[serde(default)]
+    pub cut: usize,
+    #[serde(default)]
+    pub line: Option<usize>,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub params: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub tokens: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub flops: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub loss: f64,
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub predicted: f64,
+    /// predicted / loss − 1.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub rel_error: f64,
+    /// log10 of the run's compute over the largest compute fitted.
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub distance_decades: f64,
+    /// 95% confidence interval of the cut's law (its bootstrap).
+    #[serde(
+        default,
+        deserialize_with = "opt_pair",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ci95: Option<[f64; 2]>,
+    /// 95% prediction interval of the run.
+    #[serde(default = "nan_pair", deserialize_with = "pair")]
+    pub pi95: [f64; 2],
+    #[serde(default)]
+    pub inside_pi95: bool,
+}
+
+/// The rollout backtest (`rollout`): for every budget cut, the law fitted
+/// on the runs at or below it predicts the runs above.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolloutSummary {
+    /// How runs were grouped into budgets: the `flops_budget` column, or
+    /// the compute within a tolerance.
+    #[serde(default)]
+    pub grouped_by: String,
+    #[serde(default)]
+    pub budgets: Vec<RolloutBudget>,
+    /// Bootstrap resamples per cut behind the prediction intervals (0: the
+    /// runs' scatter alone).
+    #[serde(default)]
+    pub bootstrap: usize,
+    /// Held-out runs (over all cuts) inside their 95% prediction interval,
+    /// and all held-out runs.
+    #[serde(default)]
+    pub inside_pi95: usize,
+    #[serde(default)]
+    pub n_points: usize,
+    #[serde(default)]
+    pub cuts: Vec<RolloutCutSummary>,
+    #[serde(default)]
+    pub by_distance: Vec<RolloutBin>,
+    #[serde(default)]
+    pub points: Vec<RolloutPointSummary>,
+}
+
+/// The bootstrap correlation matrix of the parameters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Correlations {
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Row-major, `null` for a parameter that never varied.
+    #[serde(default, deserialize_with = "rows")]
+    pub matrix: Vec<Vec<f64>>,
+}
+
+/// How well the runs pin the parameters down (`conditioning`), in the
+/// optimiser's centred variables (logs of coefficients taken at the runs'
+/// mean ln N / ln D; exponents as they are).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConditioningSummary {
+    /// λ_max / λ_min of the Gauss–Newton Hessian JᵀJ of the log residuals
+    /// with unit-length columns, over the parameters that have an effect
+    /// (a vanished term's are left out; `null`: infinite).
+    #[serde(default = "nan", deserialize_with = "num")]
+    pub condition_number: f64,
+    /// The direction the runs pin down least (unit eigenvector of the
+    /// smallest eigenvalue), by parameter.
+    #[serde(default)]
+    pub weakest: Named<f64>,
+    /// The bootstrap correlations, when a bootstrap ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlations: Option<Correlations>,
 }
 
 /// The column names the fit read.
@@ -373,6 +558,9 @@ pub struct FitTiming {
     pub fit_s: f64,
     #[serde(default)]
     pub bootstrap_s: f64,
+    /// Seconds of the rollout backtest (0 without one).
+    #[serde(default)]
+    pub rollout_s: f64,
 }
 
 /// A `scalelab.fit/1` object: the fitted law with its search summary,
@@ -427,6 +615,12 @@ pub struct FitReport<W = String> {
     pub bootstrap: Option<BootstrapSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutSummary>,
+    /// The rollout backtest (`fit --rollout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSummary>,
+    /// How well the runs pin the parameters down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditioning: Option<ConditioningSummary>,
     #[serde(default = "Vec::new")]
     pub warnings: Vec<W>,
     #[serde(default)]
@@ -479,6 +673,16 @@ impl<W> FitReport<W> {
         self.bootstrap.as_ref().map_or(&[], |b| &b.draws)
     }
 
+    /// The runs' scatter σ about the law (log residuals): `residuals.scatter`,
+    /// or for a file written before it was recorded, `residuals.rmse`.
+    pub fn scatter(&self) -> f64 {
+        if self.residuals.scatter.is_finite() {
+            self.residuals.scatter
+        } else {
+            self.residuals.rmse
+        }
+    }
+
     /// The predicted loss at each `(n[i], d[i])` (compute from C = 6ND).
     pub fn predict(&self, n: &[f64], d: &[f64]) -> Result<Vec<f64>, String> {
         if n.len() != d.len() {
@@ -518,6 +722,8 @@ impl<W> FitReport<W> {
             residuals: self.residuals,
             bootstrap: self.bootstrap,
             holdout: self.holdout,
+            rollout: self.rollout,
+            conditioning: self.conditioning,
             warnings: self.warnings.into_iter().map(f).collect(),
             notes: self.notes,
             input: self.input,
@@ -697,6 +903,48 @@ mod tests {
                 "params"
             ]
         );
+    }
+
+    #[test]
+    fn a_rollout_and_conditioning_read_back_with_their_nulls() {
+        let mut r: FitReport = serde_json::from_value(chinchilla()).unwrap();
+        assert!(r.rollout.is_none() && r.conditioning.is_none());
+        assert!(r.residuals.scatter.is_nan(), "absent in an old file");
+        r.rollout = Some(RolloutSummary {
+            grouped_by: "compute".into(),
+            n_points: 1,
+            points: vec![RolloutPointSummary {
+                cut: 0,
+                line: Some(3),
+                params: 1e8,
+                tokens: 2e9,
+                flops: 1.2e18,
+                loss: 3.0,
+                predicted: 3.1,
+                rel_error: 0.1 / 3.0,
+                distance_decades: 0.4,
+                ci95: None,
+                pi95: [f64::NAN, 3.3],
+                inside_pi95: false,
+            }],
+            ..Default::default()
+        });
+        r.conditioning = Some(ConditioningSummary {
+            condition_number: f64::INFINITY,
+            weakest: Named::default(),
+            correlations: Some(Correlations {
+                names: vec!["E".into(), "A".into()],
+                matrix: vec![vec![1.0, f64::NAN], vec![f64::NAN, 1.0]],
+            }),
+        });
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        let back: FitReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+        let p = &back.rollout.as_ref().unwrap().points[0];
+        assert!(p.pi95[0].is_nan() && p.pi95[1] == 3.3 && p.ci95.is_none());
+        let c = back.conditioning.as_ref().unwrap();
+        assert!(c.condition_number.is_nan(), "infinite is written as null");
+        assert!(c.correlations.as_ref().unwrap().matrix[0][1].is_nan());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use anyhow::Result;
 use scalelab::fit::{ColumnMap, LAW_NAMES};
+use scalelab::fit::{ConditioningSummary, RolloutSummary};
 use scalelab::fit::{FitReport, FitRequest, Holdout, Method, Robust};
 use std::path::PathBuf;
 
@@ -32,6 +33,21 @@ Methods:
 Both report the best objective, how many starts reached it (within 1e-9
 relative) and whether the optimiser converged there.
 
+Intervals: a 95% confidence interval (CI) is where the law's mean curve is,
+from the bootstrap; a 95% prediction interval (PI) is where one more run's
+loss falls: the CI and the runs' scatter σ (1.4826·MAD of the log residuals)
+combined in quadrature on the log scale.
+
+Conditioning: the condition number of the Gauss-Newton Hessian in centred,
+scaled variables and (with --bootstrap) the parameters' bootstrap
+correlations; a warning names parameters the runs cannot tell apart.
+
+Rollout (--rollout): runs are grouped into compute budgets (a flops_budget
+column, else C within 0.05 decades); for every budget cut the law is refitted
+on the runs at or below it and predicts the runs above. Errors are reported
+per cut and by extrapolation distance (decades of compute beyond the cut),
+with how many held-out runs fell inside their 95% PI.
+
 Tables: CSV/TSV, JSONL or Parquet (by extension), or a sweep directory (its
 runs.csv). Columns default to params (N), tokens (D), flops (C) and loss;
 name others with --params-col etc. (spaces are fine: --params-col 'Model
@@ -45,6 +61,8 @@ Examples:
       --where 'loss < 3.4469' --method grid --json
 
   scalelab fit runs.parquet --law power-c --holdout-largest 3
+
+  scalelab fit sweep/ --law chinchilla --rollout --bootstrap 200
 
   scalelab fit runs.jsonl --law kaplan --loss-col val_loss --where 'status == "done"'"#;
 
@@ -115,6 +133,13 @@ pub struct Args {
     #[arg(long, value_name = "K")]
     pub holdout_largest: Option<usize>,
 
+    /// Rollout backtest: for every compute budget, fit on the runs at or
+    /// below it and predict those above; report the error per cut and by
+    /// extrapolation distance (decades), and prediction-interval coverage
+    /// (each cut runs min(--bootstrap, 100) resamples for its intervals).
+    #[arg(long)]
+    pub rollout: bool,
+
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "K")]
     pub threads: Option<usize>,
@@ -164,6 +189,7 @@ impl Args {
                 (None, Some(k)) => Some(Holdout::Largest(k)),
                 _ => None,
             },
+            rollout: self.rollout,
         }
     }
 }
@@ -290,6 +316,17 @@ pub fn render(r: &FitReport) -> String {
         sig(res.max_abs),
         res.max_abs_line.unwrap_or(0)
     );
+    if r.residuals.scatter.is_finite() {
+        let _ = writeln!(
+            s,
+            "scatter  σ = {} (1.4826·MAD of ln L − ln L̂): a run's 95% prediction interval adds ±{:.2}% to the law's",
+            sig(r.residuals.scatter),
+            100.0 * (1.959964 * r.residuals.scatter).exp_m1()
+        );
+    }
+    if let Some(c) = &r.conditioning {
+        s.push_str(&conditioning_text(c));
+    }
     if let Some(h) = &r.holdout {
         let _ = writeln!(s);
         let _ = writeln!(
@@ -324,6 +361,117 @@ pub fn render(r: &FitReport) -> String {
                 100.0 * p.rel_error
             );
         }
+    }
+    if let Some(ro) = &r.rollout {
+        s.push_str(&rollout_text(ro));
+    }
+    s
+}
+
+/// The conditioning lines of a fit.
+fn conditioning_text(c: &ConditioningSummary) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "conditioning  condition number {} (Gauss-Newton Hessian, centred and scaled variables)",
+        if c.condition_number.is_finite() {
+            format!("{:.3e}", c.condition_number)
+        } else {
+            "infinite".into()
+        }
+    );
+    if let Some(m) = &c.correlations {
+        let _ = writeln!(s, "bootstrap correlations (centred variables):");
+        let _ = write!(s, "{:>10}", "");
+        for n in &m.names {
+            let _ = write!(s, " {n:>7}");
+        }
+        let _ = writeln!(s);
+        for (name, row) in m.names.iter().zip(&m.matrix) {
+            let _ = write!(s, "{name:>10}");
+            for v in row {
+                if v.is_finite() {
+                    let _ = write!(s, " {v:>7.3}");
+                } else {
+                    let _ = write!(s, " {:>7}", "-");
+                }
+            }
+            let _ = writeln!(s);
+        }
+    }
+    s
+}
+
+/// The rollout table of a fit.
+fn rollout_text(r: &RolloutSummary) -> String {
+    use std::fmt::Write;
+    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    let mut s = String::new();
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "rollout  {} budgets (grouped by {}); {} cuts; {} of {} held-out runs inside their 95% prediction interval (a run; {})",
+        r.budgets.len(),
+        r.grouped_by,
+        r.cuts.len(),
+        r.inside_pi95,
+        r.n_points,
+        if r.bootstrap > 0 {
+            format!("law from {} bootstrap resamples per cut + scatter", r.bootstrap)
+        } else {
+            "scatter only: no --bootstrap".into()
+        }
+    );
+    let _ = writeln!(
+        s,
+        "         {:>10} {:>7} {:>6} {:>11} {:>10} {:>10} {:>9}",
+        "cut FLOPs", "fitted", "held", "mean |err|", "max |err|", "mean err", "in PI95"
+    );
+    for c in &r.cuts {
+        match &c.failed {
+            Some(why) => {
+                let _ = writeln!(
+                    s,
+                    "         {:>10.3e} {:>7} {:>6}   fit failed: {why}",
+                    c.max_train_flops, c.n_train, c.n_held_out
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "         {:>10.3e} {:>7} {:>6} {:>11} {:>10} {:>10} {:>9}",
+                    c.max_train_flops,
+                    c.n_train,
+                    c.n_held_out,
+                    pct(c.mean_abs_rel_error),
+                    pct(c.max_abs_rel_error),
+                    format!("{:+.2}%", 100.0 * c.mean_rel_error),
+                    format!("{}/{}", c.inside_pi95, c.n_held_out)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "         by extrapolation distance (decades of compute beyond the cut):"
+    );
+    let _ = writeln!(
+        s,
+        "         {:>13} {:>6} {:>11} {:>10} {:>10} {:>9}",
+        "decades", "runs", "mean |err|", "max |err|", "mean err", "in PI95"
+    );
+    for b in &r.by_distance {
+        let _ = writeln!(
+            s,
+            "         {:>13} {:>6} {:>11} {:>10} {:>10} {:>9}",
+            format!("[{:.2}, {:.2})", b.lo_decades, b.hi_decades),
+            b.n,
+            pct(b.mean_abs_rel_error),
+            pct(b.max_abs_rel_error),
+            format!("{:+.2}%", 100.0 * b.mean_rel_error),
+            format!("{}/{}", b.inside_pi95, b.n)
+        );
     }
     s
 }

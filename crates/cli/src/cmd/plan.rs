@@ -230,6 +230,7 @@ pub fn render(r: &PlanReport) -> String {
                 cells(p.tokens_per_param, 2),
                 cellf(p.loss_pred, 3, 3)
             ));
+            text.push_str(&loss_intervals(p.loss_pred, p.loss_ci95, p.loss_pi95));
             if let Some(m) = &p.conventions {
                 text.push_str(&convention_table(m));
             }
@@ -287,8 +288,26 @@ pub fn render(r: &PlanReport) -> String {
                 .map(|c| format!(" [{:.4}, {:.4}]", c.loss_pred[0], c.loss_pred[1]))
                 .unwrap_or_default()
         ));
+        text.push_str(&loss_intervals(p.loss_pred, p.loss_ci95, p.loss_pi95));
     }
     text
+}
+
+/// The line naming a predicted loss's two intervals (none without a
+/// prediction interval).
+fn loss_intervals(loss: f64, ci: Option<[f64; 2]>, pi: Option<[f64; 2]>) -> String {
+    let Some(pi) = pi else {
+        return String::new();
+    };
+    format!(
+        "            loss {loss:.4}: 95% confidence interval (law) {}; 95% prediction interval (a run) [{:.4}, {:.4}]\n",
+        match ci {
+            Some(c) => format!("[{:.4}, {:.4}]", c[0], c[1]),
+            None => "none (no bootstrap draws)".into(),
+        },
+        pi[0],
+        pi[1]
+    )
 }
 
 /// A ratio with significant digits (never `0.0` for a small positive one).

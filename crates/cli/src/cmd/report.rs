@@ -60,19 +60,23 @@ const PLOT_HELP: &str = r#"Kinds:
   curves      validation loss against tokens for every run (needs curves.csv)
   ability     a task's discrete metric with its threshold, beside its continuous
               metric (needs `scalelab emerge --out emerge.json` and --task)
+  rollout     |error| of the rollout backtest against extrapolation distance
+              (needs a fit made with `scalelab fit --rollout`)
 
 The output format follows the extension of -o: .svg or .png.
 
 Examples:
 
   scalelab plot isoflop-n study -o isoflop.svg
-  scalelab plot frontier-n fit.json runs.csv -o frontier.png"#;
+  scalelab plot frontier-n fit.json runs.csv -o frontier.png
+
+  scalelab plot rollout fit.json -o rollout.png"#;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = PLOT_HELP)]
 pub struct PlotArgs {
     /// The figure.
-    #[arg(value_parser = ["isoflop-n", "isoflop-d", "loss-c", "frontier-n", "frontier-d", "residuals", "regimes", "curves", "ability"])]
+    #[arg(value_parser = ["isoflop-n", "isoflop-d", "loss-c", "frontier-n", "frontier-d", "residuals", "regimes", "curves", "ability", "rollout"])]
     pub kind: String,
     /// A study or sweep directory, or files: fit.json, runs.csv, curves.csv.
     #[arg(required = true, value_name = "DIR|FILES")]
