@@ -19,3 +19,4 @@ pub mod laws;
 pub mod optim;
 pub mod plan;
 pub mod robust;
+pub mod simulate;
