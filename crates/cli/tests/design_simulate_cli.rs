@@ -126,11 +126,27 @@ fn bad_candidates_and_priors_name_the_flag_and_token() {
         assert_eq!(out.status.code(), Some(2), "{extra:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let e = run(&["--prior", "hoffmann", "--candidates", "isoflop:budgets=4,wibble=2"]);
-    assert!(e.contains("--candidates") && e.contains("unknown key `wibble`"), "{e}");
+    let e = run(&[
+        "--prior",
+        "hoffmann",
+        "--candidates",
+        "isoflop:budgets=4,wibble=2",
+    ]);
+    assert!(
+        e.contains("--candidates") && e.contains("unknown key `wibble`"),
+        "{e}"
+    );
     let e = run(&["--prior", "hoffmann", "--candidates", "pyramid:sizes=3"]);
-    assert!(e.contains("--candidates") && e.contains("unknown kind `pyramid`"), "{e}");
-    let e = run(&["--prior", "hoffmann", "--candidates", "ladder:branches=1/two"]);
+    assert!(
+        e.contains("--candidates") && e.contains("unknown kind `pyramid`"),
+        "{e}"
+    );
+    let e = run(&[
+        "--prior",
+        "hoffmann",
+        "--candidates",
+        "ladder:branches=1/two",
+    ]);
     assert!(e.contains("branches=`two`"), "{e}");
     let e = run(&["--prior", "E=1,A=2,B=3,alpha=0.3"]);
     assert!(e.contains("--prior") && e.contains("lacks beta"), "{e}");

@@ -225,7 +225,7 @@ pub fn simulate(
             opts.noise
         ));
     }
-    if opts.replicates < 1 || opts.replicates > MAX_REPLICATES {
+    if !(1..=MAX_REPLICATES).contains(&opts.replicates) {
         return Err(format!(
             "the replicates must be between 1 and {MAX_REPLICATES}, got {}",
             opts.replicates
@@ -406,7 +406,7 @@ pub struct Realised {
 }
 
 fn check_count(what: &str, k: usize) -> Result<(), String> {
-    if k < 1 || k > MAX_DESIGN_COUNT {
+    if !(1..=MAX_DESIGN_COUNT).contains(&k) {
         return Err(format!(
             "{what} must be between 1 and {MAX_DESIGN_COUNT}, got {k}"
         ));
@@ -458,7 +458,9 @@ pub fn realise(
             check_count("sizes", *sizes)?;
             check_tpp(tokens_per_param)?;
             if !(decades.is_finite() && *decades >= 0.0) {
-                return Err(format!("decades must be a non-negative number, got {decades}"));
+                return Err(format!(
+                    "decades must be a non-negative number, got {decades}"
+                ));
             }
             let opts = DesignOptions {
                 total_flops,
@@ -473,9 +475,7 @@ pub fn realise(
             // of the largest `c_max` and the smallest `c_max·10^−decades`.
             let k = *budgets;
             let step = if k > 1 { decades / (k - 1) as f64 } else { 0.0 };
-            let rel_sum: f64 = (0..k)
-                .map(|i| 10f64.powf(-step * (k - 1 - i) as f64))
-                .sum();
+            let rel_sum: f64 = (0..k).map(|i| 10f64.powf(-step * (k - 1 - i) as f64)).sum();
             let c_max = total_flops / (*sizes as f64 * rel_sum);
             let c_geo = c_max * 10f64.powf(-decades / 2.0);
             let tpp = match tokens_per_param {
@@ -520,7 +520,9 @@ pub fn realise(
                 ));
             }
             if !(decades.is_finite() && *decades >= 0.0) {
-                return Err(format!("decades must be a non-negative number, got {decades}"));
+                return Err(format!(
+                    "decades must be a non-negative number, got {decades}"
+                ));
             }
             if !(0.0..=1.0).contains(decay_fraction) {
                 return Err(format!(
@@ -699,7 +701,9 @@ mod tests {
             let pts = realise(&isoflop(decades), 1e19, &p, 128, 256)
                 .unwrap()
                 .points;
-            simulate(&p, &pts, &o, &|| {}).unwrap().width_tokens_per_param
+            simulate(&p, &pts, &o, &|| {})
+                .unwrap()
+                .width_tokens_per_param
         };
         let wide = width(2.0);
         let narrow = width(0.1);
@@ -736,11 +740,20 @@ mod tests {
         // the base runs span 1.5 decades of compute (up to shape rounding)
         let c0 = r.rungs[0].params * r.rungs[0].tokens;
         let c4 = r.rungs[4].params * r.rungs[4].tokens;
-        assert!(((c4 / c0).log10() - 1.5).abs() < 0.2, "{}", (c4 / c0).log10());
+        assert!(
+            ((c4 / c0).log10() - 1.5).abs() < 0.2,
+            "{}",
+            (c4 / c0).log10()
+        );
         // centred near the prior's optimum
         let mid = &r.rungs[2];
         let opt = p.optimum(6.0 * mid.params * mid.tokens, 6.0).unwrap();
-        assert!((mid.params / opt.n).ln().abs() < 0.3, "{} vs {}", mid.params, opt.n);
+        assert!(
+            (mid.params / opt.n).ln().abs() < 0.3,
+            "{} vs {}",
+            mid.params,
+            opt.n
+        );
         // an IsoFLOP grid spends the total too
         let g = realise(&isoflop(1.0), 1e19, &p, 128, 256).unwrap();
         assert!(g.flops <= 1e19 * (1.0 + 1e-12) && g.flops > 0.9e19);
@@ -757,7 +770,9 @@ mod tests {
             decay_fraction: 0.2,
             tokens_per_param: None,
         };
-        assert!(realise(&bad, 1e19, &p, 128, 256).unwrap_err().contains("branches"));
+        assert!(realise(&bad, 1e19, &p, 128, 256)
+            .unwrap_err()
+            .contains("branches"));
         let bad = Candidate::Ladder {
             sizes: 3,
             branches: vec![1.0],
@@ -765,7 +780,9 @@ mod tests {
             decay_fraction: 1.5,
             tokens_per_param: None,
         };
-        assert!(realise(&bad, 1e19, &p, 128, 256).unwrap_err().contains("decay"));
+        assert!(realise(&bad, 1e19, &p, 128, 256)
+            .unwrap_err()
+            .contains("decay"));
         assert!(realise(&isoflop(1.0), -1.0, &p, 128, 256).is_err());
         let pts = vec![PilotPoint { n: 1e6, d: 1e8 }; 3];
         assert!(simulate(&p, &pts, &opts(0.01, 4), &|| {})

@@ -137,7 +137,12 @@ pub struct Args {
 
     /// σ of the log-normal noise on simulated losses (default: from the
     /// prior fit's residuals, else 0.01). Example: `--noise 0.01`.
-    #[arg(long, value_name = "SIGMA", requires = "simulate", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SIGMA",
+        requires = "simulate",
+        allow_negative_numbers = true
+    )]
     pub noise: Option<f64>,
 
     /// The budget to plan for, in FLOPs (6ND). Example: `--target-flops 1e21`.

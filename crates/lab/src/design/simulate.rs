@@ -106,7 +106,10 @@ impl Prior {
             v[i] = Some(x);
         }
         let names = ["E", "A", "B", "alpha", "beta"];
-        let missing: Vec<&str> = (0..5).filter(|&i| v[i].is_none()).map(|i| names[i]).collect();
+        let missing: Vec<&str> = (0..5)
+            .filter(|&i| v[i].is_none())
+            .map(|i| names[i])
+            .collect();
         if !missing.is_empty() {
             return Err(Error::flag(
                 "--prior",
@@ -287,7 +290,8 @@ const LADDER_KEYS: &str = "sizes, branches, decades, decay, tpp";
 pub fn parse_candidates(s: &str) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for spec in s.split(';').map(str::trim).filter(|t| !t.is_empty()) {
-        let bad = |why: String| Error::flag("--candidates", format!("--candidates `{spec}`: {why}"));
+        let bad =
+            |why: String| Error::flag("--candidates", format!("--candidates `{spec}`: {why}"));
         let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
         let kind = kind.trim();
         let pairs: Vec<(&str, &str)> = rest
@@ -393,7 +397,7 @@ fn resolve_prior(prior: &Prior) -> Result<(ChinchillaParams, String, Option<f64>
     let from = |p: [f64; 5], what: String| -> Result<(ChinchillaParams, String, Option<f64>)> {
         let c = ChinchillaParams::from_natural(&p)
             .map_err(|e| Error::flag("--prior", format!("--prior {what}: {e}")))?;
-        if !(c.e > 0.0) {
+        if c.e <= 0.0 {
             return Err(Error::flag(
                 "--prior",
                 format!("--prior {what}: E must be positive, got {}", c.e),
@@ -436,7 +440,7 @@ fn read_prior_fit(path: &Path) -> Result<(ChinchillaParams, String, Option<f64>)
             format!("--prior: fit file {}: {e}", path.display()),
         )
     })?;
-    if !(c.e > 0.0) {
+    if c.e <= 0.0 {
         return Err(Error::input(
             path,
             None,
@@ -492,7 +496,7 @@ pub fn run(req: &SimulateRequest, progress: &dyn Progress) -> Result<SimulateRep
             format!("the target budget must be at most 1e40 FLOPs, got {target_flops:e}"),
         ));
     }
-    if req.replicates < 2 || req.replicates > MAX_REPLICATES {
+    if !(2..=MAX_REPLICATES).contains(&req.replicates) {
         return Err(Error::flag(
             "--replicates",
             format!(
@@ -736,7 +740,9 @@ mod tests {
             1e17,
             Prior::parse("E=1,A=-2,B=3,alpha=0.3,beta=0.4").unwrap(),
         );
-        assert!(matches!(run(&req, &crate::Silent), Err(Error::Flag { flag, .. }) if flag == "--prior"));
+        assert!(
+            matches!(run(&req, &crate::Silent), Err(Error::Flag { flag, .. }) if flag == "--prior")
+        );
         let req = SimulateRequest::new(1e17, Prior::parse("/nonexistent/fit.json").unwrap());
         let e = run(&req, &crate::Silent).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/fit.json"), "{e}");
@@ -820,7 +826,8 @@ mod tests {
     #[test]
     fn a_ladder_is_written_as_runs_with_a_wsd_schedule() {
         let mut req = SimulateRequest::new(1e17, Prior::Epoch);
-        req.candidates = parse_candidates("ladder:sizes=4,branches=0.25/0.5/1/2,decades=1").unwrap();
+        req.candidates =
+            parse_candidates("ladder:sizes=4,branches=0.25/0.5/1/2,decades=1").unwrap();
         req.replicates = 4;
         req.noise = Some(0.005);
         let r = run(&req, &crate::Silent).unwrap();
