@@ -164,3 +164,92 @@ fn bad_candidates_and_priors_name_the_flag_and_token() {
     let e = run(&["--prior", "hoffmann", "--budgets", "3"]);
     assert!(e.contains("--budgets"), "{e}");
 }
+
+#[test]
+fn a_fit_file_prior_gives_its_law_and_a_robust_noise() {
+    let dir = std::env::temp_dir().join(format!("scalelab-simulate-fit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fit = dir.join("fit.json");
+    let csv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
+    let out = scalelab(&[
+        "fit",
+        csv.to_str().unwrap(),
+        "--params-col",
+        "Model Size",
+        "--flops-col",
+        "Training FLOP",
+        "--where",
+        "loss < 3.4469",
+        "--quiet",
+        "--out",
+        fit.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(&fit).unwrap()).unwrap();
+    let out = scalelab(&[
+        "design",
+        "--simulate",
+        "--pilot-flops",
+        "1e20",
+        "--prior",
+        fit.to_str().unwrap(),
+        "--candidates",
+        "isoflop:budgets=4,sizes=5,decades=1.5",
+        "--replicates",
+        "6",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["E", "A", "B", "alpha", "beta"] {
+        assert_eq!(v["prior"][k], f["params"][k], "{k}");
+    }
+    let mad = f["residuals"]["median_abs"].as_f64().unwrap();
+    let noise = v["noise"].as_f64().unwrap();
+    assert!(
+        (noise / (1.4826 * mad) - 1.0).abs() < 1e-12,
+        "{noise} vs {mad}"
+    );
+    assert_eq!(v["prior_residual_rmse"], f["residuals"]["rmse"]);
+    assert!(v["noise_source"].as_str().unwrap().contains("residual"));
+    // a fit of another law is refused, naming the file
+    let power = dir.join("power.json");
+    let out = scalelab(&[
+        "fit",
+        csv.to_str().unwrap(),
+        "--law",
+        "power-c",
+        "--flops-col",
+        "Training FLOP",
+        "--quiet",
+        "--out",
+        power.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = scalelab(&[
+        "design",
+        "--simulate",
+        "--pilot-flops",
+        "1e20",
+        "--prior",
+        power.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("power.json") && e.contains("chinchilla"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

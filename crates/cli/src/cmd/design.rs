@@ -331,6 +331,12 @@ fn simulate_text(r: &SimulateReport) -> String {
     if let Some(out) = &r.sweep_file {
         s.push_str(&format!("wrote sweep file {out} (the best design)\n"));
     }
+    if let Some(rmse) = r.prior_residual_rmse {
+        s.push_str(&format!(
+            "note: the prior fit's log residuals have rmse {rmse:.4}; the widths grow fast with \
+             σ, so rerun with --noise {rmse:.4} for the pessimistic case\n"
+        ));
+    }
     for c in &r.candidates {
         for w in &c.warnings {
             s.push_str(&format!("warning: {}: {w}\n", c.spec));

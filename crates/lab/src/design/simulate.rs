@@ -233,6 +233,10 @@ pub struct SimulateReport {
     pub noise: f64,
     /// Where the noise came from, in words.
     pub noise_source: String,
+    /// The root mean square log residual of the prior's fit file, if any: a
+    /// pessimistic σ (it counts the runs that sit off the law, which the
+    /// robust default discounts).
+    pub prior_residual_rmse: Option<f64>,
     pub target_flops: f64,
     pub replicates: usize,
     pub seed: u64,
@@ -393,8 +397,11 @@ pub fn parse_candidates(s: &str) -> Result<Vec<Candidate>> {
 }
 
 /// The prior law, its description and the noise its fit file suggests.
-fn resolve_prior(prior: &Prior) -> Result<(ChinchillaParams, String, Option<f64>)> {
-    let from = |p: [f64; 5], what: String| -> Result<(ChinchillaParams, String, Option<f64>)> {
+/// A prior law, its description, and its fit file's robust σ and rmse.
+type ResolvedPrior = (ChinchillaParams, String, Option<f64>, Option<f64>);
+
+fn resolve_prior(prior: &Prior) -> Result<ResolvedPrior> {
+    let from = |p: [f64; 5], what: String| -> Result<ResolvedPrior> {
         let c = ChinchillaParams::from_natural(&p)
             .map_err(|e| Error::flag("--prior", format!("--prior {what}: {e}")))?;
         if c.e <= 0.0 {
@@ -403,7 +410,7 @@ fn resolve_prior(prior: &Prior) -> Result<(ChinchillaParams, String, Option<f64>
                 format!("--prior {what}: E must be positive, got {}", c.e),
             ));
         }
-        Ok((c, what, None))
+        Ok((c, what, None, None))
     };
     match prior {
         Prior::Hoffmann => from(HOFFMANN, "Hoffmann et al. (2022)".into()),
@@ -419,7 +426,7 @@ fn resolve_prior(prior: &Prior) -> Result<(ChinchillaParams, String, Option<f64>
     }
 }
 
-fn read_prior_fit(path: &Path) -> Result<(ChinchillaParams, String, Option<f64>)> {
+fn read_prior_fit(path: &Path) -> Result<ResolvedPrior> {
     let f = scalelab_tables::fitfile::read_fit(path)
         .map_err(|e| Error::input(path, None, format!("--prior: {e}")))?;
     if f.report.law != "chinchilla" {
@@ -453,7 +460,9 @@ fn read_prior_fit(path: &Path) -> Result<(ChinchillaParams, String, Option<f64>)
     }
     let mad = f.report.residuals.median_abs;
     let noise = (mad.is_finite() && mad > 0.0).then_some(1.4826 * mad);
-    Ok((c, format!("fit file {}", path.display()), noise))
+    let rmse = f.report.residuals.rmse;
+    let rmse = (rmse.is_finite() && rmse > 0.0).then_some(rmse);
+    Ok((c, format!("fit file {}", path.display()), noise, rmse))
 }
 
 fn positive(flag: &str, v: f64) -> Result<()> {
@@ -511,7 +520,7 @@ pub fn run(req: &SimulateRequest, progress: &dyn Progress) -> Result<SimulateRep
             "--context and --vocab must be at least 1",
         ));
     }
-    let (prior, source, fit_noise) = resolve_prior(&req.prior)?;
+    let (prior, source, fit_noise, prior_residual_rmse) = resolve_prior(&req.prior)?;
     let (noise, noise_source) = match (req.noise, fit_noise) {
         (Some(s), _) => {
             if !(s.is_finite() && s >= 0.0) {
@@ -623,6 +632,7 @@ pub fn run(req: &SimulateRequest, progress: &dyn Progress) -> Result<SimulateRep
         },
         noise,
         noise_source,
+        prior_residual_rmse,
         target_flops,
         replicates: req.replicates,
         seed: req.seed,
