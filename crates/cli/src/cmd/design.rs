@@ -59,7 +59,7 @@ grids and three ladders over 1–2 decades):
   scalelab design --simulate --pilot-flops 2.5e13 --context 64 --prior fit.json
 
   scalelab design --simulate --pilot-flops 1e18 --prior hoffmann --noise 0.02 \
-      --candidates "isoflop:budgets=4,sizes=5,decades=1;ladder:sizes=5,branches=0.25/0.5/1/2,decades=1.5" \
+      --candidates "isoflop:budgets=4,sizes=5,decades=1;ladder:sizes=5" \
       --replicates 100 --out best.toml"#;
 
 /// Arguments of `scalelab design` (the long help is [`HELP`]).
