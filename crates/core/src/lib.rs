@@ -22,3 +22,4 @@ pub mod optim;
 pub mod plan;
 pub mod robust;
 pub mod rollout;
+pub mod simulate;

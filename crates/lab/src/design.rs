@@ -4,6 +4,11 @@
 //! `scalelab.design/1` JSON); with `out` it also writes the design as a
 //! [`SweepFile`] (`scalelab.sweep/1`, each run's `config` a `scalelab
 //! train` configuration).
+//!
+//! [`simulate`] chooses between candidate designs by simulating noisy
+//! pilots from a prior law and fitting them (`scalelab design --simulate`).
+
+pub mod simulate;
 
 use crate::isoflop::read_plannable_fit;
 use crate::{Error, Result, Warning, WarningKind};

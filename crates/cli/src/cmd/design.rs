@@ -1,7 +1,11 @@
 //! `scalelab design`: propose pilot runs (an IsoFLOP grid) for a total
-//! budget, and write them as a sweep file.
+//! budget, and write them as a sweep file; with `--simulate`, choose
+//! between candidate designs by simulating and fitting noisy pilots.
 
 use anyhow::Result;
+use scalelab::design::simulate::{
+    parse_candidates, Prior, SimulateReport, SimulateRequest, Target,
+};
 use scalelab::design::{DesignReport, DesignRequest};
 use std::path::PathBuf;
 
@@ -28,7 +32,35 @@ Examples:
 
   scalelab design --pilot-flops 5e17 --budgets 6 --decades 2.5 --sizes 9 --out sweep.json
 
-  scalelab design --pilot-flops 1e18 --fit fit.json --json"#;
+  scalelab design --pilot-flops 1e18 --fit fit.json --json
+
+Design by simulation (`--simulate`): for each candidate design, scaled to
+spend `--pilot-flops`, draw `--replicates` noisy pilots from a prior law
+(`--prior`: a Chinchilla fit file, `hoffmann`, `epoch` or
+E=…,A=…,B=…,alpha=…,beta=…) with log-normal noise σ (`--noise`; default
+from the fit file's residuals, 1.4826 × their median absolute value, else
+0.01), fit each with the real fitter (variable projection, Huber 1e-3, as
+`scalelab fit`), plan at the target budget (`--target-flops`, or
+`--target-factor` × the pilot budget, default 100) and report the 95%
+width of N*, D*, tokens/param (high/low) and loss ((high−low)/median), the
+bias of E and the fraction of failed fits. Candidates are ranked by the
+width of tokens/param, then of N*. `--out` writes the best as a sweep TOML
+file. Candidates (`--candidates`, `;`-separated; default: four IsoFLOP
+grids and three ladders over 1–2 decades):
+
+  isoflop:budgets=K,sizes=K,decades=X,spread=F,tpp=R   (defaults 5, 7, 2, 4; tpp:
+                                   the prior's optimum at the mid budget)
+  ladder:sizes=K,branches=B1/B2/…,decades=X,decay=F,tpp=R
+                                   (defaults 5, 0.25/0.5/1/2, 1.5, 0.2) — a WSD
+                                   ladder: K sizes, each one run with cooldown
+                                   branches at tokens B·tpp·N; decades of compute
+                                   spanned by the sizes' base runs
+
+  scalelab design --simulate --pilot-flops 2.5e13 --context 64 --prior fit.json
+
+  scalelab design --simulate --pilot-flops 1e18 --prior hoffmann --noise 0.02 \
+      --candidates "isoflop:budgets=4,sizes=5,decades=1;ladder:sizes=5" \
+      --replicates 100 --out best.toml"#;
 
 /// Arguments of `scalelab design` (the long help is [`HELP`]).
 #[derive(clap::Args, Debug)]
@@ -92,6 +124,57 @@ pub struct Args {
     /// Print one JSON object instead of a table (keys documented in docs/plan.md).
     #[arg(long)]
     pub json: bool,
+
+    /// Choose between candidate designs by simulating noisy pilots from
+    /// `--prior` and fitting them (see below). Example: `--simulate --prior hoffmann`.
+    #[arg(long, requires = "prior", conflicts_with_all = ["budgets", "decades", "sizes", "spread", "tokens_per_param", "fit"])]
+    pub simulate: bool,
+
+    /// The prior law of `--simulate`: a Chinchilla fit file, `hoffmann`,
+    /// `epoch`, or `E=…,A=…,B=…,alpha=…,beta=…`. Example: `--prior fit.json`.
+    #[arg(long, value_name = "PRIOR", requires = "simulate")]
+    pub prior: Option<String>,
+
+    /// σ of the log-normal noise on simulated losses (default: from the
+    /// prior fit's residuals, else 0.01). Example: `--noise 0.01`.
+    #[arg(
+        long,
+        value_name = "SIGMA",
+        requires = "simulate",
+        allow_negative_numbers = true
+    )]
+    pub noise: Option<f64>,
+
+    /// The budget to plan for, in FLOPs (6ND). Example: `--target-flops 1e21`.
+    #[arg(long, value_name = "FLOPS", requires = "simulate", conflicts_with = "target_factor", allow_negative_numbers = true, value_parser = positive)]
+    pub target_flops: Option<f64>,
+
+    /// The budget to plan for, as a multiple of `--pilot-flops` (default 100).
+    /// Example: `--target-factor 1000`.
+    #[arg(long, value_name = "K", requires = "simulate", allow_negative_numbers = true, value_parser = positive)]
+    pub target_factor: Option<f64>,
+
+    /// Candidate designs, `;`-separated (grammar below; repeatable).
+    /// Example: `--candidates "isoflop:budgets=4,sizes=5,decades=1;ladder:sizes=5"`.
+    #[arg(long, value_name = "SPEC", requires = "simulate")]
+    pub candidates: Vec<String>,
+
+    /// Simulated pilots per candidate. Example: `--replicates 500`.
+    #[arg(long, default_value_t = 200, value_name = "R", requires = "simulate")]
+    pub replicates: usize,
+
+    /// Seed of the simulated noise (the result is the same for any thread
+    /// count). Example: `--seed 1`.
+    #[arg(long, default_value_t = 0, value_name = "SEED", requires = "simulate")]
+    pub seed: u64,
+
+    /// Worker threads of `--simulate` (default: all cores). Example: `--threads 2`.
+    #[arg(long, value_name = "K", requires = "simulate")]
+    pub threads: Option<usize>,
+
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl Args {
@@ -112,7 +195,42 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The library request of `--simulate`.
+    fn simulate_request(&self) -> scalelab::Result<SimulateRequest> {
+        let prior = Prior::parse(self.prior.as_deref().unwrap_or_default())?;
+        let mut req = SimulateRequest::new(self.pilot_flops, prior);
+        req.noise = self.noise;
+        if let Some(c) = self.target_flops {
+            req.target = Target::Flops(c);
+        } else if let Some(k) = self.target_factor {
+            req.target = Target::Factor(k);
+        }
+        for c in &self.candidates {
+            req.candidates.extend(parse_candidates(c)?);
+        }
+        req.replicates = self.replicates;
+        req.seed = self.seed;
+        req.context = self.context;
+        req.vocab = self.vocab;
+        req.out = self.out.clone();
+        Ok(req)
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
+    if args.simulate {
+        scalelab::threads::init(args.threads)?;
+        let req = args.simulate_request()?;
+        let bars = crate::progress::Bars::new(args.quiet || args.json);
+        let report = scalelab::design::simulate::run(&req, &bars)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", simulate_text(&report));
+        }
+        return Ok(());
+    }
     let report = scalelab::design::run(&args.request())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -157,6 +275,72 @@ fn text(d: &DesignReport) -> String {
     }
     for w in &d.warnings {
         s.push_str(&format!("warning: {w}\n"));
+    }
+    s
+}
+
+/// The simulation as one row per candidate, best first.
+fn simulate_text(r: &SimulateReport) -> String {
+    let t = &r.truth;
+    let mut s = format!(
+        "{} replicates per candidate from the prior {} (E={:.4}, A={:.4}, B={:.4}, alpha={:.4}, \
+         beta={:.4}), noise σ={:.4} ({}); plan at {:.3e} FLOPs, where the prior's optimum is \
+         N*={:.3e}, D*={:.3e}, {:.1} tokens/param, loss {:.4}\n\n",
+        r.replicates,
+        r.prior.source,
+        r.prior.e,
+        r.prior.a,
+        r.prior.b,
+        r.prior.alpha,
+        r.prior.beta,
+        r.noise,
+        r.noise_source,
+        r.target_flops,
+        t.n,
+        t.d,
+        t.tokens_per_param,
+        t.loss
+    );
+    s.push_str(&format!(
+        "{:>4}  {:<62}  {:>5}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>7}  {:>6}\n",
+        "rank", "design", "runs", "FLOPs", "N* ×", "D* ×", "D/N ×", "loss ±%", "E bias", "failed"
+    ));
+    for c in &r.candidates {
+        s.push_str(&format!(
+            "{:>4}  {:<62}  {:>5}  {:>9.3e}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8.3}  {:>+6.1}%  {:>5.1}%{}\n",
+            c.rank,
+            c.spec,
+            c.runs,
+            c.flops,
+            c.width_n_star,
+            c.width_d_star,
+            c.width_tokens_per_param,
+            50.0 * c.width_loss,
+            100.0 * c.e_bias,
+            100.0 * c.failed_fraction,
+            if c.rank == 1 { "  <- best" } else { "" }
+        ));
+    }
+    s.push_str(&format!(
+        "\nwidths: 95% intervals over the replicates, as high/low (N*, D*, tokens/param) and \
+         ±half-width/median (loss); ranked {}. {:.1} s, {:.1} ms per fit.\n",
+        r.ranking,
+        r.seconds,
+        1e3 * r.seconds_per_replicate
+    ));
+    if let Some(out) = &r.sweep_file {
+        s.push_str(&format!("wrote sweep file {out} (the best design)\n"));
+    }
+    if let Some(rmse) = r.prior_residual_rmse {
+        s.push_str(&format!(
+            "note: the prior fit's log residuals have rmse {rmse:.4}; the widths grow fast with \
+             σ, so rerun with --noise {rmse:.4} for the pessimistic case\n"
+        ));
+    }
+    for c in &r.candidates {
+        for w in &c.warnings {
+            s.push_str(&format!("warning: {}: {w}\n", c.spec));
+        }
     }
     s
 }
