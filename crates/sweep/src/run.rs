@@ -124,6 +124,9 @@ pub enum Outcome {
     /// An external trainer started by an earlier invocation still runs it
     /// (its lock is held); left alone.
     Busy,
+    /// A cooldown branch whose branch-point checkpoint does not exist yet
+    /// (its parent has not reached the point); nothing was done.
+    Waiting(String),
 }
 
 /// Runs (or resumes, or skips) run `index` of the plan, with the built-in
@@ -205,8 +208,15 @@ pub fn run_one(
         }
         _ => {}
     }
-    let data = crate::data::open_source(&plan.config)?;
     let ck = checkpoint::path_in(&dir);
+    let from = match branch_point(sweep_dir, plan) {
+        Some(p) if !ck.exists() => match p {
+            Ok(p) => Some(p),
+            Err(why) => return Ok(Outcome::Waiting(why)),
+        },
+        _ => None,
+    };
+    let data = crate::data::open_source(&plan.config)?;
     let trainer = if ck.exists() {
         Trainer::resume(&dir, data)
     } else {
@@ -214,7 +224,10 @@ pub fn run_one(
         for f in ["metrics.jsonl", "summary.json", "config.toml"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        Trainer::new(plan.config.clone(), data, Some(&dir))
+        match from {
+            Some(from) => Trainer::branch(plan.config.clone(), data, &dir, &from),
+            None => Trainer::new(plan.config.clone(), data, Some(&dir)),
+        }
     };
     let mut trainer = match trainer {
         Ok(t) => t,
@@ -270,6 +283,38 @@ pub fn run_one(
             Err(anyhow::anyhow!("{}: {e}", dir.display()))
         }
         Err(e) => fail(&dir, status, e.to_string()),
+    }
+}
+
+/// For a cooldown branch: `Ok(path)` of its parent's checkpoint at the
+/// branch point, or `Err(why)` when it does not exist yet; `None` for other
+/// runs.
+pub fn branch_point(
+    sweep_dir: &Path,
+    plan: &RunPlan,
+) -> Option<std::result::Result<PathBuf, String>> {
+    let Some(crate::spec::Cooldown::Branch {
+        parent, start_step, ..
+    }) = &plan.cooldown
+    else {
+        return None;
+    };
+    let p = checkpoint::kept_path_in(&run_dir(sweep_dir, parent), *start_step);
+    Some(if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "waits for run {parent} to reach step {start_step} (its branch point)"
+        ))
+    })
+}
+
+/// Whether a run can start (or resume) now: false only for a cooldown
+/// branch with neither its own checkpoint nor its branch point yet.
+pub fn ready(sweep_dir: &Path, plan: &RunPlan) -> bool {
+    match branch_point(sweep_dir, plan) {
+        Some(Err(_)) => checkpoint::path_in(&run_dir(sweep_dir, &plan.name)).exists(),
+        _ => true,
     }
 }
 
