@@ -47,12 +47,7 @@ fn read(p: &Path) -> String {
 fn table(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let t = read(&dir.join("runs.csv"));
     let mut lines = t.lines();
-    let head: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(String::from)
-        .collect();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
     let rows = lines
         .map(|l| l.split(',').map(String::from).collect())
         .collect();
@@ -100,7 +95,14 @@ fn a_dry_run_lists_parents_and_branches_with_their_cost() {
     let o = scalelab(&["sweep", &sweep, "--out", &out, "--dry-run"]);
     ok(&o);
     let text = String::from_utf8_lossy(&o.stdout);
-    for name in ["big-stable", "big-x0.5", "big-x1", "big-x2", "small-stable", "small-x2"] {
+    for name in [
+        "big-stable",
+        "big-x0.5",
+        "big-x1",
+        "big-x2",
+        "small-stable",
+        "small-x2",
+    ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
     assert!(text.contains("stable"), "{text}");
@@ -133,12 +135,18 @@ fn branches_without_wsd_or_with_an_external_trainer_are_refused_with_the_line() 
     let sweep = write(&root, "bad.toml", &bad);
     let o = scalelab(&["sweep", &sweep, "--out", &out, "--dry-run"]);
     let e = stderr(&o);
-    assert!(!o.status.success() && e.contains("bad.toml:12") && e.contains("(0, 1]"), "{e}");
+    assert!(
+        !o.status.success() && e.contains("bad.toml:12") && e.contains("(0, 1]"),
+        "{e}"
+    );
     let ext = format!("{LADDER}[trainer]\ncommand = \"true\"\n");
     let sweep = write(&root, "ext.toml", &ext);
     let o = scalelab(&["sweep", &sweep, "--out", &out, "--dry-run"]);
     let e = stderr(&o);
-    assert!(!o.status.success() && e.contains("ext.toml:14") && e.contains("[trainer]"), "{e}");
+    assert!(
+        !o.status.success() && e.contains("ext.toml:14") && e.contains("[trainer]"),
+        "{e}"
+    );
     assert!(!e.contains("panicked"), "{e}");
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -149,8 +157,11 @@ fn any_kept_checkpoint(dir: &Path) -> bool {
             rd.flatten().any(|e| {
                 std::fs::read_dir(e.path())
                     .map(|f| {
-                        f.flatten()
-                            .any(|f| f.file_name().to_string_lossy().starts_with("checkpoint-step"))
+                        f.flatten().any(|f| {
+                            f.file_name()
+                                .to_string_lossy()
+                                .starts_with("checkpoint-step")
+                        })
                     })
                     .unwrap_or(false)
             })
@@ -228,13 +239,19 @@ fn sigkill_mid_ladder_then_resume_gives_the_uninterrupted_tables() {
         }
         assert_eq!(cell(&head, r, "schedule"), "wsd");
         let parent = cell(&head, r, "parent");
-        assert!(name.starts_with(parent.trim_end_matches("-stable")), "{name} {parent}");
+        assert!(
+            name.starts_with(parent.trim_end_matches("-stable")),
+            "{name} {parent}"
+        );
         let num = |c: &str| cell(&head, r, c).parse::<f64>().unwrap();
         // a branch's flops are a full run's to its D, its spent ones its decay's
         assert!((num("flops") - 6.0 * num("params") * num("tokens")).abs() < 1e-6 * num("flops"));
         assert!((num("flops_budget") - num("flops")).abs() < 1e-6 * num("flops"));
         assert!(num("flops_spent") < 0.3 * num("flops"), "{name}");
-        assert!(num("branch_tokens") + num("decay_tokens") == num("tokens"), "{name}");
+        assert!(
+            num("branch_tokens") + num("decay_tokens") == num("tokens"),
+            "{name}"
+        );
         assert!(num("loss").is_finite());
         // the parent kept the branch point
         let steps = (num("branch_tokens") / 256.0) as u64;
@@ -249,7 +266,12 @@ fn sigkill_mid_ladder_then_resume_gives_the_uninterrupted_tables() {
         let r = rows.iter().find(|r| cell(&head, r, "run") == n).unwrap();
         cell(&head, r, "loss").parse::<f64>().unwrap()
     };
-    assert!(loss("big-x2") < loss("big-x0.5"), "{} {}", loss("big-x2"), loss("big-x0.5"));
+    assert!(
+        loss("big-x2") < loss("big-x0.5"),
+        "{} {}",
+        loss("big-x2"),
+        loss("big-x0.5")
+    );
 
     // fits read the branches only, with no warning about the parents
     let o = scalelab(&["fit", &a, "--json"]);
@@ -261,7 +283,11 @@ fn sigkill_mid_ladder_then_resume_gives_the_uninterrupted_tables() {
         "{}",
         f["warnings"]
     );
-    assert!(f["notes"].to_string().contains("stable-phase"), "{}", f["notes"]);
+    assert!(
+        f["notes"].to_string().contains("stable-phase"),
+        "{}",
+        f["notes"]
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -286,7 +312,10 @@ tokens = 1.2e5
         "name = \"wsd\"\n{common}[schedule]\nkind = \"wsd\"\ndecay_fraction = 0.2\nbranches = [0.5, 1]\n"
     );
     let cos = format!("name = \"cos\"\n{common}");
-    let (sw, sc) = (write(&root, "wsd.toml", &wsd), write(&root, "cos.toml", &cos));
+    let (sw, sc) = (
+        write(&root, "wsd.toml", &wsd),
+        write(&root, "cos.toml", &cos),
+    );
     let (ow, oc) = (root.join("w"), root.join("c"));
     ok(&scalelab(&sweep_args(&sw, &ow.display().to_string())));
     ok(&scalelab(&sweep_args(&sc, &oc.display().to_string())));
@@ -297,7 +326,10 @@ tokens = 1.2e5
     };
     let (lw, lc) = (loss_of(&ow, "m-x1"), loss_of(&oc, "m"));
     let rel = (lw - lc) / lc;
-    assert!(rel.abs() < TOLERANCE, "branch {lw} vs cosine {lc}: {rel:+.4}");
+    assert!(
+        rel.abs() < TOLERANCE,
+        "branch {lw} vs cosine {lc}: {rel:+.4}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -334,9 +334,7 @@ mod tests {
             }
             // no jump larger than one step's share of the decay (for 1-sqrt
             // the first step is the steepest: 1 - sqrt(1/21) of the range)
-            let biggest = (88..109)
-                .map(|i| s.lr(i) - s.lr(i + 1))
-                .fold(0.0, f64::max);
+            let biggest = (88..109).map(|i| s.lr(i) - s.lr(i + 1)).fold(0.0, f64::max);
             assert!(biggest < 0.25 * 9e-4, "{shape:?}: jump {biggest}");
         }
     }
@@ -347,7 +345,10 @@ mod tests {
         let p: f64 = 5.0 / 21.0;
         for (shape, g) in [
             (DecayShape::Linear, 1.0 - p),
-            (DecayShape::Cosine, 0.5 * (1.0 + (std::f64::consts::PI * p).cos())),
+            (
+                DecayShape::Cosine,
+                0.5 * (1.0 + (std::f64::consts::PI * p).cos()),
+            ),
             (DecayShape::OneMinusSqrt, 1.0 - p.sqrt()),
         ] {
             let s = wsd(shape, 10, 110);

@@ -330,7 +330,8 @@ impl TrainConfig {
             ));
         }
         if self.lr_schedule == ScheduleKind::Wsd && self.total_steps() > 1 {
-            let start = self.total_steps() - wsd_decay_steps(self.total_steps(), self.decay_fraction);
+            let start =
+                self.total_steps() - wsd_decay_steps(self.total_steps(), self.decay_fraction);
             if self.warmup() > start {
                 return err(format!(
                     "warmup_steps = {} must end before the WSD decay starts (step {start} of {}, decay_fraction = {})",

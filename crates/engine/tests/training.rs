@@ -333,7 +333,12 @@ fn a_wsd_branch_from_a_stable_checkpoint_equals_the_full_wsd_run() {
     let branch_metrics = read_metrics(&branch_dir);
     assert_eq!(branch_metrics.len(), full_metrics.len());
     for (a, b) in full_metrics.iter().zip(&branch_metrics) {
-        assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits(), "step {}", a.step);
+        assert_eq!(
+            a.train_loss.to_bits(),
+            b.train_loss.to_bits(),
+            "step {}",
+            a.step
+        );
         assert_eq!(a.lr.to_bits(), b.lr.to_bits(), "step {}", a.step);
     }
     // the decay really happened (the test would be vacuous otherwise)

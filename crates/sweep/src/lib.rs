@@ -31,8 +31,8 @@ pub mod spec;
 pub mod table;
 
 use anyhow::{bail, Context, Result};
-use scalelab_engine::TrainConfig;
 use run::Outcome;
+use scalelab_engine::TrainConfig;
 use spec::{SweepFile, SweepPlan};
 use std::path::Path;
 

@@ -444,7 +444,10 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         if let Some(m) = b.iter().find(|m| !(m.is_finite() && **m > 0.0)) {
             bail!("{where_}: [schedule] branches must be positive multiples of D, got {m}");
         }
-        let kind = base.get("lr_schedule").and_then(|v| v.as_str()).unwrap_or("cosine");
+        let kind = base
+            .get("lr_schedule")
+            .and_then(|v| v.as_str())
+            .unwrap_or("cosine");
         if kind != "wsd" {
             bail!("{where_}: [schedule] branches needs kind = \"wsd\" (the schedule is {kind:?})");
         }
@@ -738,7 +741,15 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         let where_ = key_at(path, text, "branches");
         let mut out = Vec::new();
         for r in runs {
-            out.extend(branch_runs(&r, mults, sched, eval_explicit, checkpoint_explicit, &where_, &check)?);
+            out.extend(branch_runs(
+                &r,
+                mults,
+                sched,
+                eval_explicit,
+                checkpoint_explicit,
+                &where_,
+                &check,
+            )?);
         }
         runs = out;
         let mut names = BTreeSet::new();
@@ -829,7 +840,10 @@ fn branch_runs(
     for &m in &mults {
         let dk = (m * d).round().max(1.0);
         if dk > MAX_TOKENS {
-            bail!("{where_}: run {}: branch {m}×D has {dk:e} tokens, more than {MAX_TOKENS:e}", r.name);
+            bail!(
+                "{where_}: run {}: branch {m}×D has {dk:e} tokens, more than {MAX_TOKENS:e}",
+                r.name
+            );
         }
         let mut cfg = r.config.clone();
         cfg.steps = None;
@@ -980,6 +994,49 @@ mod tests {
         let plan = resolve_text(&sweep_with_names(&["a", "a", "a-2", "b b", "b_b"])).unwrap();
         let names: Vec<&str> = plan.runs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["a", "a-3", "a-2", "b_b", "b_b-2"]);
+    }
+
+    #[test]
+    fn branches_become_a_stable_parent_and_decays_from_its_kept_checkpoints() {
+        let text = "[train]\ndata = \"synth\"\ncontext = 16\nbatch = 2\n\
+                    [schedule]\nkind = \"wsd\"\ndecay_fraction = 0.2\nbranches = [2, 0.5, 1]\n\
+                    [[runs]]\nname = \"r\"\nn_layer = 1\nd_model = 16\nn_head = 1\ntokens = 32000\n";
+        let plan = resolve_text(text).unwrap();
+        let names: Vec<&str> = plan.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["r-stable", "r-x0.5", "r-x1", "r-x2"]);
+        // D = 1000 steps of 32 tokens, warm-up 5% of it for every run
+        let (parent, branches) = (&plan.runs[0], &plan.runs[1..]);
+        let mut points = Vec::new();
+        for (b, steps) in branches.iter().zip([500u64, 1000, 2000]) {
+            assert_eq!(b.config.total_steps(), steps);
+            assert_eq!(b.config.warmup(), 50);
+            assert_eq!(b.config.lr_schedule, ScheduleKind::Wsd);
+            let Some(Cooldown::Branch {
+                parent: p,
+                start_step,
+                ..
+            }) = &b.cooldown
+            else {
+                panic!("{} is not a branch", b.name)
+            };
+            assert_eq!(p, "r-stable");
+            assert_eq!(*start_step, steps - steps / 5);
+            assert_eq!(
+                b.flops_budget,
+                Some(6.0 * b.params as f64 * b.tokens() as f64)
+            );
+            assert_eq!(b.tokens_spent(), b.tokens() / 5);
+            points.push(*start_step);
+        }
+        assert_eq!(parent.config.lr_schedule, ScheduleKind::Constant);
+        assert_eq!(parent.config.total_steps(), 1600);
+        assert_eq!(parent.config.warmup(), 50);
+        assert_eq!(parent.config.keep_checkpoints, points);
+        assert!(parent.is_stable_parent() && parent.flops_budget.is_none());
+        // a branch whose decay would start inside the warm-up is refused
+        let short = text.replace("[2, 0.5, 1]", "[0.01, 1]");
+        let e = format!("{:#}", resolve_text(&short).unwrap_err());
+        assert!(e.contains("names.toml:8") && e.contains("warm-up"), "{e}");
     }
 
     #[test]
