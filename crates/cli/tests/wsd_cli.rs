@@ -337,3 +337,46 @@ tokens = 1.2e5
 /// (the branch lower: WSD holds the peak rate longer, which pays on short
 /// runs), see docs/BENCHMARKS.md (WSD cooldown branches), with margin.
 const TOLERANCE: f64 = 0.08;
+
+/// Under Slurm a stable parent's array task runs its branches after it
+/// (`scalelab sweep-task DIR --index I`): the results equal a local sweep's.
+#[test]
+fn a_parents_task_runs_its_branches_after_it() {
+    let root = tmpdir("task");
+    let sweep = write(&root, "sweep.toml", LADDER);
+    let (t, u) = (root.join("t"), root.join("u"));
+    let (ts, us) = (t.display().to_string(), u.display().to_string());
+    ok(&scalelab(&sweep_args(&sweep, &us)));
+    // prepare the directory: every run stops after 3 steps (branches wait)
+    let mut args = sweep_args(&sweep, &ts);
+    args.extend(["--step-limit", "3"]);
+    ok(&scalelab(&args));
+    let (head, rows) = table(&t);
+    assert!(rows.iter().all(|r| cell(&head, r, "status") != "done"));
+    // index 0 is big-stable: its task finishes it, then big-x0.5, -x1, -x2
+    ok(&scalelab(&["sweep-task", &ts, "--index", "0"]));
+    for run in ["big-stable", "big-x0.5", "big-x1", "big-x2"] {
+        let st = read(&t.join("runs").join(run).join("status.json"));
+        assert!(st.contains("\"state\":\"done\""), "{run}: {st}");
+    }
+    let st = read(&t.join("runs").join("small-x1").join("status.json"));
+    assert!(!st.contains("\"state\":\"done\""), "small-x1: {st}");
+    // a branch's own task (done now) is a no-op
+    ok(&scalelab(&["sweep-task", &ts, "--index", "2"]));
+    ok(&scalelab(&sweep_args(&sweep, &ts))); // rebuilds the tables (and trains small-*)
+    let (head, rows) = table(&t);
+    let (uhead, urows) = table(&u);
+    for r in rows
+        .iter()
+        .filter(|r| cell(&head, r, "run").starts_with("big"))
+    {
+        let name = cell(&head, r, "run");
+        let ur = urows
+            .iter()
+            .find(|x| cell(&uhead, x, "run") == name)
+            .unwrap();
+        assert_eq!(cell(&head, r, "status"), "done", "{name}");
+        assert_eq!(cell(&head, r, "loss"), cell(&uhead, ur, "loss"), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
