@@ -359,6 +359,13 @@ fn a_parents_task_runs_its_branches_after_it() {
         let st = read(&t.join("runs").join(run).join("status.json"));
         assert!(st.contains("\"state\":\"done\""), "{run}: {st}");
     }
+    let st = read(&t.join("runs").join("big-x1").join("status.json"));
+    assert!(
+        st.contains("\"role\":\"branch\"") && st.contains("\"parent\":\"big-stable\""),
+        "{st}"
+    );
+    let st = read(&t.join("runs").join("big-stable").join("status.json"));
+    assert!(st.contains("\"role\":\"stable\""), "{st}");
     let st = read(&t.join("runs").join("small-x1").join("status.json"));
     assert!(!st.contains("\"state\":\"done\""), "small-x1: {st}");
     // a branch's own task (done now) is a no-op
@@ -378,5 +385,78 @@ fn a_parents_task_runs_its_branches_after_it() {
         assert_eq!(cell(&head, r, "status"), "done", "{name}");
         assert_eq!(cell(&head, r, "loss"), cell(&uhead, ur, "loss"), "{name}");
     }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `scalelab train --lr-schedule wsd`: the logged rate holds the peak, then
+/// decays to the floor over the last --decay-fraction of the steps; bad
+/// values name their flag.
+#[test]
+fn train_flags_set_the_wsd_schedule() {
+    let root = tmpdir("train");
+    let out = root.join("run").display().to_string();
+    let base = [
+        "train",
+        "--data",
+        "random",
+        "--n-layer",
+        "1",
+        "--d-model",
+        "16",
+        "--n-head",
+        "2",
+        "--context",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "40",
+        "--lr",
+        "1e-3",
+        "--warmup-steps",
+        "2",
+        "--quiet",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--lr-schedule",
+        "wsd",
+        "--decay-fraction",
+        "0.25",
+        "--decay-shape",
+        "linear",
+        "--out",
+        &out,
+    ]);
+    ok(&scalelab(&args));
+    let lrs: Vec<f64> = read(&Path::new(&out).join("metrics.jsonl"))
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["lr"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lrs.len(), 40);
+    // 10 decay steps from step 30 (index 30): linear from the peak to 1e-4
+    assert!(lrs[2..31].iter().all(|&l| l == 1e-3), "{lrs:?}");
+    assert!(
+        (lrs[35] - (1e-4 + 9e-4 * (1.0 - 5.0 / 9.0))).abs() < 1e-15,
+        "{lrs:?}"
+    );
+    assert!((lrs[39] - 1e-4).abs() < 1e-15, "{lrs:?}");
+    let cfg = read(&Path::new(&out).join("config.toml"));
+    assert!(
+        cfg.contains("lr_schedule = \"wsd\"") && cfg.contains("decay_shape = \"linear\""),
+        "{cfg}"
+    );
+    let mut bad = base.to_vec();
+    bad.extend(["--lr-schedule", "wsd", "--decay-fraction", "0"]);
+    let o = scalelab(&bad);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--decay-fraction"),
+        "{}",
+        stderr(&o)
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -1106,6 +1106,8 @@ pub fn run(
                                 train_loss: m.train_loss,
                                 val_loss: last_val,
                                 updated: 0,
+                                role: None,
+                                parent: None,
                             },
                         )?;
                     }

@@ -101,7 +101,7 @@ pub fn prepare_dir(dir: &Path, plan: &SweepPlan) -> Result<()> {
         if !run::status_path(&rd).exists() {
             std::fs::create_dir_all(&rd)
                 .with_context(|| format!("cannot create {}", rd.display()))?;
-            run::write_status(&rd, &run::Status::pending(r.config.total_steps()))?;
+            run::write_status(&rd, &run::Status::pending(r.config.total_steps()).of(r))?;
         }
     }
     // An external trainer reads the exact token stream the built-in engine

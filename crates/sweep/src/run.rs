@@ -63,6 +63,13 @@ pub struct Status {
     pub val_loss: Option<f64>,
     /// Unix seconds of the last update.
     pub updated: u64,
+    /// Its part in a WSD cooldown ladder: `stable` (the stable phase) or
+    /// `branch` (absent for other runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A cooldown branch's parent run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl Status {
@@ -75,7 +82,19 @@ impl Status {
             train_loss: None,
             val_loss: None,
             updated: now(),
+            role: None,
+            parent: None,
         }
+    }
+
+    /// This status with the run's place in a cooldown ladder.
+    pub fn of(mut self, plan: &RunPlan) -> Self {
+        self.role = plan.cooldown.as_ref().map(|c| c.role().to_string());
+        self.parent = match &plan.cooldown {
+            Some(crate::spec::Cooldown::Branch { parent, .. }) => Some(parent.clone()),
+            _ => None,
+        };
+        self
     }
 }
 
@@ -173,6 +192,8 @@ pub fn run_index(
                     train_loss: s.final_train_loss.is_finite().then_some(s.final_train_loss),
                     val_loss: s.final_val_loss,
                     updated: 0,
+                    role: None,
+                    parent: None,
                 },
             )?;
             Ok(Outcome::Done(s))
@@ -233,6 +254,7 @@ pub fn run_one(
         Ok(t) => t,
         Err(e) => return fail(&dir, status, format!("cannot start: {e}")),
     };
+    status = status.of(plan);
     status.state = State::Running;
     status.step = trainer.current_step();
     write_status(&dir, &status)?;
@@ -252,7 +274,10 @@ pub fn run_one(
                 train_loss: Some(r.train_loss),
                 val_loss: last_val,
                 updated: 0,
-            };
+                role: None,
+                parent: None,
+            }
+            .of(plan);
             if let Err(e) = write_status(&dir, &s) {
                 status_err = Some(e);
                 return ControlFlow::Break(());
@@ -273,7 +298,10 @@ pub fn run_one(
                 train_loss: Some(summary.final_train_loss),
                 val_loss: summary.final_val_loss,
                 updated: 0,
-            };
+                role: None,
+                parent: None,
+            }
+            .of(plan);
             write_status(&dir, &s)?;
             Ok(Outcome::Done(Box::new(summary)))
         }
