@@ -54,7 +54,12 @@ pub fn run_local(
     let mut total_steps = 0u64;
     let mut done_steps = 0u64;
     for (i, r) in plan.runs.iter().enumerate() {
-        let total = r.config.total_steps();
+        // a cooldown branch trains only the steps after its branch point
+        let from = match &r.cooldown {
+            Some(crate::spec::Cooldown::Branch { start_step, .. }) => *start_step,
+            _ => 0,
+        };
+        let total = r.config.total_steps().saturating_sub(from);
         total_steps += total;
         // a done run whose results no longer read comes back failed
         let st = read_status_checked(&run_dir(dir, &r.name), r)?;
@@ -70,7 +75,7 @@ pub fn run_local(
                 done_steps += total;
             }
             _ => {
-                done_steps += st.step;
+                done_steps += st.step.saturating_sub(from);
                 queue.push_back(i);
             }
         }
