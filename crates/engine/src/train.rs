@@ -66,8 +66,9 @@ pub struct TrainConfig {
     #[serde(default)]
     pub decay_shape: DecayShape,
     /// Steps after which to keep a checkpoint of its own
-    /// (`checkpoint-step{N}.safetensors`, never overwritten): the branch
-    /// points of WSD cooldown branches.
+    /// (`checkpoint-step{N}.safetensors`, never overwritten, with the log up
+    /// to it in `metrics-step{N}.jsonl`): the branch points of WSD cooldown
+    /// branches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep_checkpoints: Vec<u64>,
     #[serde(default = "d_weight_decay")]
@@ -387,6 +388,12 @@ impl TrainConfig {
     }
 }
 
+/// The metrics log a run keeps with its checkpoint after `step`
+/// (`keep_checkpoints`): its lines up to that step.
+pub fn kept_metrics_path_in(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join(format!("metrics-step{step}.jsonl"))
+}
+
 /// `MemAvailable` from /proc/meminfo (Linux), in bytes.
 fn available_memory_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -605,10 +612,13 @@ impl Trainer {
         std::fs::create_dir_all(run_dir).map_err(|e| EngineError::io(run_dir, e))?;
         let p = run_dir.join(CONFIG_FILE);
         checkpoint::write_file(&p, t.cfg.to_toml().as_bytes())?;
-        let parent_metrics = from
-            .parent()
-            .map(|d| d.join(METRICS_FILE))
-            .unwrap_or_else(|| PathBuf::from(METRICS_FILE));
+        let dir = from.parent().unwrap_or(Path::new("."));
+        let kept_log = kept_metrics_path_in(dir, state.step);
+        let parent_metrics = if kept_log.exists() {
+            kept_log
+        } else {
+            dir.join(METRICS_FILE)
+        };
         let kept = t.take_metrics_up_to(&parent_metrics, state.step)?;
         let mp = run_dir.join(METRICS_FILE);
         checkpoint::write_file(&mp, kept.as_bytes())?;
@@ -804,6 +814,22 @@ impl Trainer {
         }
         if let Some(dir) = self.run_dir.as_ref() {
             if self.cfg.keep_checkpoints.contains(&self.step) {
+                // The log up to here, kept beside the checkpoint: a branch
+                // copies it from there, never from the live log (which a
+                // resume of this run cuts back to an earlier checkpoint).
+                let mp = dir.join(METRICS_FILE);
+                let mut log = String::new();
+                let text = std::fs::read_to_string(&mp).map_err(|e| EngineError::io(&mp, e))?;
+                for line in text.lines() {
+                    match serde_json::from_str::<StepReport>(line) {
+                        Ok(r) if r.step <= self.step => {
+                            log.push_str(line);
+                            log.push('\n');
+                        }
+                        _ => {}
+                    }
+                }
+                checkpoint::write_file(&kept_metrics_path_in(dir, self.step), log.as_bytes())?;
                 // before the regular checkpoint: a resume from that one
                 // never needs to come back through this step
                 self.save_checkpoint_to(&checkpoint::kept_path_in(dir, self.step))?;

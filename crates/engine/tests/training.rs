@@ -318,6 +318,21 @@ fn a_wsd_branch_from_a_stable_checkpoint_equals_the_full_wsd_run() {
         18,
         "the branch point is kept although later checkpoints were written"
     );
+    let kept_log = scalelab_engine::train::kept_metrics_path_in(&parent_dir, 18);
+    assert_eq!(
+        std::fs::read_to_string(&kept_log).unwrap().lines().count(),
+        18
+    );
+    // a resume of the parent cuts its live log back to an earlier
+    // checkpoint: the branch must not depend on it
+    let live = parent_dir.join("metrics.jsonl");
+    let cut: String = std::fs::read_to_string(&live)
+        .unwrap()
+        .lines()
+        .take(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&live, cut).unwrap();
     // the branch: 18 → 24 with the decay
     let branch_dir = tmpdir("wsd-branch");
     let mut t = Trainer::branch(wsd(24), text_source(), &branch_dir, &kept).unwrap();

@@ -9,7 +9,8 @@
 //! DIR/runs/NAME/         one run: config.toml, metrics.jsonl, checkpoint.safetensors,
 //!                        summary.json, status.json (and, for the stable-phase
 //!                        parent of WSD cooldown branches,
-//!                        checkpoint-step{N}.safetensors at every branch point)
+//!                        checkpoint-step{N}.safetensors and metrics-step{N}.jsonl
+//!                        at every branch point)
 //! DIR/runs.csv           one row per run (also runs.parquet), see [`table`]
 //! DIR/curves.csv         every intermediate evaluation
 //! DIR/slurm/             job.sh, job_id and task logs (Slurm executor)
