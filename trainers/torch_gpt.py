@@ -84,6 +84,9 @@ class Config:
     lr: float = 1e-3
     min_lr_ratio: float = 0.1
     warmup_steps: Optional[int] = None  # None: 5% of the steps, at least 1
+    lr_schedule: str = "cosine"  # cosine | wsd | constant (the engine's)
+    decay_fraction: float = 0.2  # wsd: the last fraction of the steps decays
+    decay_shape: str = "1-sqrt"  # wsd: linear | cosine | 1-sqrt
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -124,11 +127,39 @@ def flops_per_token(c: Config) -> float:
     return 3.0 * (2.0 * weights + 4.0 * L * c.context * C)
 
 
+def wsd_decay_steps(total: int, fraction: float) -> int:
+    """Steps of a WSD run's decay: round(fraction * total), within [1, total] (Rust's f64::round)."""
+    x = fraction * total
+    k = int(math.floor(x + 0.5)) if x >= 0 else int(math.ceil(x - 0.5))
+    return min(max(k, 1), max(total, 1))
+
+
+def decay_factor(shape: str, p: float) -> float:
+    """g(p) of a WSD decay: 1 at its start, 0 at its end."""
+    p = min(max(p, 0.0), 1.0)
+    if shape == "linear":
+        return 1.0 - p
+    if shape == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * p))
+    return 1.0 - math.sqrt(p)
+
+
 def lr_at(step: int, c: Config) -> float:
-    """Linear warm-up to lr, then cosine to min_lr_ratio * lr (step from 0)."""
+    """Linear warm-up to lr, then (step from 0) the engine's schedules: cosine to
+    min_lr_ratio * lr over the rest; wsd: lr until the last decay_fraction of the
+    steps, then decay_shape down to min_lr_ratio * lr; constant: lr."""
     if step < c.warmup_steps:
         return c.lr * (step + 1) / c.warmup_steps
     low = c.lr * c.min_lr_ratio
+    if c.lr_schedule == "constant":
+        return c.lr
+    if c.lr_schedule == "wsd":
+        k = wsd_decay_steps(c.steps, c.decay_fraction)
+        start = c.steps - k
+        if step < start:
+            return c.lr
+        p = min((step - start) / max(k - 1, 1), 1.0)
+        return low + (c.lr - low) * decay_factor(c.decay_shape, p)
     p = min((step - c.warmup_steps) / max(c.steps - c.warmup_steps - 1, 1), 1.0)
     return low + (c.lr - low) * 0.5 * (1.0 + math.cos(math.pi * p))
 
@@ -267,8 +298,10 @@ def parse_args(argv):
     for f in ["n-layer", "d-model", "n-head", "d-ff", "context", "batch", "vocab", "steps", "tokens", "warmup-steps",
               "seed", "threads", "eval-every", "eval-batches", "checkpoint-every"]:
         ap.add_argument(f"--{f}", type=int, metavar="N")
-    for f in ["lr", "min-lr-ratio", "weight-decay", "grad-clip"]:
+    for f in ["lr", "min-lr-ratio", "weight-decay", "grad-clip", "decay-fraction"]:
         ap.add_argument(f"--{f}", type=float, metavar="X")
+    ap.add_argument("--lr-schedule", choices=["cosine", "wsd", "constant"], help="the schedule after the warm-up")
+    ap.add_argument("--decay-shape", choices=["linear", "cosine", "1-sqrt"], help="the WSD decay's shape")
     ap.add_argument("--train-data", metavar="PATH", help="SLTOKENS shard, or a directory of *.bin shards")
     ap.add_argument("--val-data", metavar="PATH", help="SLTOKENS shard or directory for validation")
     ap.add_argument("--out", metavar="DIR", help="run directory: metrics.jsonl, summary.json, checkpoint.pt")
@@ -346,6 +379,15 @@ def validate(c: Config):
         c.warmup_steps = max(1, math.ceil(c.steps * 0.05))
     if c.warmup_steps >= c.steps > 1 or c.warmup_steps < 0:
         raise UsageError(f"--warmup-steps {c.warmup_steps} must be below the number of steps ({c.steps})")
+    if c.lr_schedule not in ("cosine", "wsd", "constant"):
+        raise UsageError(f"--lr-schedule must be cosine, wsd or constant, got {c.lr_schedule!r}")
+    if c.decay_shape not in ("linear", "cosine", "1-sqrt"):
+        raise UsageError(f"--decay-shape must be linear, cosine or 1-sqrt, got {c.decay_shape!r}")
+    if not 0 < c.decay_fraction <= 1:
+        raise UsageError(f"--decay-fraction must be in (0, 1], got {c.decay_fraction}")
+    if c.lr_schedule == "wsd" and c.steps > 1 and c.warmup_steps > c.steps - wsd_decay_steps(c.steps, c.decay_fraction):
+        raise UsageError(f"--warmup-steps {c.warmup_steps} must end before the WSD decay starts "
+                         f"(step {c.steps - wsd_decay_steps(c.steps, c.decay_fraction)} of {c.steps})")
     if not (c.lr > 0 and math.isfinite(c.lr)):
         raise UsageError(f"--lr must be positive, got {c.lr}")
     if not 0 <= c.min_lr_ratio <= 1:

@@ -124,6 +124,40 @@ def test_schedule_is_the_engines():
     assert tg.lr_at(0, tg.Config(lr=2.0, warmup_steps=1, steps=1)) == 2.0
 
 
+def test_wsd_schedules_are_the_engines():
+    # the engine's WSD unit test: warm-up 10, 110 steps, the last 22 decaying
+    for shape, g in [("linear", lambda p: 1 - p), ("cosine", lambda p: 0.5 * (1 + math.cos(math.pi * p))),
+                     ("1-sqrt", lambda p: 1 - math.sqrt(p))]:
+        c = tg.Config(lr=1e-3, min_lr_ratio=0.1, warmup_steps=10, steps=110, lr_schedule="wsd",
+                      decay_fraction=0.2, decay_shape=shape)
+        assert tg.wsd_decay_steps(110, 0.2) == 22
+        assert all(tg.lr_at(i, c) == 1e-3 for i in range(10, 88)), shape
+        assert abs(tg.lr_at(88, c) - 1e-3) < 1e-15 and abs(tg.lr_at(109, c) - 1e-4) < 1e-15, shape
+        assert abs(tg.lr_at(93, c) - (1e-4 + 9e-4 * g(5 / 21))) < 1e-15, shape  # p = (step - 88) / 21
+        assert all(tg.lr_at(i + 1, c) <= tg.lr_at(i, c) for i in range(10, 109)), shape
+    c = tg.Config(lr=1e-3, warmup_steps=10, steps=110, lr_schedule="constant")
+    assert tg.lr_at(109, c) == 1e-3
+    # Rust rounds half away from zero: 0.25 * 10 = 2.5 -> 3 decay steps
+    assert tg.wsd_decay_steps(10, 0.25) == 3
+
+
+def test_wsd_schedule_matches_the_engines_log(cli, tmp_path):
+    # the engine's metrics.jsonl records the lr of every step
+    for shape in ["linear", "cosine", "1-sqrt"]:
+        cfg = tmp_path / f"{shape}.toml"
+        cfg.write_text(f'n_layer = 1\nd_model = 16\nn_head = 2\ncontext = 8\nbatch = 2\nsteps = 37\n'
+                       f'data = "random"\nlr = 2e-3\nwarmup_steps = 4\nlr_schedule = "wsd"\n'
+                       f'decay_fraction = 0.3\ndecay_shape = "{shape}"\n')
+        out = tmp_path / shape
+        cli("train", "--config", cfg, "--out", out, "--quiet", "--json")
+        c = tg.Config(lr=2e-3, min_lr_ratio=0.1, warmup_steps=4, steps=37, lr_schedule="wsd",
+                      decay_fraction=0.3, decay_shape=shape)
+        rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+        assert len(rows) == 37
+        for r in rows:
+            assert math.isclose(r["lr"], tg.lr_at(r["step"] - 1, c), rel_tol=1e-14, abs_tol=1e-18), (shape, r)
+
+
 def test_model_and_adamw_match_the_engines_fixture():
     """The fixture the engine is tested against: weights, loss, every gradient
     and the weights after one clipped AdamW step (float64)."""

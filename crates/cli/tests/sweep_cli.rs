@@ -454,8 +454,14 @@ fn identical_runs_are_trained_once_with_a_warning() {
     ok(&o);
     let err = stderr(&o);
     assert!(err.contains("is identical to run"), "{err}");
-    // header plus two distinct runs
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+    // header plus two distinct runs (then the compute line)
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        out.lines().filter(|l| !l.starts_with("compute:")).count(),
+        3,
+        "{out}"
+    );
+    assert!(out.lines().last().unwrap().starts_with("compute:"), "{out}");
 }
 
 /// Three tiny runs, checkpointing every 5 steps.

@@ -42,6 +42,12 @@ pub fn path_in(run_dir: &Path) -> PathBuf {
     run_dir.join(CHECKPOINT_FILE)
 }
 
+/// The checkpoint a run keeps after `step` (`keep_checkpoints`): a file of
+/// its own that later checkpoints never overwrite.
+pub fn kept_path_in(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join(format!("checkpoint-step{step}.safetensors"))
+}
+
 /// 64-bit FNV-1a, written out so checkpoints need no hashing dependency.
 #[derive(Clone, Copy)]
 struct Fnv1a(u64);

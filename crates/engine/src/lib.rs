@@ -26,5 +26,6 @@ pub mod train;
 
 pub use data::TokenSource;
 pub use error::EngineError;
+pub use optim::{DecayShape, ScheduleKind};
 pub use par::simd_level_name;
 pub use train::{RunSummary, StepReport, TrainConfig, Trainer};

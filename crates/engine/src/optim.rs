@@ -134,30 +134,152 @@ pub fn adamw_step<T: Real>(
     }
 }
 
-/// Linear warm-up then cosine decay to `min_ratio · peak`.
+/// The shape of a learning-rate schedule after its linear warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// Cosine decay from the peak to `min_ratio · peak` over every step
+    /// after the warm-up (the default).
+    #[default]
+    Cosine,
+    /// Warmup–stable–decay: the peak until the last `decay_fraction` of the
+    /// steps, then a decay of `decay_shape` to `min_ratio · peak`.
+    Wsd,
+    /// The peak after the warm-up, never decayed: the stable phase of a WSD
+    /// run (what a sweep's cooldown parents train with).
+    Constant,
+}
+
+impl ScheduleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::Wsd => "wsd",
+            ScheduleKind::Constant => "constant",
+        }
+    }
+}
+
+/// The shape of a WSD run's decay, as a function of the decay progress
+/// `p` ∈ [0, 1]: `lr = min + (peak − min) · g(p)` with `g` = `1 − p`
+/// (`linear`), `(1 + cos(π p)) / 2` (`cosine`) or `1 − √p` (`1-sqrt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DecayShape {
+    #[serde(rename = "linear")]
+    Linear,
+    #[serde(rename = "cosine")]
+    Cosine,
+    #[default]
+    #[serde(rename = "1-sqrt")]
+    OneMinusSqrt,
+}
+
+impl DecayShape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecayShape::Linear => "linear",
+            DecayShape::Cosine => "cosine",
+            DecayShape::OneMinusSqrt => "1-sqrt",
+        }
+    }
+
+    /// `g(p)`: 1 at the start of the decay, 0 at its end.
+    pub fn factor(self, p: f64) -> f64 {
+        let p = p.clamp(0.0, 1.0);
+        match self {
+            DecayShape::Linear => 1.0 - p,
+            DecayShape::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * p).cos()),
+            DecayShape::OneMinusSqrt => 1.0 - p.sqrt(),
+        }
+    }
+}
+
+/// Steps of a WSD run's decay: `round(fraction · total)`, at least 1 and at
+/// most `total`.
+pub fn wsd_decay_steps(total: u64, fraction: f64) -> u64 {
+    ((fraction * total as f64).round() as u64).clamp(1, total.max(1))
+}
+
+/// Linear warm-up, then a cosine decay, a WSD stable phase and decay, or a
+/// constant rate.
 ///
 /// `step` counts from 0. During warm-up (`step < warmup`) the rate is
-/// `peak · (step + 1) / warmup`; afterwards it follows
-/// `min + (peak − min) · (1 + cos(π · p)) / 2` with
-/// `p = (step − warmup) / (total − warmup)`, reaching `min` at the last step
-/// when the decay length equals the run's token budget in steps.
+/// `peak · (step + 1) / warmup`. Then:
+///
+/// * cosine: `min + (peak − min) · (1 + cos(π · p)) / 2` with
+///   `p = (step − warmup) / (total − warmup − 1)`, reaching `min` at the last
+///   step;
+/// * WSD: `peak` until step `total − K` (`K` = [`wsd_decay_steps`]), then
+///   `min + (peak − min) · g(p)` with `p = (step − (total − K)) / (K − 1)`
+///   and `g` the [`DecayShape`]: the first decay step is at the peak, the
+///   last at `min`;
+/// * constant: `peak`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LrSchedule {
     pub peak: f64,
     pub min_ratio: f64,
     pub warmup: u64,
     pub total: u64,
+    #[serde(default)]
+    pub kind: ScheduleKind,
+    /// WSD only: the fraction of the steps that decay.
+    #[serde(default = "d_decay_fraction")]
+    pub decay_fraction: f64,
+    /// WSD only.
+    #[serde(default)]
+    pub decay_shape: DecayShape,
+}
+
+fn d_decay_fraction() -> f64 {
+    0.2
 }
 
 impl LrSchedule {
+    /// The cosine schedule.
+    pub fn cosine(peak: f64, min_ratio: f64, warmup: u64, total: u64) -> Self {
+        LrSchedule {
+            peak,
+            min_ratio,
+            warmup,
+            total,
+            kind: ScheduleKind::Cosine,
+            decay_fraction: d_decay_fraction(),
+            decay_shape: DecayShape::default(),
+        }
+    }
+
+    /// The step at which a WSD run's decay starts (`total` for the other
+    /// kinds).
+    pub fn decay_start(&self) -> u64 {
+        match self.kind {
+            ScheduleKind::Wsd => self.total - wsd_decay_steps(self.total, self.decay_fraction),
+            _ => self.total,
+        }
+    }
+
     pub fn lr(&self, step: u64) -> f64 {
         if step < self.warmup {
             return self.peak * (step + 1) as f64 / self.warmup as f64;
         }
         let min = self.peak * self.min_ratio;
-        let span = self.total.saturating_sub(self.warmup + 1).max(1) as f64;
-        let p = ((step - self.warmup) as f64 / span).min(1.0);
-        min + (self.peak - min) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+        match self.kind {
+            ScheduleKind::Cosine => {
+                let span = self.total.saturating_sub(self.warmup + 1).max(1) as f64;
+                let p = ((step - self.warmup) as f64 / span).min(1.0);
+                min + (self.peak - min) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+            }
+            ScheduleKind::Constant => self.peak,
+            ScheduleKind::Wsd => {
+                let k = wsd_decay_steps(self.total, self.decay_fraction);
+                let start = self.total - k;
+                if step < start {
+                    return self.peak;
+                }
+                let span = k.saturating_sub(1).max(1) as f64;
+                let p = ((step - start) as f64 / span).min(1.0);
+                min + (self.peak - min) * self.decay_shape.factor(p)
+            }
+        }
     }
 }
 
@@ -167,12 +289,7 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays_to_ten_percent() {
-        let s = LrSchedule {
-            peak: 1e-3,
-            min_ratio: 0.1,
-            warmup: 10,
-            total: 110,
-        };
+        let s = LrSchedule::cosine(1e-3, 0.1, 10, 110);
         assert!((s.lr(0) - 1e-4).abs() < 1e-15);
         assert!((s.lr(9) - 1e-3).abs() < 1e-15);
         assert!((s.lr(10) - 1e-3).abs() < 1e-15);
@@ -182,6 +299,77 @@ mod tests {
         for i in 10..109 {
             assert!(s.lr(i + 1) <= s.lr(i));
         }
+    }
+
+    fn wsd(shape: DecayShape, warmup: u64, total: u64) -> LrSchedule {
+        LrSchedule {
+            kind: ScheduleKind::Wsd,
+            decay_fraction: 0.2,
+            decay_shape: shape,
+            ..LrSchedule::cosine(1e-3, 0.1, warmup, total)
+        }
+    }
+
+    #[test]
+    fn every_wsd_shape_warms_up_holds_then_decays_to_the_floor() {
+        for shape in [
+            DecayShape::Linear,
+            DecayShape::Cosine,
+            DecayShape::OneMinusSqrt,
+        ] {
+            let s = wsd(shape, 10, 110);
+            // 20% of 110 steps decay: steps 88..110
+            assert_eq!(s.decay_start(), 88, "{shape:?}");
+            assert!((s.lr(0) - 1e-4).abs() < 1e-15);
+            assert!((s.lr(9) - 1e-3).abs() < 1e-15);
+            for i in 10..88 {
+                assert_eq!(s.lr(i), 1e-3, "{shape:?} step {i} is stable");
+            }
+            // continuity at the decay boundary: the first decay step is the peak
+            assert!((s.lr(88) - 1e-3).abs() < 1e-15, "{shape:?}");
+            // the end is the floor
+            assert!((s.lr(109) - 1e-4).abs() < 1e-15, "{shape:?}: {}", s.lr(109));
+            for i in 0..109 {
+                assert!(s.lr(i + 1) <= s.lr(i) || i < 9, "{shape:?}: step {i}");
+            }
+            // no jump larger than one step's share of the decay (for 1-sqrt
+            // the first step is the steepest: 1 - sqrt(1/21) of the range)
+            let biggest = (88..109).map(|i| s.lr(i) - s.lr(i + 1)).fold(0.0, f64::max);
+            assert!(biggest < 0.25 * 9e-4, "{shape:?}: jump {biggest}");
+        }
+    }
+
+    #[test]
+    fn wsd_shapes_follow_their_formulas_mid_decay() {
+        // 22 decay steps from step 88: p = (step − 88) / 21
+        let p: f64 = 5.0 / 21.0;
+        for (shape, g) in [
+            (DecayShape::Linear, 1.0 - p),
+            (
+                DecayShape::Cosine,
+                0.5 * (1.0 + (std::f64::consts::PI * p).cos()),
+            ),
+            (DecayShape::OneMinusSqrt, 1.0 - p.sqrt()),
+        ] {
+            let s = wsd(shape, 10, 110);
+            let want = 1e-4 + 9e-4 * g;
+            assert!((s.lr(93) - want).abs() < 1e-15, "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn a_shorter_wsd_run_matches_a_longer_one_until_its_decay() {
+        let long = wsd(DecayShape::OneMinusSqrt, 10, 400);
+        let short = wsd(DecayShape::OneMinusSqrt, 10, 100);
+        let stable = LrSchedule {
+            kind: ScheduleKind::Constant,
+            ..long
+        };
+        for i in 0..short.decay_start() {
+            assert_eq!(short.lr(i), long.lr(i));
+            assert_eq!(short.lr(i), stable.lr(i));
+        }
+        assert!(short.lr(short.decay_start() + 1) < long.lr(short.decay_start() + 1));
     }
 
     #[test]

@@ -8,7 +8,10 @@ use crate::checkpoint::{self, CheckpointState};
 use crate::data::TokenSource;
 use crate::error::{EngineError, Result};
 use crate::model::Gpt;
-use crate::optim::{adamw_step, clip_factor, grad_norm, AdamWConfig, LrSchedule};
+use crate::optim::{
+    adamw_step, clip_factor, grad_norm, wsd_decay_steps, AdamWConfig, DecayShape, LrSchedule,
+    ScheduleKind,
+};
 use scalelab_core::accounting::GptShape;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -49,6 +52,25 @@ pub struct TrainConfig {
     /// Linear warm-up steps (default: 5% of the steps, at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_steps: Option<u64>,
+    /// The schedule after the warm-up: `cosine` (decay over every step, the
+    /// default), `wsd` (warmup–stable–decay: the peak, then a decay over the
+    /// last `decay_fraction` of the steps) or `constant` (the peak to the
+    /// end: a WSD run's stable phase).
+    #[serde(default)]
+    pub lr_schedule: ScheduleKind,
+    /// WSD: the fraction of the steps that decay, in (0, 1].
+    #[serde(default = "d_decay_fraction")]
+    pub decay_fraction: f64,
+    /// WSD: the decay's shape, `linear`, `cosine` or `1-sqrt`
+    /// (`lr = min + (peak − min)·(1 − √p)`, p the decay's progress).
+    #[serde(default)]
+    pub decay_shape: DecayShape,
+    /// Steps after which to keep a checkpoint of its own
+    /// (`checkpoint-step{N}.safetensors`, never overwritten, with the log up
+    /// to it in `metrics-step{N}.jsonl`): the branch points of WSD cooldown
+    /// branches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_checkpoints: Vec<u64>,
     #[serde(default = "d_weight_decay")]
     pub weight_decay: f64,
     #[serde(default = "d_beta1")]
@@ -100,6 +122,9 @@ fn d_lr() -> f64 {
 fn d_min_lr_ratio() -> f64 {
     0.1
 }
+fn d_decay_fraction() -> f64 {
+    0.2
+}
 fn d_weight_decay() -> f64 {
     0.1
 }
@@ -147,6 +172,10 @@ impl Default for TrainConfig {
             lr: d_lr(),
             min_lr_ratio: d_min_lr_ratio(),
             warmup_steps: None,
+            lr_schedule: ScheduleKind::Cosine,
+            decay_fraction: d_decay_fraction(),
+            decay_shape: DecayShape::OneMinusSqrt,
+            keep_checkpoints: Vec::new(),
             weight_decay: d_weight_decay(),
             beta1: d_beta1(),
             beta2: d_beta2(),
@@ -200,6 +229,19 @@ impl TrainConfig {
             (Some(s), _) => s,
             (None, Some(t)) => t.div_ceil((self.batch * self.context) as u64),
             (None, None) => 0,
+        }
+    }
+
+    /// The learning-rate schedule of the run.
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule {
+            peak: self.lr,
+            min_ratio: self.min_lr_ratio,
+            warmup: self.warmup(),
+            total: self.total_steps(),
+            kind: self.lr_schedule,
+            decay_fraction: self.decay_fraction,
+            decay_shape: self.decay_shape,
         }
     }
 
@@ -282,6 +324,34 @@ impl TrainConfig {
                 self.total_steps()
             ));
         }
+        if !(self.decay_fraction > 0.0 && self.decay_fraction <= 1.0) {
+            return err(format!(
+                "decay_fraction must be in (0, 1], got {}",
+                self.decay_fraction
+            ));
+        }
+        if self.lr_schedule == ScheduleKind::Wsd && self.total_steps() > 1 {
+            let start =
+                self.total_steps() - wsd_decay_steps(self.total_steps(), self.decay_fraction);
+            if self.warmup() > start {
+                return err(format!(
+                    "warmup_steps = {} must end before the WSD decay starts (step {start} of {}, decay_fraction = {})",
+                    self.warmup(),
+                    self.total_steps(),
+                    self.decay_fraction
+                ));
+            }
+        }
+        if let Some(&k) = self
+            .keep_checkpoints
+            .iter()
+            .find(|&&k| k == 0 || k > self.total_steps())
+        {
+            return err(format!(
+                "keep_checkpoints: step {k} is not a step of the run (1 to {})",
+                self.total_steps()
+            ));
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return err(format!("lr must be positive, got {}", self.lr));
         }
@@ -316,6 +386,12 @@ impl TrainConfig {
         }
         Ok(shape)
     }
+}
+
+/// The metrics log a run keeps with its checkpoint after `step`
+/// (`keep_checkpoints`): its lines up to that step.
+pub fn kept_metrics_path_in(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join(format!("metrics-step{step}.jsonl"))
 }
 
 /// `MemAvailable` from /proc/meminfo (Linux), in bytes.
@@ -453,15 +529,119 @@ impl Trainer {
         t.step = state.step;
         // Keep only the metric lines up to the checkpoint.
         let mp = run_dir.join(METRICS_FILE);
+        let kept = t.take_metrics_up_to(&mp, state.step)?;
+        checkpoint::write_file(&mp, kept.as_bytes())?;
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&mp)
+            .map_err(|e| EngineError::io(&mp, e))?;
+        t.metrics = Some(std::io::BufWriter::new(f));
+        Ok(t)
+    }
+
+    /// Starts a run in `run_dir` from another run's checkpoint `from` (a
+    /// WSD cooldown branch from a stable-phase checkpoint): the weights,
+    /// AdamW moments and step come from the checkpoint, the schedule and
+    /// budget from `cfg`. Everything else that shapes training (model, data,
+    /// batch, seed, peak rate, warm-up, optimiser settings, threads) must
+    /// equal the checkpoint's run, and `cfg`'s rate must still be the peak
+    /// up to the checkpoint's step, so the branch continues exactly what a
+    /// single run of `cfg` would have done. The metrics of the checkpoint's
+    /// run up to its step (from `metrics.jsonl` beside it) open the branch's
+    /// log, so the log covers every step.
+    pub fn branch(
+        cfg: TrainConfig,
+        data: Box<dyn TokenSource>,
+        run_dir: &Path,
+        from: &Path,
+    ) -> Result<Self> {
+        let shape = cfg.validate(data.as_ref())?;
+        let (_, parent_json) = checkpoint::read_meta(from)?;
+        let parent: TrainConfig = serde_json::from_str(&parent_json).map_err(|e| {
+            EngineError::Checkpoint(format!("{}: bad config ({e})", from.display()))
+        })?;
+        let mut same = parent.clone();
+        same.steps = cfg.steps;
+        same.tokens = cfg.tokens;
+        same.lr_schedule = cfg.lr_schedule;
+        same.decay_fraction = cfg.decay_fraction;
+        same.decay_shape = cfg.decay_shape;
+        same.min_lr_ratio = cfg.min_lr_ratio;
+        same.keep_checkpoints = cfg.keep_checkpoints.clone();
+        same.eval_every = cfg.eval_every;
+        same.checkpoint_every = cfg.checkpoint_every;
+        same.warmup_steps = Some(parent.warmup());
+        let mut want = cfg.clone();
+        want.warmup_steps = Some(cfg.warmup());
+        if same != want {
+            return Err(EngineError::Config(format!(
+                "cannot branch from {}: its run differs in more than the schedule and budget (model, data, batch, seed, peak lr, warm-up or optimiser settings)",
+                from.display()
+            )));
+        }
+        let mut t = Self::build(cfg, shape, data, Some(run_dir))?;
+        if checkpoint::path_in(run_dir).exists() {
+            return Err(EngineError::Config(format!(
+                "{} already holds a checkpoint: resume it or choose another run directory",
+                run_dir.display()
+            )));
+        }
+        let state = checkpoint::load(from, &t.model.layout)?;
+        let parent_schedule = parent.schedule();
+        for s in 0..state.step.min(t.total) {
+            if parent_schedule.lr(s) != t.schedule.lr(s) {
+                return Err(EngineError::Config(format!(
+                    "cannot branch from {} at step {}: the two schedules differ at step {s} (the branch point must come before the branch's decay)",
+                    from.display(),
+                    state.step
+                )));
+            }
+        }
+        if state.step >= t.total {
+            return Err(EngineError::Config(format!(
+                "cannot branch from {} at step {}: the branch has only {} steps",
+                from.display(),
+                state.step,
+                t.total
+            )));
+        }
+        t.model.params = state.params;
+        t.m = state.adam_m;
+        t.v = state.adam_v;
+        t.step = state.step;
+        std::fs::create_dir_all(run_dir).map_err(|e| EngineError::io(run_dir, e))?;
+        let p = run_dir.join(CONFIG_FILE);
+        checkpoint::write_file(&p, t.cfg.to_toml().as_bytes())?;
+        let dir = from.parent().unwrap_or(Path::new("."));
+        let kept_log = kept_metrics_path_in(dir, state.step);
+        let parent_metrics = if kept_log.exists() {
+            kept_log
+        } else {
+            dir.join(METRICS_FILE)
+        };
+        let kept = t.take_metrics_up_to(&parent_metrics, state.step)?;
+        let mp = run_dir.join(METRICS_FILE);
+        checkpoint::write_file(&mp, kept.as_bytes())?;
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&mp)
+            .map_err(|e| EngineError::io(&mp, e))?;
+        t.metrics = Some(std::io::BufWriter::new(f));
+        Ok(t)
+    }
+
+    /// The lines of the metrics log `path` up to `step` (the last losses
+    /// are remembered as this run's).
+    fn take_metrics_up_to(&mut self, path: &Path, step: u64) -> Result<String> {
         let mut kept = String::new();
-        if let Ok(f) = std::fs::File::open(&mp) {
+        if let Ok(f) = std::fs::File::open(path) {
             for line in std::io::BufReader::new(f).lines() {
-                let line = line.map_err(|e| EngineError::io(&mp, e))?;
+                let line = line.map_err(|e| EngineError::io(path, e))?;
                 match serde_json::from_str::<StepReport>(&line) {
-                    Ok(r) if r.step <= state.step => {
-                        t.last_train_loss = r.train_loss;
+                    Ok(r) if r.step <= step => {
+                        self.last_train_loss = r.train_loss;
                         if r.val_loss.is_some() {
-                            t.last_val_loss = r.val_loss;
+                            self.last_val_loss = r.val_loss;
                         }
                         kept.push_str(&line);
                         kept.push('\n');
@@ -470,13 +650,7 @@ impl Trainer {
                 }
             }
         }
-        checkpoint::write_file(&mp, kept.as_bytes())?;
-        let f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&mp)
-            .map_err(|e| EngineError::io(&mp, e))?;
-        t.metrics = Some(std::io::BufWriter::new(f));
-        Ok(t)
+        Ok(kept)
     }
 
     fn build(
@@ -496,12 +670,7 @@ impl Trainer {
         let n = model.layout.total;
         let total = cfg.total_steps();
         Ok(Trainer {
-            schedule: LrSchedule {
-                peak: cfg.lr,
-                min_ratio: cfg.min_lr_ratio,
-                warmup: cfg.warmup(),
-                total,
-            },
+            schedule: cfg.schedule(),
             adam: AdamWConfig {
                 beta1: cfg.beta1,
                 beta2: cfg.beta2,
@@ -643,6 +812,29 @@ impl Trainer {
                 .and_then(|_| w.flush())
                 .map_err(|e| EngineError::io(p, e))?;
         }
+        if let Some(dir) = self.run_dir.as_ref() {
+            if self.cfg.keep_checkpoints.contains(&self.step) {
+                // The log up to here, kept beside the checkpoint: a branch
+                // copies it from there, never from the live log (which a
+                // resume of this run cuts back to an earlier checkpoint).
+                let mp = dir.join(METRICS_FILE);
+                let mut log = String::new();
+                let text = std::fs::read_to_string(&mp).map_err(|e| EngineError::io(&mp, e))?;
+                for line in text.lines() {
+                    match serde_json::from_str::<StepReport>(line) {
+                        Ok(r) if r.step <= self.step => {
+                            log.push_str(line);
+                            log.push('\n');
+                        }
+                        _ => {}
+                    }
+                }
+                checkpoint::write_file(&kept_metrics_path_in(dir, self.step), log.as_bytes())?;
+                // before the regular checkpoint: a resume from that one
+                // never needs to come back through this step
+                self.save_checkpoint_to(&checkpoint::kept_path_in(dir, self.step))?;
+            }
+        }
         if self.run_dir.is_some() && due(self.cfg.checkpoint_every, self.step, self.total) {
             self.save_checkpoint()?;
         }
@@ -655,6 +847,10 @@ impl Trainer {
             .run_dir
             .as_ref()
             .ok_or_else(|| EngineError::Config("no run directory to checkpoint into".into()))?;
+        self.save_checkpoint_to(&checkpoint::path_in(dir))
+    }
+
+    fn save_checkpoint_to(&self, path: &Path) -> Result<()> {
         let state = CheckpointState {
             step: self.step,
             config_json: serde_json::to_string(&self.cfg).expect("serialise"),
@@ -662,7 +858,7 @@ impl Trainer {
             adam_m: self.m.clone(),
             adam_v: self.v.clone(),
         };
-        checkpoint::save(&checkpoint::path_in(dir), &self.model.layout, &state)
+        checkpoint::save(path, &self.model.layout, &state)
     }
 
     /// Runs to the end, calling `on_step` after every step; `on_step` may

@@ -281,3 +281,91 @@ fn toml_config_round_trips() {
     .unwrap();
     assert_eq!(t.total_steps(), 10);
 }
+
+/// A WSD cooldown branch (a constant-rate stable-phase run, branched at
+/// step b into a WSD run's decay) reproduces a single WSD run to the same
+/// length bit for bit: same data stream, same schedule, same AdamW state.
+#[test]
+fn a_wsd_branch_from_a_stable_checkpoint_equals_the_full_wsd_run() {
+    use scalelab_engine::{DecayShape, ScheduleKind};
+    let wsd = |steps: u64| TrainConfig {
+        steps: Some(steps),
+        warmup_steps: Some(3),
+        lr_schedule: ScheduleKind::Wsd,
+        decay_fraction: 0.25,
+        decay_shape: DecayShape::OneMinusSqrt,
+        checkpoint_every: 5,
+        ..small_config()
+    };
+    // the full run: 24 steps, the last 6 decaying (from step 18)
+    let full_dir = tmpdir("wsd-full");
+    let mut t = Trainer::new(wsd(24), text_source(), Some(&full_dir)).unwrap();
+    let full = t.run(|_| ControlFlow::Continue(())).unwrap();
+    let full_metrics = read_metrics(&full_dir);
+    // the stable phase runs further than 18 steps, keeping step 18
+    let parent_dir = tmpdir("wsd-parent");
+    let parent = TrainConfig {
+        steps: Some(30),
+        lr_schedule: ScheduleKind::Constant,
+        keep_checkpoints: vec![18],
+        ..wsd(30)
+    };
+    let mut t = Trainer::new(parent, text_source(), Some(&parent_dir)).unwrap();
+    t.run(|_| ControlFlow::Continue(())).unwrap();
+    let kept = scalelab_engine::checkpoint::kept_path_in(&parent_dir, 18);
+    assert_eq!(
+        scalelab_engine::checkpoint::read_meta(&kept).unwrap().0,
+        18,
+        "the branch point is kept although later checkpoints were written"
+    );
+    let kept_log = scalelab_engine::train::kept_metrics_path_in(&parent_dir, 18);
+    assert_eq!(
+        std::fs::read_to_string(&kept_log).unwrap().lines().count(),
+        18
+    );
+    // a resume of the parent cuts its live log back to an earlier
+    // checkpoint: the branch must not depend on it
+    let live = parent_dir.join("metrics.jsonl");
+    let cut: String = std::fs::read_to_string(&live)
+        .unwrap()
+        .lines()
+        .take(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&live, cut).unwrap();
+    // the branch: 18 → 24 with the decay
+    let branch_dir = tmpdir("wsd-branch");
+    let mut t = Trainer::branch(wsd(24), text_source(), &branch_dir, &kept).unwrap();
+    assert_eq!(t.current_step(), 18);
+    let branch = t.run(|_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(
+        full.final_val_loss.map(f64::to_bits),
+        branch.final_val_loss.map(f64::to_bits),
+        "full {:?} vs branch {:?}",
+        full.final_val_loss,
+        branch.final_val_loss
+    );
+    let branch_metrics = read_metrics(&branch_dir);
+    assert_eq!(branch_metrics.len(), full_metrics.len());
+    for (a, b) in full_metrics.iter().zip(&branch_metrics) {
+        assert_eq!(
+            a.train_loss.to_bits(),
+            b.train_loss.to_bits(),
+            "step {}",
+            a.step
+        );
+        assert_eq!(a.lr.to_bits(), b.lr.to_bits(), "step {}", a.step);
+    }
+    // the decay really happened (the test would be vacuous otherwise)
+    assert!(branch_metrics.last().unwrap().lr < 0.2 * small_config().lr);
+    // a branch with a different model is refused
+    let other = TrainConfig {
+        d_model: 16,
+        ..wsd(24)
+    };
+    let err = Trainer::branch(other, text_source(), &tmpdir("wsd-bad"), &kept).unwrap_err();
+    assert!(err.to_string().contains("cannot branch"), "{err}");
+    for d in [full_dir, parent_dir, branch_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -97,6 +97,24 @@ pub fn filter_table(table: Table, filters: &[String]) -> Result<KeptTable> {
     let mut kept = table.filter(&parsed)?;
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
+    // A sweep table's stable-phase parents of WSD cooldown branches: their
+    // loss is mid-training (at the peak rate), not an end-of-training loss;
+    // their branches are the runs. Left out unless a filter names them.
+    let schedule_filtered = filters.iter().any(|f| f.contains("schedule"));
+    if let (Some(col), false) = (kept.column_index("schedule"), schedule_filtered) {
+        let keep: Vec<bool> = kept
+            .rows
+            .iter()
+            .map(|r| r[col].display() != "stable")
+            .collect();
+        let n = keep.iter().filter(|k| !**k).count();
+        if n > 0 {
+            notes.push(format!(
+                "{n} stable-phase runs (schedule = stable) left out: their cooldown branches are the runs"
+            ));
+            kept = kept.retain_rows(&keep);
+        }
+    }
     // A sweep table: runs that did not finish have no loss; leave them out.
     let status_filtered = filters.iter().any(|f| f.contains("status"));
     if let (Some(col), false) = (kept.column_index("status"), status_filtered) {

@@ -84,6 +84,25 @@ pub struct PlannedRun {
     /// 6 N D.
     pub flops: f64,
     pub steps: u64,
+    /// `cosine`, `wsd`, or `stable` (the stable phase of WSD cooldown
+    /// branches: trained, but not a run of the law).
+    #[serde(default)]
+    pub schedule: String,
+    /// 6 N × the tokens this run trains itself (a cooldown branch only its
+    /// decay, from its parent's checkpoint).
+    #[serde(default)]
+    pub flops_spent: f64,
+}
+
+/// What a plan costs to train, against training its runs separately.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanCost {
+    /// 6 N D summed over what is actually trained (stable phases once,
+    /// branches from their branch points).
+    pub flops_spent: f64,
+    /// 6 N D summed over the runs the law sees (every run but stable-phase
+    /// parents), as if each were trained from scratch.
+    pub flops_separate: f64,
 }
 
 /// A run that failed, and why.
@@ -244,8 +263,24 @@ impl Sweep {
                 tokens: r.tokens(),
                 flops: 6.0 * r.params as f64 * r.tokens() as f64,
                 steps: r.config.total_steps(),
+                schedule: r.schedule_name().into(),
+                flops_spent: 6.0 * r.params as f64 * r.tokens_spent() as f64,
             })
             .collect()
+    }
+
+    /// The plan's compute: what it trains against separate runs (they
+    /// differ with WSD cooldown branches).
+    pub fn cost(&self) -> PlanCost {
+        let runs = self.runs();
+        PlanCost {
+            flops_spent: runs.iter().map(|r| r.flops_spent).sum(),
+            flops_separate: runs
+                .iter()
+                .filter(|r| r.schedule != "stable")
+                .map(|r| r.flops)
+                .sum(),
+        }
     }
 
     /// Runs the sweep into `req.out`: takes the directory's lock (one sweep
@@ -398,6 +433,7 @@ pub fn run_task(dir: &Path, index: usize) -> Result<TaskReport> {
         }),
         Outcome::Failed(w) => Err(Error::failed(format!("run {index} failed: {w}"))),
         Outcome::Stopped => Err(Error::failed(format!("run {index} stopped"))),
+        Outcome::Waiting(w) => Err(Error::failed(format!("run {index} {w}"))),
         Outcome::Busy => Err(Error::failed(format!(
             "run {index} is still being trained by a trainer an earlier task started"
         ))),

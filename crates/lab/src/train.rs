@@ -36,6 +36,12 @@ pub struct TrainRequest {
     pub tokens: Option<f64>,
     pub lr: Option<f64>,
     pub warmup_steps: Option<u64>,
+    /// The schedule after the warm-up (`cosine`, `wsd`, `constant`).
+    pub lr_schedule: Option<scalelab_engine::ScheduleKind>,
+    /// WSD: the fraction of the steps that decay, in (0, 1].
+    pub decay_fraction: Option<f64>,
+    /// WSD: the decay's shape.
+    pub decay_shape: Option<scalelab_engine::DecayShape>,
     pub threads: Option<usize>,
     pub seed: Option<u64>,
     pub eval_every: Option<u64>,
@@ -83,6 +89,17 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
     set!(opt vocab);
     set!(lr);
     set!(opt warmup_steps);
+    set!(lr_schedule);
+    set!(decay_shape);
+    if let Some(f) = req.decay_fraction {
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(Error::flag(
+                "--decay-fraction",
+                format!("--decay-fraction must be in (0, 1], got {f}"),
+            ));
+        }
+        cfg.decay_fraction = f;
+    }
     if let Some(k) = req.threads {
         crate::threads::check(k)?;
     }

@@ -99,6 +99,7 @@ pub fn read_runs_with(path: &Path, cols: &RunColumns) -> Result<Vec<RunPoint>> {
         col("flops_budget"),
         col("run"),
     );
+    let csched = col("schedule");
     let mut out = Vec::new();
     for r in 0..t.len() {
         let mut n = num_at(r, cn);
@@ -113,7 +114,9 @@ pub fn read_runs_with(path: &Path, cols: &RunColumns) -> Result<Vec<RunPoint>> {
         if !n.is_finite() {
             n = c / (6.0 * d);
         }
-        let mut included = cs.is_none_or(|c| t.rows[r][c].display() == "done");
+        // a WSD stable-phase parent's loss is not an end-of-training loss
+        let mut included = cs.is_none_or(|c| t.rows[r][c].display() == "done")
+            && csched.is_none_or(|c| t.rows[r][c].display() != "stable");
         for f in &filters {
             if !f.matches(&t, r).unwrap_or(false) {
                 included = false;

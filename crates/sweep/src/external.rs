@@ -104,6 +104,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "lr",
     "min_lr_ratio",
     "warmup_steps",
+    "lr_schedule",
+    "decay_fraction",
+    "decay_shape",
     "weight_decay",
     "beta1",
     "beta2",
@@ -498,6 +501,9 @@ fn values(
     v.insert("lr", c.lr.to_string());
     v.insert("min_lr_ratio", c.min_lr_ratio.to_string());
     v.insert("warmup_steps", c.warmup().to_string());
+    v.insert("lr_schedule", c.lr_schedule.as_str().to_string());
+    v.insert("decay_fraction", c.decay_fraction.to_string());
+    v.insert("decay_shape", c.decay_shape.as_str().to_string());
     v.insert("weight_decay", c.weight_decay.to_string());
     v.insert("beta1", c.beta1.to_string());
     v.insert("beta2", c.beta2.to_string());
@@ -1100,6 +1106,8 @@ pub fn run(
                                 train_loss: m.train_loss,
                                 val_loss: last_val,
                                 updated: 0,
+                                role: None,
+                                parent: None,
                             },
                         )?;
                     }

@@ -7,7 +7,10 @@
 //! DIR/plan.json          the resolved runs (configs, sizes, budgets)
 //! DIR/.lock              held by the sweep running in DIR
 //! DIR/runs/NAME/         one run: config.toml, metrics.jsonl, checkpoint.safetensors,
-//!                        summary.json, status.json
+//!                        summary.json, status.json (and, for the stable-phase
+//!                        parent of WSD cooldown branches,
+//!                        checkpoint-step{N}.safetensors and metrics-step{N}.jsonl
+//!                        at every branch point)
 //! DIR/runs.csv           one row per run (also runs.parquet), see [`table`]
 //! DIR/curves.csv         every intermediate evaluation
 //! DIR/slurm/             job.sh, job_id and task logs (Slurm executor)
@@ -29,6 +32,7 @@ pub mod spec;
 pub mod table;
 
 use anyhow::{bail, Context, Result};
+use run::Outcome;
 use scalelab_engine::TrainConfig;
 use spec::{SweepFile, SweepPlan};
 use std::path::Path;
@@ -98,7 +102,7 @@ pub fn prepare_dir(dir: &Path, plan: &SweepPlan) -> Result<()> {
         if !run::status_path(&rd).exists() {
             std::fs::create_dir_all(&rd)
                 .with_context(|| format!("cannot create {}", rd.display()))?;
-            run::write_status(&rd, &run::Status::pending(r.config.total_steps()))?;
+            run::write_status(&rd, &run::Status::pending(r.config.total_steps()).of(r))?;
         }
     }
     // An external trainer reads the exact token stream the built-in engine
@@ -121,14 +125,66 @@ pub fn run_task(dir: &Path, index: usize) -> Result<run::Outcome> {
             plan.runs.len()
         );
     }
-    let out = run::run_index(
-        dir,
-        &plan,
-        index,
-        &mut |_| std::ops::ControlFlow::Continue(()),
-        true,
-    )?;
+    let go = |i: usize| {
+        run::run_index(
+            dir,
+            &plan,
+            i,
+            &mut |_| std::ops::ControlFlow::Continue(()),
+            true,
+        )
+    };
+    let out = go(index)?;
+    // A stable-phase parent's task then runs its cooldown branches, one
+    // after the other (their branch points exist once it is done).
+    if let (Outcome::Done(_), Some(spec::Cooldown::Stable { branches })) =
+        (&out, &plan.runs[index].cooldown)
+    {
+        let mut first_bad = None;
+        for b in branches {
+            let Some(i) = plan.runs.iter().position(|r| &r.name == b) else {
+                continue;
+            };
+            match go(i)? {
+                Outcome::Done(_) => {}
+                other => {
+                    if first_bad.is_none() {
+                        first_bad = Some((b.clone(), other));
+                    }
+                }
+            }
+        }
+        if let Some((b, o)) = first_bad {
+            return Ok(match o {
+                Outcome::Failed(w) => Outcome::Failed(format!("branch {b}: {w}")),
+                Outcome::Waiting(w) => Outcome::Waiting(format!("branch {b}: {w}")),
+                o => o,
+            });
+        }
+    }
     Ok(out)
+}
+
+/// The run indices a Slurm array submits for the unfinished runs: a
+/// cooldown branch is run by its parent's task, so an unfinished branch
+/// submits its parent instead (once).
+pub fn task_indices(plan: &SweepPlan, unfinished: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for &i in unfinished {
+        let j = match &plan.runs[i].cooldown {
+            Some(spec::Cooldown::Branch { parent, .. }) => plan
+                .runs
+                .iter()
+                .position(|r| &r.name == parent)
+                .unwrap_or(i),
+            _ => i,
+        };
+        if !out.contains(&j) {
+            out.push(j);
+        }
+    }
+    out.sort_unstable();
+    out
 }
 
 /// Marks failed runs pending again. Their checkpoints are kept (they resume

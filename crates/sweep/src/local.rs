@@ -54,7 +54,12 @@ pub fn run_local(
     let mut total_steps = 0u64;
     let mut done_steps = 0u64;
     for (i, r) in plan.runs.iter().enumerate() {
-        let total = r.config.total_steps();
+        // a cooldown branch trains only the steps after its branch point
+        let from = match &r.cooldown {
+            Some(crate::spec::Cooldown::Branch { start_step, .. }) => *start_step,
+            _ => 0,
+        };
+        let total = r.config.total_steps().saturating_sub(from);
         total_steps += total;
         // a done run whose results no longer read comes back failed
         let st = read_status_checked(&run_dir(dir, &r.name), r)?;
@@ -70,7 +75,7 @@ pub fn run_local(
                 done_steps += total;
             }
             _ => {
-                done_steps += st.step;
+                done_steps += st.step.saturating_sub(from);
                 queue.push_back(i);
             }
         }
@@ -91,9 +96,39 @@ pub fn run_local(
         report.skipped.len(),
         opts.jobs
     ));
-    let queue = Mutex::new(queue);
-    let results: Mutex<Vec<(String, Result<Outcome>)>> = Mutex::new(Vec::new());
+    // Cooldown branches wait for their parent's branch point: a worker takes
+    // the first queued run that can start now (a parent always can: it comes
+    // before its branches), and waits briefly when only waiting branches are
+    // left while their parents run.
     let abort = AtomicBool::new(false);
+    let queue = Mutex::new(Queue {
+        waiting: queue,
+        running: Vec::new(),
+    });
+    let take = || -> Option<usize> {
+        loop {
+            if abort.load(Ordering::Relaxed) {
+                return None;
+            }
+            {
+                let mut q = queue.lock().expect("queue");
+                if q.waiting.is_empty() {
+                    return None;
+                }
+                let pos = q.waiting.iter().position(|&i| {
+                    let r = &plan.runs[i];
+                    crate::run::ready(dir, r) || !parent_pending(plan, r, &q)
+                });
+                if let Some(pos) = pos {
+                    let i = q.waiting.remove(pos).expect("position");
+                    q.running.push(i);
+                    return Some(i);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let results: Mutex<Vec<(String, Result<Outcome>)>> = Mutex::new(Vec::new());
     let table_lock = Mutex::new(());
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1) {
@@ -101,7 +136,7 @@ pub fn run_local(
                 if abort.load(Ordering::Relaxed) {
                     return;
                 }
-                let Some(i) = queue.lock().expect("queue").pop_front() else {
+                let Some(i) = take() else {
                     return;
                 };
                 let r = &plan.runs[i];
@@ -145,6 +180,7 @@ pub fn run_local(
                     )),
                     Ok(Outcome::Failed(why)) => log(format!("failed {}: {why}", r.name)),
                     Ok(Outcome::Stopped) => log(format!("stopped {} (resumable)", r.name)),
+                    Ok(Outcome::Waiting(why)) => log(format!("waiting {}: {why}", r.name)),
                     Ok(Outcome::Busy) => log(format!(
                         "busy   {}: its trainer from an earlier invocation is still running; left alone",
                         r.name
@@ -160,6 +196,7 @@ pub fn run_local(
                     let _ = write_tables(dir, plan);
                 }
                 results.lock().expect("results").push((r.name.clone(), out));
+                queue.lock().expect("queue").running.retain(|&j| j != i);
             });
         }
     });
@@ -169,7 +206,9 @@ pub fn run_local(
         match out {
             Ok(Outcome::Done(_)) => report.done.push(name),
             Ok(Outcome::Failed(w)) => report.failed.push((name, w)),
-            Ok(Outcome::Stopped) | Ok(Outcome::Busy) => report.stopped.push(name),
+            Ok(Outcome::Stopped) | Ok(Outcome::Busy) | Ok(Outcome::Waiting(_)) => {
+                report.stopped.push(name)
+            }
             Err(e) => {
                 if first_err.is_none() {
                     first_err = Some(e.context(format!("run {name}")));
@@ -183,4 +222,22 @@ pub fn run_local(
     }
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The runs still to hand out and those being trained.
+struct Queue {
+    waiting: VecDeque<usize>,
+    running: Vec<usize>,
+}
+
+/// Whether `r` is a cooldown branch whose parent is still queued or
+/// training in this invocation (so its branch point may yet appear).
+fn parent_pending(plan: &SweepPlan, r: &crate::spec::RunPlan, q: &Queue) -> bool {
+    let Some(crate::spec::Cooldown::Branch { parent, .. }) = &r.cooldown else {
+        return false;
+    };
+    q.waiting
+        .iter()
+        .chain(&q.running)
+        .any(|&j| &plan.runs[j].name == parent)
 }

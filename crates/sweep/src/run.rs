@@ -63,6 +63,13 @@ pub struct Status {
     pub val_loss: Option<f64>,
     /// Unix seconds of the last update.
     pub updated: u64,
+    /// Its part in a WSD cooldown ladder: `stable` (the stable phase) or
+    /// `branch` (absent for other runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A cooldown branch's parent run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl Status {
@@ -75,7 +82,19 @@ impl Status {
             train_loss: None,
             val_loss: None,
             updated: now(),
+            role: None,
+            parent: None,
         }
+    }
+
+    /// This status with the run's place in a cooldown ladder.
+    pub fn of(mut self, plan: &RunPlan) -> Self {
+        self.role = plan.cooldown.as_ref().map(|c| c.role().to_string());
+        self.parent = match &plan.cooldown {
+            Some(crate::spec::Cooldown::Branch { parent, .. }) => Some(parent.clone()),
+            _ => None,
+        };
+        self
     }
 }
 
@@ -124,6 +143,9 @@ pub enum Outcome {
     /// An external trainer started by an earlier invocation still runs it
     /// (its lock is held); left alone.
     Busy,
+    /// A cooldown branch whose branch-point checkpoint does not exist yet
+    /// (its parent has not reached the point); nothing was done.
+    Waiting(String),
 }
 
 /// Runs (or resumes, or skips) run `index` of the plan, with the built-in
@@ -170,6 +192,8 @@ pub fn run_index(
                     train_loss: s.final_train_loss.is_finite().then_some(s.final_train_loss),
                     val_loss: s.final_val_loss,
                     updated: 0,
+                    role: None,
+                    parent: None,
                 },
             )?;
             Ok(Outcome::Done(s))
@@ -205,8 +229,15 @@ pub fn run_one(
         }
         _ => {}
     }
-    let data = crate::data::open_source(&plan.config)?;
     let ck = checkpoint::path_in(&dir);
+    let from = match branch_point(sweep_dir, plan) {
+        Some(p) if !ck.exists() => match p {
+            Ok(p) => Some(p),
+            Err(why) => return Ok(Outcome::Waiting(why)),
+        },
+        _ => None,
+    };
+    let data = crate::data::open_source(&plan.config)?;
     let trainer = if ck.exists() {
         Trainer::resume(&dir, data)
     } else {
@@ -214,12 +245,16 @@ pub fn run_one(
         for f in ["metrics.jsonl", "summary.json", "config.toml"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        Trainer::new(plan.config.clone(), data, Some(&dir))
+        match from {
+            Some(from) => Trainer::branch(plan.config.clone(), data, &dir, &from),
+            None => Trainer::new(plan.config.clone(), data, Some(&dir)),
+        }
     };
     let mut trainer = match trainer {
         Ok(t) => t,
         Err(e) => return fail(&dir, status, format!("cannot start: {e}")),
     };
+    status = status.of(plan);
     status.state = State::Running;
     status.step = trainer.current_step();
     write_status(&dir, &status)?;
@@ -239,7 +274,10 @@ pub fn run_one(
                 train_loss: Some(r.train_loss),
                 val_loss: last_val,
                 updated: 0,
-            };
+                role: None,
+                parent: None,
+            }
+            .of(plan);
             if let Err(e) = write_status(&dir, &s) {
                 status_err = Some(e);
                 return ControlFlow::Break(());
@@ -260,7 +298,10 @@ pub fn run_one(
                 train_loss: Some(summary.final_train_loss),
                 val_loss: summary.final_val_loss,
                 updated: 0,
-            };
+                role: None,
+                parent: None,
+            }
+            .of(plan);
             write_status(&dir, &s)?;
             Ok(Outcome::Done(Box::new(summary)))
         }
@@ -270,6 +311,38 @@ pub fn run_one(
             Err(anyhow::anyhow!("{}: {e}", dir.display()))
         }
         Err(e) => fail(&dir, status, e.to_string()),
+    }
+}
+
+/// For a cooldown branch: `Ok(path)` of its parent's checkpoint at the
+/// branch point, or `Err(why)` when it does not exist yet; `None` for other
+/// runs.
+pub fn branch_point(
+    sweep_dir: &Path,
+    plan: &RunPlan,
+) -> Option<std::result::Result<PathBuf, String>> {
+    let Some(crate::spec::Cooldown::Branch {
+        parent, start_step, ..
+    }) = &plan.cooldown
+    else {
+        return None;
+    };
+    let p = checkpoint::kept_path_in(&run_dir(sweep_dir, parent), *start_step);
+    Some(if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "waits for run {parent} to reach step {start_step} (its branch point)"
+        ))
+    })
+}
+
+/// Whether a run can start (or resume) now: false only for a cooldown
+/// branch with neither its own checkpoint nor its branch point yet.
+pub fn ready(sweep_dir: &Path, plan: &RunPlan) -> bool {
+    match branch_point(sweep_dir, plan) {
+        Some(Err(_)) => checkpoint::path_in(&run_dir(sweep_dir, &plan.name)).exists(),
+        _ => true,
     }
 }
 

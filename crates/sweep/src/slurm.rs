@@ -7,6 +7,11 @@
 //! resumes its run from its checkpoint, so a task that Slurm kills (time
 //! limit, pre-emption) continues where it stopped when the sweep is
 //! submitted again.
+//!
+//! WSD cooldown branches (`[schedule] branches`) are not array tasks of
+//! their own: the task of their stable-phase parent runs them one after the
+//! other once the parent is done (a task for a parent that is already done
+//! runs only its unfinished branches), so no task waits for a checkpoint.
 
 use crate::run::{read_status, run_dir, State};
 use crate::spec::{SlurmSettings, SweepPlan};
@@ -108,6 +113,8 @@ pub fn submit(
     if pending.is_empty() {
         return Ok(None);
     }
+    // cooldown branches run inside their parent's task, after it
+    let pending = crate::task_indices(plan, &pending);
     let sdir = dir.join("slurm");
     std::fs::create_dir_all(sdir.join("logs"))
         .with_context(|| format!("cannot create {}", sdir.display()))?;

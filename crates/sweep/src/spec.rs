@@ -37,7 +37,8 @@
 use anyhow::{anyhow, bail, Context, Result};
 use scalelab_core::accounting::{shape_for_params, GptShape, MAX_SHAPE_PARAMS, MAX_TOKENS};
 use scalelab_core::design::{design, optimum_at_ratio, DesignOptions};
-use scalelab_engine::TrainConfig;
+use scalelab_engine::optim::wsd_decay_steps;
+use scalelab_engine::{DecayShape, ScheduleKind, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -77,6 +78,20 @@ pub struct Schedule {
     #[serde(default = "d_checkpoints")]
     pub checkpoints: u64,
     pub lr_rule: Option<LrRule>,
+    /// The learning-rate schedule of every run: `cosine` or `wsd` (default:
+    /// `[train] lr_schedule`, itself `cosine` by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ScheduleKind>,
+    /// WSD: the fraction of each run's steps that decay (default 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay_fraction: Option<f64>,
+    /// WSD: `linear`, `cosine` or `1-sqrt` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay_shape: Option<DecayShape>,
+    /// WSD cooldown branches, as multiples of each run's D: every run
+    /// becomes one stable-phase parent and one branch per multiple.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branches: Option<Vec<f64>>,
 }
 
 fn d_tpp() -> f64 {
@@ -96,6 +111,10 @@ impl Default for Schedule {
             evals: d_evals(),
             checkpoints: d_checkpoints(),
             lr_rule: None,
+            kind: None,
+            decay_fraction: None,
+            decay_shape: None,
+            branches: None,
         }
     }
 }
@@ -208,12 +227,72 @@ pub struct RunPlan {
     /// The external trainer that runs it (`None`: the built-in engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trainer: Option<crate::external::TrainerSpec>,
+    /// Its part in a WSD cooldown ladder (`[schedule] branches`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Cooldown>,
+}
+
+/// A run's part in a WSD cooldown ladder.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Cooldown {
+    /// The stable phase (warm-up, then the peak rate) to the latest branch
+    /// point, keeping a checkpoint at every branch point. Its loss is not
+    /// an end-of-training loss: `fit` and `isoflop` leave it out.
+    Stable {
+        /// Its branch runs.
+        branches: Vec<String>,
+    },
+    /// The decay of a WSD run of D_k tokens, from the parent's checkpoint
+    /// at step `start_step` (the branch point, (1 − f)·D_k tokens) to the end.
+    Branch {
+        parent: String,
+        start_step: u64,
+        /// D_k as a multiple of the run's D.
+        multiple: f64,
+    },
+}
+
+impl Cooldown {
+    /// `stable` or `branch`.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Cooldown::Stable { .. } => "stable",
+            Cooldown::Branch { .. } => "branch",
+        }
+    }
 }
 
 impl RunPlan {
     /// Training tokens the run will see (steps × batch × context).
     pub fn tokens(&self) -> u64 {
         self.config.total_steps() * (self.config.batch * self.config.context) as u64
+    }
+
+    /// Tokens this run trains itself: a branch starts at its branch point
+    /// (the steps before are its parent's).
+    pub fn tokens_spent(&self) -> u64 {
+        let from = match &self.cooldown {
+            Some(Cooldown::Branch { start_step, .. }) => *start_step,
+            _ => 0,
+        };
+        (self.config.total_steps() - from.min(self.config.total_steps()))
+            * (self.config.batch * self.config.context) as u64
+    }
+
+    /// Whether the run is a stable-phase parent (no end-of-training loss).
+    pub fn is_stable_parent(&self) -> bool {
+        matches!(self.cooldown, Some(Cooldown::Stable { .. }))
+    }
+
+    /// The schedule column of the tables: `cosine`, `wsd`, or `stable`
+    /// (a cooldown parent).
+    pub fn schedule_name(&self) -> &'static str {
+        if self.is_stable_parent() {
+            "stable"
+        } else {
+            self.config.lr_schedule.as_str()
+        }
     }
 }
 
@@ -336,6 +415,49 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         }
     }
     let sched = &file.schedule;
+    if let Some(kind) = sched.kind {
+        if kind == ScheduleKind::Constant {
+            bail!(
+                "{}: [schedule] kind must be \"cosine\" or \"wsd\", got \"constant\"",
+                key_at(path, text, "kind")
+            );
+        }
+        base.insert("lr_schedule".into(), kind.as_str().into());
+    }
+    if let Some(f) = sched.decay_fraction {
+        if !(f > 0.0 && f <= 1.0) {
+            bail!(
+                "{}: [schedule] decay_fraction must be in (0, 1], got {f}",
+                key_at(path, text, "decay_fraction")
+            );
+        }
+        base.insert("decay_fraction".into(), f.into());
+    }
+    if let Some(d) = sched.decay_shape {
+        base.insert("decay_shape".into(), d.as_str().into());
+    }
+    if let Some(b) = &sched.branches {
+        let where_ = key_at(path, text, "branches");
+        if b.is_empty() {
+            bail!("{where_}: [schedule] branches is empty: give multiples of D, e.g. [0.5, 1, 2]");
+        }
+        if let Some(m) = b.iter().find(|m| !(m.is_finite() && **m > 0.0)) {
+            bail!("{where_}: [schedule] branches must be positive multiples of D, got {m}");
+        }
+        let kind = base
+            .get("lr_schedule")
+            .and_then(|v| v.as_str())
+            .unwrap_or("cosine");
+        if kind != "wsd" {
+            bail!("{where_}: [schedule] branches needs kind = \"wsd\" (the schedule is {kind:?})");
+        }
+        if let Some(t) = &file.trainer {
+            bail!(
+                "{where_}: [schedule] branches are not supported with an external [trainer] ({}); train cooldown branches with the built-in engine",
+                at(path, text, t.span())
+            );
+        }
+    }
     if !positive(sched.tokens_per_param) {
         bail!(
             "{}: [schedule] tokens_per_param must be positive, got {}",
@@ -581,6 +703,7 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             vocab,
             flops_budget: w.budget,
             trainer: trainer.clone(),
+            cooldown: None,
         });
     }
     // identical runs (sizes that round to the same shape) train once
@@ -614,6 +737,31 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             seen.insert(r.name.clone());
         }
     }
+    if let Some(mults) = &sched.branches {
+        let where_ = key_at(path, text, "branches");
+        let mut out = Vec::new();
+        for r in runs {
+            out.extend(branch_runs(
+                &r,
+                mults,
+                sched,
+                eval_explicit,
+                checkpoint_explicit,
+                &where_,
+                &check,
+            )?);
+        }
+        runs = out;
+        let mut names = BTreeSet::new();
+        for r in &runs {
+            if !names.insert(r.name.clone()) {
+                bail!(
+                    "{where_}: two runs are named {} once the cooldown branches are named; rename a run",
+                    r.name
+                );
+            }
+        }
+    }
     Ok(SweepPlan {
         schema: "scalelab.sweepplan/1".into(),
         name: file.name.clone().unwrap_or_else(|| {
@@ -626,6 +774,146 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         slurm: file.slurm.clone(),
         warnings,
     })
+}
+
+/// `file:line` of `key = …` in the `[schedule]` table (else of the table).
+fn key_at(path: &Path, text: &str, key: &str) -> String {
+    let mut in_schedule = false;
+    let mut table_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_schedule = t.trim_start_matches('[').trim_end_matches(']').trim() == "schedule";
+            if in_schedule {
+                table_line = Some(i + 1);
+            }
+            continue;
+        }
+        if in_schedule {
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return format!("{}:{}", path.display(), i + 1);
+                }
+            }
+        }
+    }
+    match table_line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// A run's WSD cooldown ladder: one stable-phase parent (warm-up, then the
+/// peak rate, to the latest branch point, keeping a checkpoint at every
+/// branch point) and, per multiple m, a branch of D_k = m·D tokens that
+/// starts from the parent's checkpoint at step S_k − K_k (S_k the steps of
+/// D_k, K_k = round(f·S_k) the decay's) and decays to the end. Every run of
+/// the ladder has the warm-up of the run to D (its own, or `[train]
+/// warmup_steps`), so a branch reproduces a single WSD run of D_k tokens.
+/// A branch's `flops_budget` is 6·N·D_k (the budget of the run it stands
+/// for); the parent has none.
+fn branch_runs(
+    r: &RunPlan,
+    mults: &[f64],
+    sched: &Schedule,
+    eval_explicit: bool,
+    checkpoint_explicit: bool,
+    where_: &str,
+    check: &dyn Fn(&TrainConfig) -> Result<usize>,
+) -> Result<Vec<RunPlan>> {
+    let mut mults = mults.to_vec();
+    mults.sort_by(f64::total_cmp);
+    mults.dedup();
+    let warmup = r.config.warmup();
+    let d = r.tokens() as f64;
+    let cadence = |cfg: &mut TrainConfig| {
+        let steps = cfg.total_steps().max(1);
+        if !eval_explicit {
+            cfg.eval_every = (steps / sched.evals.max(1)).max(1);
+        }
+        if !checkpoint_explicit {
+            cfg.checkpoint_every = (steps / sched.checkpoints.max(1)).max(1);
+        }
+    };
+    let parent_name = format!("{}-stable", r.name);
+    let mut branches: Vec<RunPlan> = Vec::new();
+    for &m in &mults {
+        let dk = (m * d).round().max(1.0);
+        if dk > MAX_TOKENS {
+            bail!(
+                "{where_}: run {}: branch {m}×D has {dk:e} tokens, more than {MAX_TOKENS:e}",
+                r.name
+            );
+        }
+        let mut cfg = r.config.clone();
+        cfg.steps = None;
+        cfg.tokens = Some(dk as u64);
+        cfg.warmup_steps = Some(warmup);
+        cfg.keep_checkpoints = Vec::new();
+        cadence(&mut cfg);
+        let total = cfg.total_steps();
+        let start = total - wsd_decay_steps(total, cfg.decay_fraction);
+        if start < warmup.max(1) {
+            bail!(
+                "{where_}: run {}: branch {m}×D ({total} steps) would start its decay at step {start}, before the warm-up ends ({warmup} steps); drop the multiple, lower decay_fraction or set [train] warmup_steps",
+                r.name
+            );
+        }
+        if let Some(b) = branches.iter().find(|b| b.config.total_steps() == total) {
+            bail!(
+                "{where_}: run {}: branches {m}×D and {} have the same number of steps ({total}); drop one",
+                r.name,
+                b.name
+            );
+        }
+        check(&cfg).map_err(|e| anyhow!("{where_}: run {} branch {m}×D: {e:#}", r.name))?;
+        let n = r.params as f64;
+        let tokens = (total * (cfg.batch * cfg.context) as u64) as f64;
+        branches.push(RunPlan {
+            name: format!("{}-x{m}", r.name),
+            config: cfg,
+            params: r.params,
+            params_total: r.params_total,
+            vocab: r.vocab,
+            flops_budget: Some(6.0 * n * tokens),
+            trainer: None,
+            cooldown: Some(Cooldown::Branch {
+                parent: parent_name.clone(),
+                start_step: start,
+                multiple: m,
+            }),
+        });
+    }
+    let points: Vec<u64> = branches
+        .iter()
+        .map(|b| match b.cooldown {
+            Some(Cooldown::Branch { start_step, .. }) => start_step,
+            _ => unreachable!("branches only"),
+        })
+        .collect();
+    let mut cfg = r.config.clone();
+    cfg.steps = Some(*points.iter().max().expect("at least one branch"));
+    cfg.tokens = None;
+    cfg.warmup_steps = Some(warmup);
+    cfg.lr_schedule = ScheduleKind::Constant;
+    cfg.keep_checkpoints = points;
+    cadence(&mut cfg);
+    check(&cfg).map_err(|e| anyhow!("{where_}: run {} stable phase: {e:#}", r.name))?;
+    let parent = RunPlan {
+        name: parent_name,
+        config: cfg,
+        params: r.params,
+        params_total: r.params_total,
+        vocab: r.vocab,
+        flops_budget: None,
+        trainer: None,
+        cooldown: Some(Cooldown::Stable {
+            branches: branches.iter().map(|b| b.name.clone()).collect(),
+        }),
+    };
+    let mut out = vec![parent];
+    out.extend(branches);
+    Ok(out)
 }
 
 /// `3.2e5`-style short numbers for run names.
@@ -706,6 +994,49 @@ mod tests {
         let plan = resolve_text(&sweep_with_names(&["a", "a", "a-2", "b b", "b_b"])).unwrap();
         let names: Vec<&str> = plan.runs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["a", "a-3", "a-2", "b_b", "b_b-2"]);
+    }
+
+    #[test]
+    fn branches_become_a_stable_parent_and_decays_from_its_kept_checkpoints() {
+        let text = "[train]\ndata = \"synth\"\ncontext = 16\nbatch = 2\n\
+                    [schedule]\nkind = \"wsd\"\ndecay_fraction = 0.2\nbranches = [2, 0.5, 1]\n\
+                    [[runs]]\nname = \"r\"\nn_layer = 1\nd_model = 16\nn_head = 1\ntokens = 32000\n";
+        let plan = resolve_text(text).unwrap();
+        let names: Vec<&str> = plan.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["r-stable", "r-x0.5", "r-x1", "r-x2"]);
+        // D = 1000 steps of 32 tokens, warm-up 5% of it for every run
+        let (parent, branches) = (&plan.runs[0], &plan.runs[1..]);
+        let mut points = Vec::new();
+        for (b, steps) in branches.iter().zip([500u64, 1000, 2000]) {
+            assert_eq!(b.config.total_steps(), steps);
+            assert_eq!(b.config.warmup(), 50);
+            assert_eq!(b.config.lr_schedule, ScheduleKind::Wsd);
+            let Some(Cooldown::Branch {
+                parent: p,
+                start_step,
+                ..
+            }) = &b.cooldown
+            else {
+                panic!("{} is not a branch", b.name)
+            };
+            assert_eq!(p, "r-stable");
+            assert_eq!(*start_step, steps - steps / 5);
+            assert_eq!(
+                b.flops_budget,
+                Some(6.0 * b.params as f64 * b.tokens() as f64)
+            );
+            assert_eq!(b.tokens_spent(), b.tokens() / 5);
+            points.push(*start_step);
+        }
+        assert_eq!(parent.config.lr_schedule, ScheduleKind::Constant);
+        assert_eq!(parent.config.total_steps(), 1600);
+        assert_eq!(parent.config.warmup(), 50);
+        assert_eq!(parent.config.keep_checkpoints, points);
+        assert!(parent.is_stable_parent() && parent.flops_budget.is_none());
+        // a branch whose decay would start inside the warm-up is refused
+        let short = text.replace("[2, 0.5, 1]", "[0.01, 1]");
+        let e = format!("{:#}", resolve_text(&short).unwrap_err());
+        assert!(e.contains("names.toml:8") && e.contains("warm-up"), "{e}");
     }
 
     #[test]

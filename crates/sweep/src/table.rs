@@ -12,7 +12,14 @@
 //!   (`engine` for the built-in engine, `external` for a `[trainer]`
 //!   command) and `accounting` (`scalelab` when `params` and the FLOPs come
 //!   from scalelab's accounting for the run's shape, `trainer` when the
-//!   external trainer reported them).
+//!   external trainer reported them), `schedule` (`cosine`, `wsd`, or
+//!   `stable` for the stable-phase parent of WSD cooldown branches, whose
+//!   loss is not an end-of-training loss: `fit` and `isoflop` leave such
+//!   rows out), `parent` (a cooldown branch's parent run),
+//!   `branch_tokens` (a branch's branch point, in tokens), `decay_tokens`
+//!   (a WSD run's decay, in tokens) and `flops_spent` (6·N·tokens this run
+//!   trained itself: a branch's `flops` is that of a full run to its D, what
+//!   a law needs, while it trains only its decay).
 //!   A run whose status is `done` but whose results no longer read (see
 //!   [`crate::run::check_done`]) is listed `failed` with the reason.
 //! * `curves.csv`: every intermediate evaluation — `run`, `params`,
@@ -57,6 +64,11 @@ pub const RUN_COLUMNS: &[&str] = &[
     "evals",
     "trainer",
     "accounting",
+    "schedule",
+    "parent",
+    "branch_tokens",
+    "decay_tokens",
+    "flops_spent",
 ];
 
 /// Column names of `curves.csv`.
@@ -141,8 +153,39 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
             Cell::Str("engine".into()),
             Cell::Str("scalelab".into()),
         ]);
+        runs.last_mut()
+            .expect("row")
+            .extend(schedule_cells(r, 6.0 * n * r.tokens_spent() as f64));
     }
     (runs, curves)
+}
+
+/// The cells of the schedule columns (`schedule` … `flops_spent`).
+fn schedule_cells(r: &crate::spec::RunPlan, flops_spent: f64) -> Vec<Cell> {
+    let tps = (r.config.batch * r.config.context) as f64;
+    let total = r.config.total_steps();
+    let (parent, branch) = match &r.cooldown {
+        Some(crate::spec::Cooldown::Branch {
+            parent, start_step, ..
+        }) => (
+            Cell::Str(parent.clone()),
+            Cell::Num(*start_step as f64 * tps),
+        ),
+        _ => (Cell::Null, Cell::Null),
+    };
+    let decay = if r.config.lr_schedule == scalelab_engine::ScheduleKind::Wsd {
+        let k = scalelab_engine::optim::wsd_decay_steps(total, r.config.decay_fraction);
+        Cell::Num(k as f64 * tps)
+    } else {
+        Cell::Null
+    };
+    vec![
+        Cell::Str(r.schedule_name().into()),
+        parent,
+        branch,
+        decay,
+        num(flops_spent),
+    ]
 }
 
 /// The rows of a run an external trainer executes: its counts are the
@@ -222,6 +265,9 @@ fn external_rows(
                 .map_or("scalelab".to_string(), |x| x.accounting.clone()),
         ),
     ]);
+    runs.last_mut()
+        .expect("row")
+        .extend(schedule_cells(r, 6.0 * n * tokens));
 }
 
 /// Writes `runs.csv`, `runs.parquet` and `curves.csv` atomically.

@@ -200,6 +200,13 @@ pub fn run(a: Args) -> Result<()> {
     }
     if a.dry_run {
         print_runs(&sweep.runs());
+        let c = sweep.cost();
+        println!(
+            "compute: {:.3e} FLOPs (6ND) trained; {:.3e} as separate runs ({:.2}×)",
+            c.flops_spent,
+            c.flops_separate,
+            c.flops_spent / c.flops_separate
+        );
         return Ok(());
     }
     let bars = Bars::new(a.quiet);
@@ -255,13 +262,31 @@ impl std::error::Error for FailedRuns {}
 /// The dry run's table of runs.
 fn print_runs(runs: &[PlannedRun]) {
     println!(
-        "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8}",
-        "run", "layers", "d_model", "heads", "params", "tokens", "flops", "steps"
+        "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8} {:>8} {:>11}",
+        "run",
+        "layers",
+        "d_model",
+        "heads",
+        "params",
+        "tokens",
+        "flops",
+        "steps",
+        "schedule",
+        "flops_spent"
     );
     for r in runs {
         println!(
-            "{:<28} {:>7} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>10.3e} {:>8}",
-            r.run, r.layers, r.d_model, r.heads, r.params as f64, r.tokens as f64, r.flops, r.steps
+            "{:<28} {:>7} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>10.3e} {:>8} {:>8} {:>11.3e}",
+            r.run,
+            r.layers,
+            r.d_model,
+            r.heads,
+            r.params as f64,
+            r.tokens as f64,
+            r.flops,
+            r.steps,
+            r.schedule,
+            r.flops_spent
         );
     }
 }

@@ -53,6 +53,19 @@ pub struct Args {
     /// Linear warm-up steps (default 5% of the steps).
     #[arg(long)]
     warmup_steps: Option<u64>,
+    /// Learning-rate schedule after the warm-up: cosine (decay over the
+    /// whole run, the default), wsd (warmup–stable–decay: the peak, then a
+    /// decay over the last --decay-fraction of the steps) or constant (the
+    /// peak to the end), e.g. --lr-schedule wsd --decay-fraction 0.2.
+    #[arg(long, value_parser = ["cosine", "wsd", "constant"])]
+    lr_schedule: Option<String>,
+    /// WSD: the fraction of the steps that decay, in (0, 1] (default 0.2).
+    #[arg(long)]
+    decay_fraction: Option<f64>,
+    /// WSD: the decay's shape, linear, cosine or 1-sqrt
+    /// (lr = min + (peak − min)·(1 − √p), the default).
+    #[arg(long, value_parser = ["linear", "cosine", "1-sqrt"])]
+    decay_shape: Option<String>,
     /// Threads for this run.
     #[arg(long)]
     threads: Option<usize>,
@@ -105,6 +118,13 @@ impl Args {
             tokens: self.tokens,
             lr: self.lr,
             warmup_steps: self.warmup_steps,
+            lr_schedule: self.lr_schedule.as_deref().map(|s| {
+                serde_json::from_value(serde_json::Value::from(s)).expect("a clap-checked name")
+            }),
+            decay_fraction: self.decay_fraction,
+            decay_shape: self.decay_shape.as_deref().map(|s| {
+                serde_json::from_value(serde_json::Value::from(s)).expect("a clap-checked name")
+            }),
             threads: self.threads,
             seed: self.seed,
             eval_every: self.eval_every,
