@@ -106,7 +106,11 @@ fn simulate_ranks_candidates_and_writes_a_sweep_file_sweep_accepts() {
     // as many runs as the simulation fitted (a header, then one line each)
     let listed = String::from_utf8_lossy(&out.stdout);
     let runs = cands[0]["runs"].as_u64().unwrap() as usize;
-    assert_eq!(listed.lines().count(), runs + 1, "{listed}");
+    let rows = listed
+        .lines()
+        .filter(|l| !l.starts_with("compute:"))
+        .count();
+    assert_eq!(rows, runs + 1, "{listed}");
 
     // the table marks the best
     let mut plain: Vec<&str> = args.to_vec();
@@ -251,5 +255,57 @@ fn a_fit_file_prior_gives_its_law_and_a_robust_noise() {
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("power.json") && e.contains("chinchilla"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_ladder_design_is_written_as_a_wsd_sweep_that_sweep_loads() {
+    let dir = std::env::temp_dir().join(format!("scalelab-simladder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let best = dir.join("ladder.toml");
+    let out = scalelab(&[
+        "design",
+        "--simulate",
+        "--pilot-flops",
+        "1e16",
+        "--prior",
+        "epoch",
+        "--noise",
+        "0.01",
+        "--candidates",
+        "ladder:sizes=4,branches=0.25/0.5/1/2,decades=1",
+        "--replicates",
+        "8",
+        "--context",
+        "64",
+        "--out",
+        best.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&best).unwrap();
+    assert!(text.contains("kind = \"wsd\"") && text.contains("branches"), "{text}");
+    let out = scalelab(&[
+        "sweep",
+        best.to_str().unwrap(),
+        "--out",
+        dir.join("sweep").to_str().unwrap(),
+        "--dry-run",
+    ]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // one stable-phase parent per size, four branches each
+    let stable = listed.lines().filter(|l| l.contains("-stable")).count();
+    let branches = listed.lines().filter(|l| l.contains("-x")).count();
+    assert!(stable >= 1 && branches == 4 * stable, "{listed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
