@@ -14,7 +14,7 @@ DOCS=${1:-20000}
 PY=${2:-python3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-cargo build --release -p scalelab >/dev/null
+cargo build --release -p scalelab-cli >/dev/null
 BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
 "$BIN" corpus bench --docs "$DOCS" --dir "$WORK" > "$WORK/rust.json"
 "$PY" bench/minhash_reference.py "$WORK/bench_docs.jsonl" > "$WORK/py.json"

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 ROUNDS=${ROUNDS:-2}
-cargo build --release -p scalelab >/dev/null
+cargo build --release -p scalelab-cli >/dev/null
 BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
 
 field() { "$PYTHON" -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }

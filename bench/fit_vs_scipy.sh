@@ -65,8 +65,8 @@ if ! "$PYTHON" -c 'import numpy, scipy' 2>/dev/null; then
   exit 1
 fi
 
-echo "== cargo build --release -p scalelab" >&2
-cargo build --release -p scalelab >&2
+echo "== cargo build --release -p scalelab-cli" >&2
+cargo build --release -p scalelab-cli >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
 
 TMP=$(mktemp -d)
