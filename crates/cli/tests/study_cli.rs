@@ -234,7 +234,10 @@ fn tiny_study_verifies_the_recommended_model() {
             .map(|x| x.as_f64().unwrap())
             .collect();
         // PI ⊇ CI ∋ prediction
-        assert!(pi[0] <= ci[0] && ci[0] <= pred && pred <= ci[1] && ci[1] <= pi[1], "{r}");
+        assert!(
+            pi[0] <= ci[0] && ci[0] <= pred && pred <= ci[1] && ci[1] <= pi[1],
+            "{r}"
+        );
         let err = r["rel_error"].as_f64().unwrap();
         assert!((err - (pred / measured - 1.0)).abs() < 1e-9, "{r}");
         assert_eq!(
@@ -276,7 +279,11 @@ fn tiny_study_verifies_the_recommended_model() {
         .map(|n| metrics(n))
         .collect();
     let o2 = run();
-    assert!(o2.status.success(), "{}", String::from_utf8_lossy(&o2.stderr));
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
     let v2: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
     assert!(v2["verification"]["sweep_seconds"].as_f64().unwrap() < 5.0);
     assert_eq!(v2["verification"]["runs"], v["verification"]["runs"]);
@@ -290,11 +297,16 @@ fn tiny_study_verifies_the_recommended_model() {
 
 #[test]
 fn bad_verify_settings_are_refused_before_any_run() {
-    let root = std::env::temp_dir().join(format!("scalelab-study-badverify-{}", std::process::id()));
+    let root =
+        std::env::temp_dir().join(format!("scalelab-study-badverify-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     for (bad, want) in [
-        ("verify_factor = 1.5", "verify_factor = 0", "verify_factor must be a positive"),
+        (
+            "verify_factor = 1.5",
+            "verify_factor = 0",
+            "verify_factor must be a positive",
+        ),
         (
             "verify_sizes = [0.5, 1, 2]",
             "verify_sizes = [0.5, 2]",
@@ -324,8 +336,17 @@ fn bad_verify_settings_are_refused_before_any_run() {
         assert!(!o.status.success());
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(want), "{err}");
-        assert!(err.contains("study.toml") && err.contains("[study]"), "{err}");
-        assert!(!out.join("runs").exists() || std::fs::read_dir(out.join("runs")).unwrap().next().is_none());
+        assert!(
+            err.contains("study.toml") && err.contains("[study]"),
+            "{err}"
+        );
+        assert!(
+            !out.join("runs").exists()
+                || std::fs::read_dir(out.join("runs"))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
     }
     let _ = std::fs::remove_dir_all(&root);
 }

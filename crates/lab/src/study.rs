@@ -91,7 +91,10 @@ impl StudySettings {
                 ));
             }
         }
-        if !(self.verify_factor.is_finite() && self.verify_factor > 0.0 && self.verify_factor <= 1e6) {
+        if !(self.verify_factor.is_finite()
+            && self.verify_factor > 0.0
+            && self.verify_factor <= 1e6)
+        {
             return Err(format!(
                 "verify_factor must be a positive number up to 1e6 (the verification budget over the largest pilot budget), got {}",
                 self.verify_factor
@@ -847,8 +850,13 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
     // The verification sweep file: the study's [train], [schedule],
     // [slurm] and [trainer], with one run per size at C_v.
     let bad = |e: String| Error::input(v.study_path, None, e);
-    let doc: toml::Table = toml::from_str(v.study_text)
-        .map_err(|e| bad(format!("{}: {}", v.study_path.display(), e.to_string().trim())))?;
+    let doc: toml::Table = toml::from_str(v.study_text).map_err(|e| {
+        bad(format!(
+            "{}: {}",
+            v.study_path.display(),
+            e.to_string().trim()
+        ))
+    })?;
     let mut vf = toml::Table::new();
     let name = doc
         .get("name")
@@ -867,7 +875,11 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
             let p = Path::new(&d);
             if !(d == "random" || d.starts_with("synth")) && p.is_relative() {
                 let beside = v.study_path.parent().unwrap_or(Path::new(".")).join(p);
-                let found = if beside.exists() { beside } else { p.to_path_buf() };
+                let found = if beside.exists() {
+                    beside
+                } else {
+                    p.to_path_buf()
+                };
                 if let Ok(f) = found.canonicalize() {
                     train.insert("data".into(), f.display().to_string().into());
                 }
@@ -899,7 +911,7 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
         &format!(
             "verification: {} runs at {c_v:.3e} FLOPs ({}x the largest pilot budget) in {}",
             plan.runs.len(),
-            sig(v.settings.verify_factor),
+            v.settings.verify_factor,
             dir.display()
         ),
     );
@@ -945,7 +957,11 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
             measured: fin(measured),
             rel_error: fin(p.loss / measured - 1.0),
             inside_pi95: measured.is_finite() && p.pi95[0] <= measured && measured <= p.pi95[1],
-            status: if done { "done".into() } else { status[i].clone() },
+            status: if done {
+                "done".into()
+            } else {
+                status[i].clone()
+            },
         });
     }
     let verdict = out_runs
@@ -982,7 +998,7 @@ fn headline(v: &Verification) -> String {
         s,
         "Verification at C = {:.3e} FLOPs ({}x the largest pilot budget): N* = {}, D* = {}",
         v.flops,
-        sig(v.verify_factor),
+        v.verify_factor,
         sig(v.n_opt),
         sig(v.d_opt)
     );
@@ -1120,7 +1136,10 @@ mod tests {
             ("verify_factor = 1e9", "verify_factor must be a positive"),
             ("verify_sizes = []", "verify_sizes must list 1 to 8"),
             ("verify_sizes = [0.5, 2.0]", "must include 1"),
-            ("verify_sizes = [1.0, -1.0]", "verify_sizes[1] must be a positive"),
+            (
+                "verify_sizes = [1.0, -1.0]",
+                "verify_sizes[1] must be a positive",
+            ),
             ("verify_sizes = [1.0, 1.0]", "listed twice"),
         ] {
             let e = settings(bad).unwrap_err();

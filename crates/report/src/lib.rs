@@ -342,7 +342,12 @@ fn verification_section(r: &mut Report, v: &Value) {
                 interval(&x["pi95"]),
                 num(f(&x["measured"])),
                 format!("{:+.2}%", 100.0 * f(&x["rel_error"])),
-                if x["inside_pi95"].as_bool() == Some(true) { "yes" } else { "no" }.into(),
+                if x["inside_pi95"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .into(),
             ]
         })
         .collect();
@@ -350,7 +355,15 @@ fn verification_section(r: &mut Report, v: &Value) {
         caption: "Verification runs: the law's prediction against the measured validation loss"
             .into(),
         header: [
-            "size", "N", "D", "C", "predicted", "95% CI", "95% PI", "measured", "error",
+            "size",
+            "N",
+            "D",
+            "C",
+            "predicted",
+            "95% CI",
+            "95% PI",
+            "measured",
+            "error",
             "inside PI",
         ]
         .map(String::from)
