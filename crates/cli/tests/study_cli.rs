@@ -292,6 +292,19 @@ fn tiny_study_verifies_the_recommended_model() {
         .map(|n| metrics(n))
         .collect();
     assert_eq!(before, after);
+    // a different verification budget is not mixed with the trained one
+    std::fs::write(
+        &f,
+        verify_study().replace("verify_factor = 1.5", "verify_factor = 1.6"),
+    )
+    .unwrap();
+    let o3 = run();
+    assert!(!o3.status.success());
+    let err = String::from_utf8_lossy(&o3.stderr);
+    assert!(
+        err.contains("verification:") && err.contains("delete"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -905,7 +905,13 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
     let text = toml::to_string(&vf).map_err(|e| Error::failed(e.to_string()))?;
     write_file(&file.display().to_string(), &file, text.as_bytes())?;
     let (plan, _) = crate::sweep::load_file(&file)?;
-    prepare_dir(&dir, &plan)?;
+    prepare_dir(&dir, &plan).map_err(|e| {
+        Error::failed(format!(
+            "verification: {e:#} (the plan at C_v moved since the last run: the pilots, \
+             the fit or the [study] settings changed; delete {} to train the new plan)",
+            dir.display()
+        ))
+    })?;
     note(
         progress,
         &format!(
