@@ -309,7 +309,7 @@ fn verification_section(r: &mut Report, v: &Value) {
             num(f(&v["n_opt"])),
             num(f(&v["d_opt"])),
             num(f(&v["flops"])),
-            num(f(&v["verify_factor"])),
+            f(&v["verify_factor"]),
             num(f(&st["predicted"])),
             interval(&st["pi95"]),
             num(f(&st["measured"])),
