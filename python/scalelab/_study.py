@@ -29,6 +29,10 @@ class Study:
       the study's ``fit.json``), ``power_laws``, ``isoflop``, ``backtest``,
       ``truth`` (the fitted E against the synthetic language's known
       floor, or ``None``), ``warnings`` (messages);
+    - ``verification``: with ``verify = true`` in ``[study]``, the
+      recommended model (and N*/2, 2N*) trained at the verification budget,
+      predicted against measured loss with the verdict (a dict, see
+      docs/sweep.md), else ``None``;
     - ``summary``: the text ``scalelab study`` prints; ``report_html``:
       the HTML report's path; ``out``: the study directory.
 
@@ -55,6 +59,7 @@ class Study:
     backtest = property(lambda self: json.loads(json.dumps(self._d["backtest"])))
     truth = property(lambda self: json.loads(json.dumps(self._d["truth"])))
     warnings = property(lambda self: list(self._d["warnings"]))
+    verification = property(lambda self: json.loads(json.dumps(self._d.get("verification"))))
 
     @property
     def fit(self):

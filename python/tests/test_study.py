@@ -49,6 +49,7 @@ def _untimed(v):
 
 def test_the_default_study_is_the_cli_s():
     assert "[study]" in scalelab.DEFAULT_STUDY and "[design]" in scalelab.DEFAULT_STUDY
+    assert "verify = true" in scalelab.DEFAULT_STUDY
 
 
 def test_a_study_from_python_is_the_cli_s_study(tmp_path, cli):
@@ -64,6 +65,8 @@ def test_a_study_from_python_is_the_cli_s_study(tmp_path, cli):
     assert d["schema"] == "scalelab.study/1" and d["name"] == "py-tiny-study"
     assert s.runs == s.runs_done == 9 and not s.runs_failed
     assert s.plan["flops"] == pytest.approx(100 * s.pilot_flops)
+    # a study file verifies only when it asks to
+    assert s.verification is None and "verification" not in d
     assert s.summary.startswith("study py-tiny-study: 9 pilot runs")
     assert s.report_html.endswith("report.html") and "<html" in open(s.report_html).read().lower()
     assert s.fit.law == "chinchilla" and s.fit.params == d["fit"]["params"]

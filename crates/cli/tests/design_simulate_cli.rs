@@ -289,7 +289,10 @@ fn a_ladder_design_is_written_as_a_wsd_sweep_that_sweep_loads() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(&best).unwrap();
-    assert!(text.contains("kind = \"wsd\"") && text.contains("branches"), "{text}");
+    assert!(
+        text.contains("kind = \"wsd\"") && text.contains("branches"),
+        "{text}"
+    );
     let out = scalelab(&[
         "sweep",
         best.to_str().unwrap(),

@@ -167,3 +167,199 @@ fn default_study_file_is_printed_and_valid() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).lines().count() > 10);
 }
+
+/// The tiny study with the verification stage on, at a small budget.
+fn verify_study() -> String {
+    STUDY.replace(
+        "bootstrap = 50",
+        "bootstrap = 50\nverify = true\nverify_factor = 1.5\nverify_sizes = [0.5, 1, 2]",
+    )
+}
+
+#[test]
+fn tiny_study_verifies_the_recommended_model() {
+    let root = std::env::temp_dir().join(format!("scalelab-study-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let f = root.join("study.toml");
+    std::fs::write(&f, verify_study()).unwrap();
+    let out = root.join("out");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_scalelab"))
+            .args([
+                "study",
+                &f.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+                "--json",
+                "--quiet",
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ver = &v["verification"];
+    assert!(ver.is_object(), "{v}");
+    // C_v = 1.5x the largest pilot budget
+    let c_v = ver["flops"].as_f64().unwrap();
+    let largest = ver["largest_pilot_flops"].as_f64().unwrap();
+    assert!((c_v / largest - 1.5).abs() < 1e-9, "{ver}");
+    let runs = ver["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{ver}");
+    let mut last_n = 0.0;
+    for (r, k) in runs.iter().zip([0.5, 1.0, 2.0]) {
+        assert_eq!(r["size_factor"].as_f64().unwrap(), k);
+        assert_eq!(r["status"], "done", "{r}");
+        let n = r["params"].as_f64().unwrap();
+        let d = r["tokens"].as_f64().unwrap();
+        // sizes in order, each trained at C_v (tokens rounded to steps)
+        assert!(n > last_n, "{ver}");
+        last_n = n;
+        assert!((6.0 * n * d / c_v - 1.0).abs() < 0.05, "{r}");
+        let measured = r["measured"].as_f64().unwrap();
+        assert!(measured.is_finite() && measured > 0.0, "{r}");
+        let pred = r["predicted"].as_f64().unwrap();
+        let ci: Vec<f64> = r["ci95"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let pi: Vec<f64> = r["pi95"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        // PI ⊇ CI ∋ prediction
+        assert!(
+            pi[0] <= ci[0] && ci[0] <= pred && pred <= ci[1] && ci[1] <= pi[1],
+            "{r}"
+        );
+        let err = r["rel_error"].as_f64().unwrap();
+        assert!((err - (pred / measured - 1.0)).abs() < 1e-9, "{r}");
+        assert_eq!(
+            r["inside_pi95"].as_bool().unwrap(),
+            pi[0] <= measured && measured <= pi[1]
+        );
+    }
+    let vd = &ver["verdict"];
+    assert!(vd["n_opt_best"].is_boolean(), "{vd}");
+    assert!(vd["rel_error"].as_f64().unwrap().is_finite());
+    // the headline opens the summary
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert!(summary.starts_with("Verification at C = "), "{summary}");
+    assert!(summary.contains("N*/2: L = "), "{summary}");
+    assert!(summary.contains("N* best within noise"), "{summary}");
+    // its own sweep, and the report's headline section
+    for file in ["verify/plan.json", "verify/runs.csv", "verify/sweep.toml"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let h = html.find("Verification").expect("a verification section");
+    assert!(h < html.find("Summary").unwrap());
+    // re-running trains nothing again: the runs' files stay as they were
+    let metrics = |name: &str| {
+        let dir = out.join("verify/runs").join(name);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.clone(),
+                    std::fs::metadata(&p).unwrap().modified().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before: Vec<_> = ["verify-0.5x", "verify-1x", "verify-2x"]
+        .iter()
+        .map(|n| metrics(n))
+        .collect();
+    let o2 = run();
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let v2: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    assert!(v2["verification"]["sweep_seconds"].as_f64().unwrap() < 5.0);
+    assert_eq!(v2["verification"]["runs"], v["verification"]["runs"]);
+    let after: Vec<_> = ["verify-0.5x", "verify-1x", "verify-2x"]
+        .iter()
+        .map(|n| metrics(n))
+        .collect();
+    assert_eq!(before, after);
+    // a different verification budget is not mixed with the trained one
+    std::fs::write(
+        &f,
+        verify_study().replace("verify_factor = 1.5", "verify_factor = 1.6"),
+    )
+    .unwrap();
+    let o3 = run();
+    assert!(!o3.status.success());
+    let err = String::from_utf8_lossy(&o3.stderr);
+    assert!(
+        err.contains("verification:") && err.contains("delete"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn bad_verify_settings_are_refused_before_any_run() {
+    let root =
+        std::env::temp_dir().join(format!("scalelab-study-badverify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    for (bad, want) in [
+        (
+            "verify_factor = 1.5",
+            "verify_factor = 0",
+            "verify_factor must be a positive",
+        ),
+        (
+            "verify_sizes = [0.5, 1, 2]",
+            "verify_sizes = [0.5, 2]",
+            "must include 1",
+        ),
+        (
+            "verify_sizes = [0.5, 1, 2]",
+            "verify_sizes = [1, 0]",
+            "verify_sizes[1] must be a positive",
+        ),
+    ]
+    .map(|(from, to, want)| (verify_study().replace(from, to), want))
+    {
+        let f = root.join("study.toml");
+        std::fs::write(&f, &bad).unwrap();
+        let out = root.join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+            .args([
+                "study",
+                &f.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+                "--quiet",
+            ])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{err}");
+        assert!(
+            err.contains("study.toml") && err.contains("[study]"),
+            "{err}"
+        );
+        assert!(
+            !out.join("runs").exists()
+                || std::fs::read_dir(out.join("runs"))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -61,6 +61,16 @@ struct StudySettings {
     bootstrap: usize,
     #[serde(default)]
     seed: u64,
+    /// Train the recommended model (and its neighbours) at a verification
+    /// budget beyond the pilots, and compare with the prediction.
+    #[serde(default)]
+    verify: bool,
+    /// The verification budget over the largest pilot budget.
+    #[serde(default = "d_verify_factor")]
+    verify_factor: f64,
+    /// Verification sizes as multiples of N* at the verification budget.
+    #[serde(default = "d_verify_sizes")]
+    verify_sizes: Vec<f64>,
 }
 /// The most bootstrap resamples a study takes (each is a refit).
 pub const MAX_STUDY_BOOTSTRAP: usize = 100_000;
@@ -81,6 +91,37 @@ impl StudySettings {
                 ));
             }
         }
+        if !(self.verify_factor.is_finite()
+            && self.verify_factor > 0.0
+            && self.verify_factor <= 1e6)
+        {
+            return Err(format!(
+                "verify_factor must be a positive number up to 1e6 (the verification budget over the largest pilot budget), got {}",
+                self.verify_factor
+            ));
+        }
+        if self.verify_sizes.is_empty() || self.verify_sizes.len() > MAX_VERIFY_SIZES {
+            return Err(format!(
+                "verify_sizes must list 1 to {MAX_VERIFY_SIZES} multiples of N*, got {}",
+                self.verify_sizes.len()
+            ));
+        }
+        for (i, &k) in self.verify_sizes.iter().enumerate() {
+            if !(k.is_finite() && k > 0.0 && k <= 1e3) {
+                return Err(format!(
+                    "verify_sizes[{i}] must be a positive multiple of N* up to 1000, got {k}"
+                ));
+            }
+            if self.verify_sizes[..i].contains(&k) {
+                return Err(format!("verify_sizes[{i}]: {k} is listed twice"));
+            }
+        }
+        if !self.verify_sizes.contains(&1.0) {
+            return Err(format!(
+                "verify_sizes must include 1 (the recommended size N* itself), got {:?}",
+                self.verify_sizes
+            ));
+        }
         if self.bootstrap > MAX_STUDY_BOOTSTRAP {
             return Err(format!(
                 "bootstrap must be at most {MAX_STUDY_BOOTSTRAP}, got {}",
@@ -96,6 +137,124 @@ fn d_factor() -> f64 {
 }
 fn d_boot() -> usize {
     400
+}
+fn d_verify_factor() -> f64 {
+    4.0
+}
+fn d_verify_sizes() -> Vec<f64> {
+    vec![0.5, 1.0, 2.0]
+}
+/// The most verification sizes a study trains.
+pub const MAX_VERIFY_SIZES: usize = 8;
+/// The verdict's bound on the recommended model's relative error.
+pub const VERIFY_TOLERANCE: f64 = 0.02;
+
+/// One verification run: a model of `size_factor` × N* trained at the
+/// verification budget, its predicted and measured loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRun {
+    pub run: String,
+    /// The multiple of N* asked for (the shape rule rounds the size).
+    pub size_factor: f64,
+    /// Non-embedding parameters of the shape trained.
+    pub params: f64,
+    pub tokens: f64,
+    /// 6 N D.
+    pub flops: f64,
+    /// The Chinchilla fit's prediction at (N, D).
+    pub predicted: f64,
+    pub ci95: Option<[f64; 2]>,
+    pub pi95: [f64; 2],
+    /// The run's final validation loss (`null` when it failed).
+    pub measured: f64,
+    /// predicted / measured − 1.
+    pub rel_error: f64,
+    pub inside_pi95: bool,
+    /// `done` or `failed`.
+    pub status: String,
+}
+
+/// The verdict on a verification (see [`verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// predicted / measured − 1 of the N* run.
+    pub rel_error: f64,
+    /// |rel_error| < [`VERIFY_TOLERANCE`].
+    pub within_tolerance: bool,
+    /// The N* run's measured loss lies in its 95% prediction interval.
+    pub inside_pi95: bool,
+    /// The noise allowed when comparing sizes: σ × measured(N*).
+    pub noise: f64,
+    /// measured(N*) ≤ min(measured of the other sizes) + noise; `None`
+    /// without another size measured.
+    pub n_opt_best: Option<bool>,
+    /// within_tolerance and inside_pi95 (and n_opt_best where known).
+    pub passed: bool,
+}
+
+/// The verdict rule, a pure function: the recommended (N*) run predicted
+/// at `predicted` with prediction interval `pi95` measured `measured`;
+/// `others` the measured losses of the other sizes at the same budget;
+/// `sigma` the fit's residual scatter (relative loss). The prediction
+/// holds when |predicted/measured − 1| < 2% and the measured loss is inside
+/// the interval; N* is best within noise when its measured loss is at most
+/// the best other size's plus σ × measured(N*). Non-finite losses count
+/// as failures (a failed other size is left out of the comparison).
+pub fn verdict(
+    predicted: f64,
+    pi95: [f64; 2],
+    measured: f64,
+    others: &[f64],
+    sigma: f64,
+) -> Verdict {
+    let rel_error = predicted / measured - 1.0;
+    let within_tolerance = rel_error.is_finite() && rel_error.abs() < VERIFY_TOLERANCE;
+    let inside_pi95 = measured.is_finite() && pi95[0] <= measured && measured <= pi95[1];
+    let noise = if sigma.is_finite() && sigma >= 0.0 {
+        sigma * measured
+    } else {
+        0.0
+    };
+    let best_other = others
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let n_opt_best = best_other
+        .is_finite()
+        .then(|| measured.is_finite() && measured <= best_other + noise);
+    Verdict {
+        rel_error,
+        within_tolerance,
+        inside_pi95,
+        noise: fin(noise),
+        n_opt_best,
+        passed: within_tolerance && inside_pi95 && n_opt_best != Some(false),
+    }
+}
+
+/// The verification stage of a study (`verify = true`): the recommended
+/// model N* at the verification budget, and the other sizes beside it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The verification budget C_v = verify_factor × the largest pilot
+    /// budget.
+    pub flops: f64,
+    pub verify_factor: f64,
+    pub largest_pilot_flops: f64,
+    /// The plan at C_v: N* and D* = C_v / (6 N*).
+    pub n_opt: f64,
+    pub d_opt: f64,
+    /// The fit's residual scatter σ (relative loss) behind the noise.
+    pub sigma: f64,
+    /// By size factor.
+    pub runs: Vec<VerificationRun>,
+    /// The verdict; `None` when the N* run did not finish.
+    pub verdict: Option<Verdict>,
+    pub runs_failed: Vec<FailedRun>,
+    pub sweep_seconds: f64,
+    /// The verification sweep (its own plan.json, runs/, runs.csv).
+    pub dir: String,
 }
 
 /// The power laws in N, D and C (one whose fit failed is absent, with a
@@ -166,6 +325,9 @@ pub struct StudyReport {
     /// The holdout of the Chinchilla fit.
     pub backtest: Option<HoldoutSummary>,
     pub truth: Option<Truth>,
+    /// The verification run (`verify = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
     pub warnings: Vec<Warning>,
     pub version: String,
 }
@@ -382,6 +544,35 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
         convention: "6N (C = 6ND, N non-embedding)".into(),
     };
 
+    // ---- verification -----------------------------------------------------
+    let verification = if settings.verify {
+        let largest = budgets
+            .last()
+            .copied()
+            .unwrap_or_else(|| flops.iter().copied().fold(0.0, f64::max));
+        let v = run_verification(
+            &VerifyInput {
+                out,
+                study_path: &study_path,
+                study_text: &text,
+                settings: &settings,
+                fit: &chin,
+                largest,
+                jobs: jobs.max(1),
+            },
+            progress,
+        )?;
+        for f in &v.runs_failed {
+            warnings.push(Warning::new(
+                WarningKind::RunsLeftOut,
+                format!("verification run {} failed: {}", f.run, f.reason),
+            ));
+        }
+        Some(v)
+    } else {
+        None
+    };
+
     // ---- truth ------------------------------------------------------------
     let cfg0 = &plan.runs[0].config;
     let truth = scalelab_sweep::data::known_floor(&cfg0.data, cfg0.seed, cfg0.context);
@@ -562,11 +753,15 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
     for w in &warnings {
         let _ = writeln!(s, "warning: {w}");
     }
+    if let Some(v) = &verification {
+        s = format!("{}\n{s}", headline(v));
+    }
     let _ = writeln!(
         s,
-        "\nfiles in {}: runs.csv, curves.csv, fit.json, fit-power-*.json{}, study.json, summary.txt, report.html ({:.0} s in all)",
+        "\nfiles in {}: runs.csv, curves.csv, fit.json, fit-power-*.json{}{}, study.json, summary.txt, report.html ({:.0} s in all)",
         out.display(),
         if isoflop.is_some() { ", isoflop.json" } else { "" },
+        if verification.is_some() { ", verify/" } else { "" },
         t0.elapsed().as_secs_f64()
     );
     let report = StudyReport {
@@ -588,6 +783,7 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
         plan: plan_v,
         backtest,
         truth: truth_v,
+        verification,
         warnings,
         version: concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),
     };
@@ -599,6 +795,271 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
         summary: s,
         report_html,
     })
+}
+
+/// What the verification stage works from.
+struct VerifyInput<'a> {
+    out: &'a Path,
+    study_path: &'a Path,
+    study_text: &'a str,
+    settings: &'a StudySettings,
+    fit: &'a FitReport,
+    /// The largest pilot budget (FLOPs).
+    largest: f64,
+    jobs: usize,
+}
+
+/// The name of the verification run of `k` × N*.
+fn verify_run_name(k: f64) -> String {
+    format!("verify-{k}x")
+}
+
+/// `k` × N* as the summary writes it.
+fn size_label(k: f64) -> String {
+    if k == 1.0 {
+        "N*".into()
+    } else if k < 1.0 && (1.0 / k - (1.0 / k).round()).abs() < 1e-9 {
+        format!("N*/{}", (1.0 / k).round())
+    } else {
+        format!("{k}N*")
+    }
+}
+
+/// The verification stage: plans N* at C_v = verify_factor × the largest
+/// pilot budget, trains each size k·N* at C_v with the pilots' `[train]`
+/// and `[schedule]` settings as a sweep of its own in `DIR/verify`
+/// (resumable like the pilots: finished runs are skipped), and compares
+/// each measured loss with the fit's prediction and intervals.
+fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Verification> {
+    let c_v = v.settings.verify_factor * v.largest;
+    if !(c_v.is_finite() && c_v > 0.0) {
+        return Err(Error::failed(format!(
+            "verification: no verification budget (largest pilot budget {:e} FLOPs)",
+            v.largest
+        )));
+    }
+    let plan_req = PlanRequest {
+        flops: vec![c_v],
+        ..Default::default()
+    };
+    let opt = crate::plan::plan_fit(&plan_req, v.fit, "fit.json")
+        .map_err(|e| Error::failed(format!("verification: plan at {c_v:e} FLOPs: {e}")))?
+        .plans
+        .and_then(|p| p.into_iter().next())
+        .ok_or_else(|| Error::failed(format!("verification: no plan at {c_v:e} FLOPs")))?;
+    // The verification sweep file: the study's [train], [schedule],
+    // [slurm] and [trainer], with one run per size at C_v.
+    let bad = |e: String| Error::input(v.study_path, None, e);
+    let doc: toml::Table = toml::from_str(v.study_text).map_err(|e| {
+        bad(format!(
+            "{}: {}",
+            v.study_path.display(),
+            e.to_string().trim()
+        ))
+    })?;
+    let mut vf = toml::Table::new();
+    let name = doc
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("study")
+        .to_string();
+    vf.insert("name".into(), format!("{name}-verify").into());
+    for key in ["train", "schedule", "slurm", "trainer"] {
+        if let Some(t) = doc.get(key) {
+            vf.insert(key.into(), t.clone());
+        }
+    }
+    // A relative data path was relative to the study file.
+    if let Some(toml::Value::Table(train)) = vf.get_mut("train") {
+        if let Some(toml::Value::String(d)) = train.get("data").cloned() {
+            let p = Path::new(&d);
+            if !(d == "random" || d.starts_with("synth")) && p.is_relative() {
+                let beside = v.study_path.parent().unwrap_or(Path::new(".")).join(p);
+                let found = if beside.exists() {
+                    beside
+                } else {
+                    p.to_path_buf()
+                };
+                if let Ok(f) = found.canonicalize() {
+                    train.insert("data".into(), f.display().to_string().into());
+                }
+            }
+        }
+    }
+    let runs: Vec<toml::Value> = v
+        .settings
+        .verify_sizes
+        .iter()
+        .map(|&k| {
+            let mut r = toml::Table::new();
+            r.insert("name".into(), verify_run_name(k).into());
+            r.insert("params".into(), (k * opt.n_opt).into());
+            r.insert("flops".into(), c_v.into());
+            toml::Value::Table(r)
+        })
+        .collect();
+    vf.insert("runs".into(), toml::Value::Array(runs));
+    let dir = v.out.join("verify");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+    let file = dir.join("sweep.toml");
+    let text = toml::to_string(&vf).map_err(|e| Error::failed(e.to_string()))?;
+    write_file(&file.display().to_string(), &file, text.as_bytes())?;
+    let (plan, _) = crate::sweep::load_file(&file)?;
+    prepare_dir(&dir, &plan).map_err(|e| {
+        Error::failed(format!(
+            "verification: {e:#} (the plan at C_v moved since the last run: the pilots, \
+             the fit or the [study] settings changed; delete {} to train the new plan)",
+            dir.display()
+        ))
+    })?;
+    note(
+        progress,
+        &format!(
+            "verification: {} runs at {c_v:.3e} FLOPs ({}x the largest pilot budget) in {}",
+            plan.runs.len(),
+            v.settings.verify_factor,
+            dir.display()
+        ),
+    );
+    let rep = run_sweep(&dir, &plan, v.jobs, progress)?;
+
+    // ---- predicted vs measured ---------------------------------------------
+    let table = Table::read(dir.join("runs.csv"))?;
+    let names = table.text_column("run")?;
+    let status = table.text_column("status")?;
+    let col = |k: &str| table.require_column(k);
+    let (ci_n, ci_d, ci_l) = (col("params")?, col("tokens")?, col("loss")?);
+    let sigma = v.fit.scatter();
+    let mut out_runs = Vec::new();
+    for &k in &v.settings.verify_sizes {
+        let name = verify_run_name(k);
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            continue; // the shape rule gave the same model as another size
+        };
+        let n = table.number_at(i, ci_n)?;
+        let d = table.number_at(i, ci_d)?;
+        let done = status[i] == "done";
+        let measured = if done {
+            table.number_at(i, ci_l).unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
+        let p = crate::fit::predict_with_intervals(
+            v.fit,
+            &[scalelab_core::data::Covariates::from_nd(n, d)],
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::failed("verification: no prediction"))?;
+        out_runs.push(VerificationRun {
+            run: name,
+            size_factor: k,
+            params: n,
+            tokens: d,
+            flops: 6.0 * n * d,
+            predicted: fin(p.loss),
+            ci95: p.ci95.map(|c| [fin(c[0]), fin(c[1])]),
+            pi95: [fin(p.pi95[0]), fin(p.pi95[1])],
+            measured: fin(measured),
+            rel_error: fin(p.loss / measured - 1.0),
+            inside_pi95: measured.is_finite() && p.pi95[0] <= measured && measured <= p.pi95[1],
+            status: if done {
+                "done".into()
+            } else {
+                status[i].clone()
+            },
+        });
+    }
+    let verdict = out_runs
+        .iter()
+        .find(|r| r.size_factor == 1.0 && r.measured.is_finite())
+        .map(|star| {
+            let others: Vec<f64> = out_runs
+                .iter()
+                .filter(|r| r.size_factor != 1.0)
+                .map(|r| r.measured)
+                .collect();
+            verdict(star.predicted, star.pi95, star.measured, &others, sigma)
+        });
+    Ok(Verification {
+        flops: c_v,
+        verify_factor: v.settings.verify_factor,
+        largest_pilot_flops: v.largest,
+        n_opt: opt.n_opt,
+        d_opt: opt.d_opt,
+        sigma: fin(sigma),
+        runs: out_runs,
+        verdict,
+        runs_failed: rep.failed.clone(),
+        sweep_seconds: rep.seconds,
+        dir: dir.display().to_string(),
+    })
+}
+
+/// The summary's headline block for a verification.
+fn headline(v: &Verification) -> String {
+    let mut s = String::new();
+    let star = v.runs.iter().find(|r| r.size_factor == 1.0);
+    let _ = writeln!(
+        s,
+        "Verification at C = {:.3e} FLOPs ({}x the largest pilot budget): N* = {}, D* = {}",
+        v.flops,
+        v.verify_factor,
+        sig(v.n_opt),
+        sig(v.d_opt)
+    );
+    match (star, &v.verdict) {
+        (Some(r), Some(vd)) => {
+            let _ = writeln!(
+                s,
+                "  predicted L = {} [PI {}, {}], measured L = {} (error {:+.2}%): {}",
+                sig(r.predicted),
+                sig(r.pi95[0]),
+                sig(r.pi95[1]),
+                sig(r.measured),
+                100.0 * vd.rel_error,
+                if vd.inside_pi95 {
+                    "inside the prediction interval"
+                } else {
+                    "outside the prediction interval"
+                }
+            );
+            let others: Vec<String> = v
+                .runs
+                .iter()
+                .filter(|o| o.size_factor != 1.0)
+                .map(|o| format!("{}: L = {}", size_label(o.size_factor), sig(o.measured)))
+                .collect();
+            let best = match vd.n_opt_best {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown (no other size measured)",
+            };
+            let _ = writeln!(
+                s,
+                "  {}{}N* best within noise (σ = {:.2}%): {}",
+                others.join(", "),
+                if others.is_empty() { "" } else { ": " },
+                100.0 * v.sigma,
+                best
+            );
+            let _ = writeln!(
+                s,
+                "  verdict: {} (|error| < {}% and inside the interval{})",
+                if vd.passed { "passed" } else { "failed" },
+                100.0 * VERIFY_TOLERANCE,
+                if vd.n_opt_best.is_some() {
+                    ", N* no worse than the other sizes beyond noise"
+                } else {
+                    ""
+                }
+            );
+        }
+        _ => {
+            let _ = writeln!(s, "  the N* run did not finish: no verdict");
+        }
+    }
+    s
 }
 
 /// Runs the sweep's pending runs, with the sweep's summary as notes.
@@ -620,4 +1081,84 @@ fn run_sweep(
 /// The study's HTML report (report.html in `dir`).
 fn write_report(dir: &Path, command: &str) -> Result<PathBuf> {
     crate::report::write_dir_report(dir, command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &str) -> std::result::Result<(), String> {
+        let s: StudySettings = toml::from_str(extra).map_err(|e| e.to_string())?;
+        s.check()
+    }
+
+    #[test]
+    fn verdict_passes_an_accurate_prediction_and_a_best_n_opt() {
+        let v = verdict(1.01, [0.95, 1.08], 1.0, &[1.02, 1.03], 0.01);
+        assert!((v.rel_error - 0.01).abs() < 1e-12);
+        assert!(v.within_tolerance && v.inside_pi95);
+        assert!((v.noise - 0.01).abs() < 1e-12);
+        assert_eq!(v.n_opt_best, Some(true));
+        assert!(v.passed);
+    }
+
+    #[test]
+    fn verdict_allows_noise_but_not_more() {
+        // N* worse than N*/2 by 0.5%, noise 1%: still best within noise
+        let v = verdict(1.0, [0.9, 1.1], 1.0, &[0.995, 1.05], 0.01);
+        assert_eq!(v.n_opt_best, Some(true));
+        // worse by 3%: not
+        let v = verdict(1.0, [0.9, 1.1], 1.0, &[0.97, 1.05], 0.01);
+        assert_eq!(v.n_opt_best, Some(false));
+        assert!(!v.passed);
+    }
+
+    #[test]
+    fn verdict_fails_a_large_error_or_a_loss_outside_the_interval() {
+        // 3% error, inside a wide interval
+        let v = verdict(1.03, [0.9, 1.2], 1.0, &[], 0.01);
+        assert!(!v.within_tolerance && v.inside_pi95 && !v.passed);
+        assert_eq!(v.n_opt_best, None);
+        // 1% error but the interval misses the measurement
+        let v = verdict(1.01, [1.005, 1.02], 1.0, &[1.1], 0.01);
+        assert!(v.within_tolerance && !v.inside_pi95 && !v.passed);
+        // a failed N* run (NaN) fails everything; failed others are left out
+        let v = verdict(1.0, [0.9, 1.1], f64::NAN, &[1.0], 0.01);
+        assert!(!v.within_tolerance && !v.inside_pi95 && !v.passed);
+        let v = verdict(1.0, [0.9, 1.1], 1.0, &[f64::NAN], f64::NAN);
+        assert_eq!(v.n_opt_best, None);
+        assert_eq!(v.noise, 0.0);
+        assert!(v.passed);
+    }
+
+    #[test]
+    fn verify_settings_are_checked() {
+        assert!(settings("verify = true").is_ok());
+        let s: StudySettings = toml::from_str("").unwrap();
+        assert!(!s.verify && s.verify_factor == 4.0 && s.verify_sizes == [0.5, 1.0, 2.0]);
+        for (bad, want) in [
+            ("verify_factor = 0.0", "verify_factor must be a positive"),
+            ("verify_factor = -2.0", "verify_factor must be a positive"),
+            ("verify_factor = 1e9", "verify_factor must be a positive"),
+            ("verify_sizes = []", "verify_sizes must list 1 to 8"),
+            ("verify_sizes = [0.5, 2.0]", "must include 1"),
+            (
+                "verify_sizes = [1.0, -1.0]",
+                "verify_sizes[1] must be a positive",
+            ),
+            ("verify_sizes = [1.0, 1.0]", "listed twice"),
+        ] {
+            let e = settings(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        assert!(settings("verify = 3").is_err());
+    }
+
+    #[test]
+    fn size_labels() {
+        assert_eq!(size_label(0.5), "N*/2");
+        assert_eq!(size_label(1.0), "N*");
+        assert_eq!(size_label(2.0), "2N*");
+        assert_eq!(size_label(0.3), "0.3N*");
+    }
 }

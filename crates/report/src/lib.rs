@@ -298,6 +298,83 @@ impl Data {
 
 /// Builds the report of a study, a sweep or a fit.
 /// A `[low, high]` JSON pair as `[low, high]` text, or `–` when absent.
+/// A study's verification (study.json's `verification`): the verdict, and
+/// each size's predicted and measured loss.
+fn verification_section(r: &mut Report, v: &Value) {
+    let f = |x: &Value| x.as_f64().unwrap_or(f64::NAN);
+    r.push(Block::Heading("Verification".into()));
+    let vd = &v["verdict"];
+    let runs = v["runs"].as_array().cloned().unwrap_or_default();
+    let star = runs.iter().find(|x| f(&x["size_factor"]) == 1.0);
+    let text = match (star, vd.is_object()) {
+        (Some(st), true) => format!(
+            "The recommended model (N* = {}, D* = {}) trained at C = {} FLOPs ({}x the largest pilot budget): predicted loss {} (95% prediction interval {}), measured {} (error {:+.2}%): {} the prediction interval. N* best of the sizes within noise (σ = {:.2}%): {}. Verdict: {}.",
+            num(f(&v["n_opt"])),
+            num(f(&v["d_opt"])),
+            num(f(&v["flops"])),
+            f(&v["verify_factor"]),
+            num(f(&st["predicted"])),
+            interval(&st["pi95"]),
+            num(f(&st["measured"])),
+            100.0 * f(&vd["rel_error"]),
+            if vd["inside_pi95"].as_bool() == Some(true) { "inside" } else { "outside" },
+            100.0 * f(&v["sigma"]),
+            match vd["n_opt_best"].as_bool() {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            },
+            if vd["passed"].as_bool() == Some(true) { "passed" } else { "failed" },
+        ),
+        _ => format!(
+            "The recommended model at C = {} FLOPs did not finish: no verdict.",
+            num(f(&v["flops"]))
+        ),
+    };
+    r.push(Block::Paragraph(text));
+    let rows = runs
+        .iter()
+        .map(|x| {
+            vec![
+                format!("{}×N*", num(f(&x["size_factor"]))),
+                num(f(&x["params"])),
+                num(f(&x["tokens"])),
+                num(f(&x["flops"])),
+                num(f(&x["predicted"])),
+                interval(&x["ci95"]),
+                interval(&x["pi95"]),
+                num(f(&x["measured"])),
+                format!("{:+.2}%", 100.0 * f(&x["rel_error"])),
+                if x["inside_pi95"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .into(),
+            ]
+        })
+        .collect();
+    r.push(Block::Table(HTable {
+        caption: "Verification runs: the law's prediction against the measured validation loss"
+            .into(),
+        header: [
+            "size",
+            "N",
+            "D",
+            "C",
+            "predicted",
+            "95% CI",
+            "95% PI",
+            "measured",
+            "error",
+            "inside PI",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }));
+}
+
 fn interval(v: &Value) -> String {
     v.as_array()
         .filter(|c| c.len() == 2)
@@ -425,6 +502,13 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         ),
     );
     let fl = data.fitted();
+
+    // ---- the headline: the verification run ------------------------------
+    if let Some(v) = study.as_ref().map(|s| &s["verification"]) {
+        if v.is_object() {
+            verification_section(&mut r, v);
+        }
+    }
 
     // ---- summary: plan, backtest, truth -----------------------------------
     if let Some(s) = study {
