@@ -363,3 +363,58 @@ fn bad_verify_settings_are_refused_before_any_run() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A study whose pilots are a WSD ladder: the fits see the cooldown
+/// branches only, and the pilots' compute is what they spent (a branch's
+/// `flops` is that of a full run to its D, but it shares its parent's
+/// stable phase).
+#[test]
+fn a_wsd_ladder_study_counts_spent_compute_and_fits_branches_only() {
+    let root = std::env::temp_dir().join(format!("scalelab-study-wsd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let f = root.join("study.toml");
+    let text = STUDY.replace(
+        "checkpoints = 2",
+        "checkpoints = 2\nkind = \"wsd\"\ndecay_fraction = 0.2\nbranches = [0.5, 1]",
+    );
+    std::fs::write(&f, text).unwrap();
+    let out = root.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        .args([
+            "study",
+            &f.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let mut lines = runs.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (sched, spent, status) = (col("schedule"), col("flops_spent"), col("status"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let stable = rows.iter().filter(|r| r[sched] == "stable").count();
+    let branches = rows.iter().filter(|r| r[sched] == "wsd").count();
+    assert!(stable >= 2 && branches == 2 * stable, "{runs}");
+    let spent_total: f64 = rows
+        .iter()
+        .filter(|r| r[status] == "done")
+        .map(|r| r[spent].parse::<f64>().unwrap())
+        .sum();
+    let pilot = v["pilot_flops"].as_f64().unwrap();
+    assert!(
+        (pilot / spent_total - 1.0).abs() < 1e-9,
+        "pilot_flops {pilot} vs spent {spent_total}"
+    );
+    // the Chinchilla fit used the branches, not the stable parents
+    assert_eq!(v["fit"]["n_points"].as_u64().unwrap() as usize, branches);
+    let _ = std::fs::remove_dir_all(&root);
+}

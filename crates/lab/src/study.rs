@@ -422,7 +422,31 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
 
     // ---- fits -----------------------------------------------------------
     let table = Table::read(&runs_csv)?;
-    let flops = table.positive_column("flops").unwrap_or_default();
+    // the compute the pilots spent: a WSD ladder's `flops_spent` (its
+    // branches' `flops` are those of full runs to their D, which the law
+    // needs, but they share their parent's stable phase)
+    let spent_column = if table.column_index("flops_spent").is_some() {
+        "flops_spent"
+    } else {
+        "flops"
+    };
+    let status = table.column_index("status");
+    let flops: Vec<f64> = table
+        .column_index(spent_column)
+        .map(|c| {
+            table
+                .rows
+                .iter()
+                .filter(|r| status.is_none_or(|k| r[k].display() == "done"))
+                .filter_map(|r| match &r[c] {
+                    scalelab_tables::Cell::Num(v) => Some(*v),
+                    scalelab_tables::Cell::Str(s) => s.trim().parse::<f64>().ok(),
+                    scalelab_tables::Cell::Null => None,
+                })
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .collect()
+        })
+        .unwrap_or_default();
     let budgets: Vec<f64> = {
         let mut b: Vec<f64> = plan.runs.iter().filter_map(|r| r.flops_budget).collect();
         b.sort_by(f64::total_cmp);
@@ -476,12 +500,17 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
             flops: Some("flops_budget".into()),
             ..Default::default()
         };
+        // finished runs; a WSD ladder's stable-phase parents are not
+        // end-of-training points (their branches are)
         let done: Vec<bool> = {
             let c = table.require_column("status")?;
+            let sched = table.column_index("schedule");
             table
                 .rows
                 .iter()
-                .map(|r| r[c].display() == "done")
+                .map(|r| {
+                    r[c].display() == "done" && sched.is_none_or(|k| r[k].display() != "stable")
+                })
                 .collect()
         };
         let t = table.retain_rows(&done);
