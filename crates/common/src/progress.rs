@@ -103,6 +103,16 @@ impl<'p> Task<'p> {
         });
     }
 
+    /// Changes the message shown with the bar, keeping its count.
+    pub fn message(&self, message: &str) {
+        self.progress.event(&Event::Advance {
+            id: self.id,
+            done: self.done(),
+            total: self.total,
+            message,
+        });
+    }
+
     /// A line worth showing beside the bar.
     pub fn note(&self, message: &str) {
         self.progress.event(&Event::Note {

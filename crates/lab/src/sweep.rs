@@ -464,13 +464,19 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// Keeps the notes a workflow sends.
+    /// Keeps the notes a workflow sends, and the messages of its bars.
     #[derive(Default)]
-    struct Notes(Mutex<Vec<String>>);
+    struct Notes(Mutex<Vec<String>>, Mutex<Vec<String>>);
     impl Progress for Notes {
         fn event(&self, e: &crate::Event<'_>) {
-            if let crate::Event::Note { message, .. } = e {
-                self.0.lock().unwrap().push(message.to_string());
+            match e {
+                crate::Event::Note { message, .. } => {
+                    self.0.lock().unwrap().push(message.to_string())
+                }
+                crate::Event::Advance { message, .. } if !message.is_empty() => {
+                    self.1.lock().unwrap().push(message.to_string())
+                }
+                _ => {}
             }
         }
     }
@@ -519,17 +525,26 @@ mod tests {
             panic!("a local sweep")
         };
         assert_eq!(first.stopped.len(), 1, "{first:?}");
+        let bars = notes.1.lock().unwrap().clone();
+        assert!(bars.contains(&"0 of 1 runs done".to_string()), "{bars:?}");
+        assert!(!bars.contains(&"1 of 1 runs done".to_string()), "{bars:?}");
         let notes = notes.0.into_inner().unwrap();
         assert!(notes[0].starts_with("sweep "), "{notes:?}");
         assert!(notes.iter().any(|n| n.contains("(resumable)")), "{notes:?}");
         // the same sweep again: the run continues from its checkpoint
-        let SweepReport::Local(second) = sweep
-            .run(&SweepRequest::local(&out), &crate::Silent)
-            .unwrap()
+        let again = Notes::default();
+        let SweepReport::Local(second) = sweep.run(&SweepRequest::local(&out), &again).unwrap()
         else {
             panic!("a local sweep")
         };
         assert_eq!(second.done.len(), 1, "{second:?}");
+        // the overall bar counts finished runs
+        let bars = again.1.into_inner().unwrap();
+        assert_eq!(
+            bars.last().map(String::as_str),
+            Some("1 of 1 runs done"),
+            "{bars:?}"
+        );
         assert!(out.join("runs.csv").is_file());
     }
 

@@ -15,7 +15,7 @@ use scalelab_common::{Progress, Task};
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -86,7 +86,11 @@ pub fn run_local(
         Some(total_steps),
         "steps",
     );
-    overall.set(done_steps, "");
+    // the bar says how many runs are finished, beside the steps
+    let n_runs = plan.runs.len();
+    let runs_done = AtomicUsize::new(report.skipped.len());
+    let runs_message = |k: usize| format!("{k} of {n_runs} runs done");
+    overall.set(done_steps, &runs_message(report.skipped.len()));
     let log = |msg: String| overall.note(&msg);
     log(format!(
         "sweep {}: {} runs, {} to run, {} already done, {} jobs",
@@ -172,12 +176,16 @@ pub fn run_local(
                 let out = run_index(dir, plan, i, &mut on_step, false);
                 drop(line);
                 match &out {
-                    Ok(Outcome::Done(s)) => log(format!(
-                        "done   {} val loss {} ({:.0} tokens/s)",
-                        r.name,
-                        s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
-                        s.tokens_per_second
-                    )),
+                    Ok(Outcome::Done(s)) => {
+                        let k = runs_done.fetch_add(1, Ordering::Relaxed) + 1;
+                        overall.message(&runs_message(k));
+                        log(format!(
+                            "done   {} val loss {} ({:.0} tokens/s)",
+                            r.name,
+                            s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+                            s.tokens_per_second
+                        ))
+                    }
                     Ok(Outcome::Failed(why)) => log(format!("failed {}: {why}", r.name)),
                     Ok(Outcome::Stopped) => log(format!("stopped {} (resumable)", r.name)),
                     Ok(Outcome::Waiting(why)) => log(format!("waiting {}: {why}", r.name)),
