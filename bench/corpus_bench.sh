@@ -14,8 +14,13 @@ DOCS=${1:-20000}
 PY=${2:-python3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-cargo build --release -p scalelab-cli >/dev/null
-BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
+# SCALELAB_BIN: a scalelab binary to measure (default: build the release one)
+if [ -n "${SCALELAB_BIN:-}" ]; then
+  BIN=$SCALELAB_BIN
+else
+  cargo build --release -p scalelab-cli >/dev/null
+  BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
+fi
 "$BIN" corpus bench --docs "$DOCS" --dir "$WORK" > "$WORK/rust.json"
 "$PY" bench/minhash_reference.py "$WORK/bench_docs.jsonl" > "$WORK/py.json"
 "$PY" - "$WORK/rust.json" "$WORK/py.json" <<'PYEOF'

@@ -15,8 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 ROUNDS=${ROUNDS:-2}
-cargo build --release -p scalelab-cli >/dev/null
-BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
+# SCALELAB_BIN: a scalelab binary to measure (default: build the release one)
+if [ -n "${SCALELAB_BIN:-}" ]; then
+  BIN=$SCALELAB_BIN
+else
+  cargo build --release -p scalelab-cli >/dev/null
+  BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
+fi
 
 field() { "$PYTHON" -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 

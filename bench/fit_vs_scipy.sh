@@ -65,9 +65,13 @@ if ! "$PYTHON" -c 'import numpy, scipy' 2>/dev/null; then
   exit 1
 fi
 
-echo "== cargo build --release -p scalelab-cli" >&2
-cargo build --release -p scalelab-cli >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
+# SCALELAB_BIN: a scalelab binary to measure (default: build the release one)
+if [ -n "${SCALELAB_BIN:-}" ]; then
+  BIN=$SCALELAB_BIN
+else
+  cargo build --release -p scalelab-cli >&2
+  BIN=${CARGO_TARGET_DIR:-target}/release/scalelab
+fi
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -42,7 +42,8 @@ fi
 # One Python virtual environment for every test that needs Python packages:
 # the Python package's suite (maturin, numpy, pandas, pytest), the PyTorch
 # trainer's tests (torch, CPU here), and the TensorBoard importer's
-# real-format fixtures (tensorboard). Rust tests find it through
+# real-format fixtures (tensorboard), and the benchmark scripts that the
+# examples test runs at reduced sizes (scipy, datasketch). Rust tests find it through
 # SCALELAB_PYTHON.
 echo "== python environment"
 PYTHON="${PYTHON:-python3}"
@@ -67,7 +68,7 @@ else
     fi
   fi
   .venv-py/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv-py/bin/python -m pip install -q "maturin>=1.7,<2" numpy pandas pytest torch tensorboard
+  .venv-py/bin/python -m pip install -q "maturin>=1.7,<2" numpy pandas pytest torch tensorboard scipy datasketch
   SCALELAB_PYTHON="$(cd .venv-py/bin && pwd)/python"
   export SCALELAB_PYTHON
   HAVE_PY=1

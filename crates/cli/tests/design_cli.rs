@@ -132,3 +132,95 @@ fn unidentifiable_designs_are_flagged_and_bad_input_rejected() {
     let out = scalelab(&["design", "--pilot-flops", "1e17", "--budgets", "0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--budgets must be at least 1"));
 }
+
+/// `--out FILE.toml` writes a TOML sweep file, `--out FILE.json` the JSON,
+/// and `scalelab sweep` runs either as given, with the same runs, each in
+/// its IsoFLOP budget (so `isoflop` can group the sweep's runs).
+#[test]
+fn the_design_file_runs_as_a_sweep_whether_toml_or_json() {
+    let dir = std::env::temp_dir().join(format!("scalelab-design-formats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut plans = Vec::new();
+    for name in ["pilot.toml", "pilot.json"] {
+        let file = dir.join(name);
+        let out = scalelab(&[
+            "design",
+            "--pilot-flops",
+            "1e12",
+            "--context",
+            "64",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        if name.ends_with(".toml") {
+            let t: toml::Table = toml::from_str(&text).expect("the .toml design is TOML");
+            assert_eq!(t["train"]["context"].as_integer(), Some(64));
+            let runs = t["runs"].as_array().unwrap();
+            assert!(runs.len() >= 5, "{text}");
+            assert!(runs.iter().all(|r| r.get("flops_budget").is_some()));
+        } else {
+            let v: Value = serde_json::from_str(&text).expect("the .json design is JSON");
+            assert_eq!(v["schema"], "scalelab.sweep/1");
+        }
+        let dry = scalelab(&[
+            "sweep",
+            file.to_str().unwrap(),
+            "--out",
+            dir.join(format!("out-{name}")).to_str().unwrap(),
+            "--dry-run",
+        ]);
+        assert!(
+            dry.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&dry.stderr)
+        );
+        plans.push(String::from_utf8_lossy(&dry.stdout).into_owned());
+    }
+    assert_eq!(plans[0], plans[1], "both files describe the same runs");
+    assert!(
+        plans[0].contains("e8") || plans[0].contains("e9"),
+        "{}",
+        plans[0]
+    );
+
+    // a JSON file that is not a design is refused clearly, naming the file
+    let bad = dir.join("other.json");
+    std::fs::write(&bad, "{\"schema\": \"scalelab.fit/1\"}").unwrap();
+    let o = scalelab(&[
+        "sweep",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("other.json") && err.contains("scalelab.sweep/1"),
+        "{err}"
+    );
+    // and a run may not give both flops and flops_budget
+    let both = dir.join("both.toml");
+    std::fs::write(
+        &both,
+        "[[runs]]\nparams = 1e4\nflops = 1e10\nflops_budget = 1e10\n",
+    )
+    .unwrap();
+    let o = scalelab(&[
+        "sweep",
+        both.to_str().unwrap(),
+        "--out",
+        dir.join("y").to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("flops_budget"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

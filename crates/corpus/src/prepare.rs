@@ -219,13 +219,17 @@ pub struct PrepareReport {
 /// seed, so the split is stable under re-runs and reordering, and exact
 /// duplicates always land together.
 pub fn split_of(text: &str, seed: u64, val_fraction: f64) -> Split {
-    let key = dedup::exact_key(text).0;
-    let u = (combine(key, seed) >> 11) as f64 / (1u64 << 53) as f64;
-    if u < val_fraction {
+    if split_draw(text, seed) < val_fraction {
         Split::Val
     } else {
         Split::Train
     }
+}
+
+/// The uniform draw in [0, 1) that decides a document's split.
+fn split_draw(text: &str, seed: u64) -> f64 {
+    let key = dedup::exact_key(text).0;
+    (combine(key, seed) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn copies(text_hash: u64, seed: u64, weight: f64) -> usize {
@@ -450,6 +454,22 @@ pub fn prepare_with(
     }
     if planned.is_empty() {
         bail!("the corpus is empty after filtering, deduplication and weights");
+    }
+    // A small corpus can draw no validation document at all; with a
+    // validation fraction asked for, the document with the lowest draw goes
+    // to validation (deterministic, like the rest of the split), as long as
+    // a training document remains.
+    if recipe.val_fraction > 0.0
+        && planned.len() >= 2
+        && planned.iter().all(|p| p.split == Split::Train)
+    {
+        let k = (0..planned.len())
+            .min_by(|&a, &b| {
+                split_draw(&planned[a].text, recipe.seed)
+                    .total_cmp(&split_draw(&planned[b].text, recipe.seed))
+            })
+            .expect("at least two documents");
+        planned[k].split = Split::Val;
     }
     // 5. tokenizer
     ensure_out_dir(out, force)?;

@@ -408,3 +408,30 @@ fn parquet_with_invalid_utf8_is_an_error_not_a_panic() {
         assert_eq!((n, rep.skipped_bad), (1, 1));
     }
 }
+
+/// A corpus of a few documents whose hash draws put none in validation
+/// still gets one validation document when a fraction is asked for (the
+/// lowest draw), and keeps the rest for training; with no fraction, none.
+#[test]
+fn a_small_corpus_still_gets_a_validation_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = sample_docs(4);
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for (i, d) in docs.iter().enumerate() {
+        std::fs::write(src.join(format!("{i}.txt")), d).unwrap();
+    }
+    let mut r = recipe(&src, "byte");
+    r.val_fraction = 1e-9; // no draw falls below it
+    let rep = prepare(&r, &tmp.path().join("a"), false, false).unwrap();
+    assert_eq!((rep.train_docs, rep.val_docs), (3, 1));
+    // the same document every time
+    let again = prepare(&r, &tmp.path().join("b"), false, false).unwrap();
+    assert_eq!(again.val_docs, 1);
+    let a = ShardSet::open(&tmp.path().join("a")).unwrap();
+    let b = ShardSet::open(&tmp.path().join("b")).unwrap();
+    assert_eq!(decoded(&a, Split::Val), decoded(&b, Split::Val));
+    r.val_fraction = 0.0;
+    let none = prepare(&r, &tmp.path().join("c"), false, false).unwrap();
+    assert_eq!((none.train_docs, none.val_docs), (4, 0));
+}

@@ -152,6 +152,42 @@ impl DesignReport {
     }
 }
 
+impl DesignReport {
+    /// The design as a TOML sweep file (`--out FILE.toml`): `[train]` with
+    /// the context it was designed for and one `[[runs]]` table a run, with
+    /// its shape, tokens and IsoFLOP budget. Add data, batch and learning
+    /// rate to `[train]` as needed.
+    pub fn sweep_toml(&self) -> String {
+        let mut s = format!(
+            "# An IsoFLOP pilot design by `scalelab design` ({} runs, {} budgets, {:e} FLOPs\n\
+             # in all; prior: {}). Add data, batch and learning rate to [train] as needed.\n\
+             name = \"design\"\n\n[train]\n",
+            self.runs.len(),
+            self.budgets.len(),
+            self.total_flops,
+            self.prior
+        );
+        if let Some(r) = self.runs.first() {
+            s.push_str(&format!("context = {}\n", r.shape.context));
+        }
+        for r in &self.runs {
+            s.push_str(&format!(
+                "\n[[runs]]\nname = {:?}\nn_layer = {}\nd_model = {}\nn_head = {}\n",
+                r.name, r.shape.n_layer, r.shape.d_model, r.shape.n_head
+            ));
+            if r.shape.d_ff != 4 * r.shape.d_model {
+                s.push_str(&format!("d_ff = {}\n", r.shape.d_ff));
+            }
+            s.push_str(&format!(
+                "tokens = {}\nflops_budget = {:?}\n",
+                r.tokens.round() as u64,
+                r.flops
+            ));
+        }
+        s
+    }
+}
+
 fn positive(flag: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
@@ -249,9 +285,17 @@ pub fn run(req: &DesignRequest) -> Result<DesignReport> {
         sweep_file: req.out.as_ref().map(|p| p.display().to_string()),
     };
     if let Some(out) = &req.out {
-        let text = serde_json::to_string_pretty(&report.sweep())
-            .map_err(|e| Error::failed(format!("cannot serialise the sweep file: {e}")))?;
-        crate::write_atomic(out, (text + "\n").as_bytes())
+        let toml_out = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let text = if toml_out {
+            report.sweep_toml()
+        } else {
+            serde_json::to_string_pretty(&report.sweep())
+                .map_err(|e| Error::failed(format!("cannot serialise the sweep file: {e}")))?
+                + "\n"
+        };
+        crate::write_atomic(out, text.as_bytes())
             .map_err(|e| Error::io("cannot write sweep file", out, e))?;
     }
     Ok(report)

@@ -915,9 +915,12 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
             }
         }
     }
-    let runs: Vec<toml::Value> = v
-        .settings
-        .verify_sizes
+    // N* first: where the shape rule gives two sizes the same model (tiny
+    // studies), the sweep trains it once under the first name, which must
+    // be N*'s for the verdict.
+    let mut sizes = v.settings.verify_sizes.clone();
+    sizes.sort_by_key(|&k| k != 1.0);
+    let runs: Vec<toml::Value> = sizes
         .iter()
         .map(|&k| {
             let mut r = toml::Table::new();

@@ -144,6 +144,9 @@ pub struct RunEntry {
     pub flops: Option<f64>,
     pub seed: Option<u64>,
     pub lr: Option<f64>,
+    /// The IsoFLOP budget the run belongs to (`isoflop` groups by it); the
+    /// TOML that `scalelab design --out FILE.toml` writes sets it.
+    pub flops_budget: Option<f64>,
 }
 
 /// A grid of sizes × budgets.
@@ -330,10 +333,55 @@ fn at(path: &Path, text: &str, span: std::ops::Range<usize>) -> String {
 pub fn load(path: &Path, check: &Check) -> Result<(SweepPlan, SweepFile)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read sweep file {}", path.display()))?;
+    let text = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        json_sweep_as_toml(path, &text)?
+    } else {
+        text
+    };
     let file: SweepFile = toml::from_str(&text)
         .map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
     let plan = resolve(path, &text, &file, check)?;
     Ok((plan, file))
+}
+
+/// A `scalelab design --out FILE.json` file given as the sweep file itself:
+/// the sweep that names it as its `design_file`, at the context its runs
+/// were designed for.
+fn json_sweep_as_toml(path: &Path, text: &str) -> Result<String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        anyhow!(
+            "{}:{}:{}: not JSON: {e} (a sweep file is TOML, or the JSON that `scalelab design --out` writes)",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if v.get("schema").and_then(|s| s.as_str()) != Some("scalelab.sweep/1") {
+        bail!(
+            "{}: not a `scalelab design --out` file (schema scalelab.sweep/1); sweep files are TOML",
+            path.display()
+        );
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "design".into());
+    let mut t = toml::Table::new();
+    t.insert("name".into(), stem.into());
+    t.insert("design_file".into(), name.into());
+    if let Some(c) = v["runs"][0]["config"]["context"].as_i64() {
+        let mut train = toml::Table::new();
+        train.insert("context".into(), c.into());
+        t.insert("train".into(), train.into());
+    }
+    Ok(toml::to_string(&t).expect("a TOML table serialises"))
 }
 
 /// The shared training settings of `[train]`, checked key by key.
@@ -527,6 +575,17 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         if !positive(tokens) {
             bail!("{where_}: the run's tokens must be positive, got {tokens}");
         }
+        let budget = match (budget, e.flops_budget) {
+            (Some(_), Some(_)) => {
+                bail!(
+                    "{where_}: give flops (the budget that sets tokens) or flops_budget, not both"
+                )
+            }
+            (None, Some(b)) if !positive(b) => {
+                bail!("{where_}: flops_budget must be a positive number of FLOPs, got {b}")
+            }
+            (b, fb) => b.or(fb),
+        };
         wants.push(Want {
             name: e.name.clone(),
             shape,

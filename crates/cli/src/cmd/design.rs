@@ -32,6 +32,8 @@ Examples:
 
   scalelab design --pilot-flops 5e17 --budgets 6 --decades 2.5 --sizes 9 --out sweep.json
 
+  scalelab design --pilot-flops 1e12 --out pilot.toml && scalelab sweep pilot.toml --out runs/pilot
+
   scalelab design --pilot-flops 1e18 --fit fit.json --json
 
 Design by simulation (`--simulate`): for each candidate design, scaled to
@@ -116,8 +118,11 @@ pub struct Args {
     #[arg(long, default_value_t = 256, value_name = "SIZE")]
     pub vocab: usize,
 
-    /// Write the design as a sweep file (`scalelab.sweep/1` JSON; each run's
-    /// `config` is a `scalelab train` configuration). Example: `--out sweep.json`.
+    /// Write the design as a sweep file that `scalelab sweep FILE` runs:
+    /// FILE.toml is a TOML sweep file (`[train]` and one `[[runs]]` a run,
+    /// to edit); any other name gets the `scalelab.sweep/1` JSON (each run's
+    /// `config` a `scalelab train` configuration). With --simulate: the best
+    /// design, as TOML. Example: `--out pilot.toml`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
