@@ -118,7 +118,7 @@ pub struct Args {
 
     /// Write the design as a sweep file (`scalelab.sweep/1` JSON; each run's
     /// `config` is a `scalelab train` configuration). Example: `--out sweep.json`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'o', long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
     /// Print one JSON object instead of a table (keys documented in docs/plan.md).
