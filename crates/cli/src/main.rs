@@ -3,6 +3,7 @@
 
 mod args;
 mod cmd;
+mod conventions;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -21,7 +22,13 @@ use clap::{Parser, Subcommand};
     after_help = "Start here: `scalelab study` runs the embedded default study (pilot runs on a \
 synthetic language, fits, plan, backtest, report.html) in a few minutes.\n\
 The loop by hand: sweep -> fit -> plan / isoflop -> eval -> emerge -> report. \
-Each command's --help gives its method and examples."
+Each command's --help gives its method and examples.\n\n\
+Examples:\n\n  \
+scalelab study -o study\n  \
+scalelab fit runs.csv --bootstrap 200 -o fit.json\n  \
+scalelab plan --fit fit.json --flops 1e21\n\n\
+Conventions: -o/--out names the FILE or DIR a command writes; --json prints one object on \
+stdout; -n counts items; --group-by takes a comma-separated list; --quiet hides progress."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -452,9 +452,38 @@ impl Default for TasksRequest {
     }
 }
 
+/// The schema of [`TasksWritten`] (`scalelab corpus tasks --json`).
+pub const TASKS_SCHEMA: &str = "scalelab.tasks/1";
+
+/// What [`tasks_written`] generated (`scalelab corpus tasks --json`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TasksWritten {
+    /// Always [`TASKS_SCHEMA`].
+    pub schema: &'static str,
+    /// The JSONL file written, if any.
+    pub out: Option<PathBuf>,
+    /// Items generated, over all tasks.
+    pub items: usize,
+    /// Items per task spec, in the order given.
+    pub tasks: Vec<TaskCount>,
+    pub seed: u64,
+}
+
+/// The items of one task spec.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskCount {
+    pub spec: String,
+    pub items: usize,
+}
+
 /// The items as JSONL (one object a line, with its `task`); written to
 /// `req.out` when given.
 pub fn tasks(req: &TasksRequest) -> Result<String> {
+    tasks_written(req).map(|(text, _)| text)
+}
+
+/// [`tasks`], with what was generated and written.
+pub fn tasks_written(req: &TasksRequest) -> Result<(String, TasksWritten)> {
     check_at_most("-n", req.n, MAX_ITEMS)?;
     let gens = req
         .tasks
@@ -462,8 +491,14 @@ pub fn tasks(req: &TasksRequest) -> Result<String> {
         .map(|t| TaskGenerator::parse(t))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut text = String::new();
+    let mut counts = Vec::new();
     for (i, g) in gens.iter().enumerate() {
-        for it in generate_items(g, req.seed.wrapping_add(i as u64), req.n) {
+        let items = generate_items(g, req.seed.wrapping_add(i as u64), req.n);
+        counts.push(TaskCount {
+            spec: req.tasks[i].clone(),
+            items: items.len(),
+        });
+        for it in items {
             let mut v = serde_json::to_value(&it).map_err(anyhow::Error::from)?;
             v["task"] = Value::String(it.meta.task.clone());
             text.push_str(&v.to_string());
@@ -474,7 +509,14 @@ pub fn tasks(req: &TasksRequest) -> Result<String> {
         scalelab_common::write_atomic(p, text.as_bytes())
             .map_err(|e| Error::io("cannot write", p, e))?;
     }
-    Ok(text)
+    let written = TasksWritten {
+        schema: TASKS_SCHEMA,
+        out: req.out.clone(),
+        items: counts.iter().map(|c| c.items).sum(),
+        tasks: counts,
+        seed: req.seed,
+    };
+    Ok((text, written))
 }
 
 // ---- stats -----------------------------------------------------------------

@@ -540,6 +540,8 @@ fn analyse(a: &EmergeRequest, progress: &dyn Progress) -> Result<(Vec<TaskResult
     let task_progress = Task::begin(progress, "emerge", Some(data.len() as u64), "tasks");
     let mut out = Vec::new();
     for ((task, group), (d, c)) in data {
+        // the bar says which task is being fitted (its bootstrap can take seconds)
+        task_progress.message(&task);
         let runs = run_col.map(|_| {
             runs_of
                 .remove(&(task.clone(), group.clone()))

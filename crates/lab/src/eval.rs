@@ -7,7 +7,7 @@
 //! its standard error, joined with the runs' scale — the table `emerge`
 //! reads) and returns an [`EvalReport`].
 
-use crate::{Error, Progress, Result, Task, Warning, WarningKind};
+use crate::{Error, Progress, Result, Warning, WarningKind};
 use scalelab_corpus::synth::TaskGenerator;
 use scalelab_sweep::eval::{eval_dir, EvalOptions};
 use scalelab_sweep::spec::SweepPlan;
@@ -75,7 +75,62 @@ pub struct EvalReport {
     pub seconds: f64,
 }
 
+/// The schema of [`EvalSummary`] (`scalelab eval --json`).
+pub const SCHEMA: &str = "scalelab.eval/1";
+
+/// What `scalelab eval --json` prints: the files written, the counts and
+/// the metric rows (the items stay in `items.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalSummary {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// `items.jsonl`: every scored item.
+    pub items_file: PathBuf,
+    /// `evals.csv`: the long table `scalelab emerge` reads.
+    pub table_file: PathBuf,
+    /// The runs evaluated, in order.
+    pub runs: Vec<String>,
+    /// The task specs evaluated, in order.
+    pub tasks: Vec<String>,
+    /// Items scored, over all runs and tasks.
+    pub items: usize,
+    /// Items scored that were answered exactly.
+    pub exact: usize,
+    /// Metrics per run, task and difficulty (as in `evals.csv`).
+    pub rows: Vec<MetricRow>,
+    /// Warnings, as text.
+    pub warnings: Vec<String>,
+    /// Wall-clock seconds of the evaluation.
+    pub seconds: f64,
+}
+
 impl EvalReport {
+    /// The summary `scalelab eval --json` prints.
+    pub fn summary(&self) -> EvalSummary {
+        let mut runs: Vec<String> = Vec::new();
+        let mut tasks: Vec<String> = Vec::new();
+        for it in &self.items {
+            if !runs.contains(&it.run) {
+                runs.push(it.run.clone());
+            }
+            if !tasks.contains(&it.spec) {
+                tasks.push(it.spec.clone());
+            }
+        }
+        EvalSummary {
+            schema: SCHEMA,
+            items_file: self.items_file.clone(),
+            table_file: self.table_file.clone(),
+            runs,
+            tasks,
+            items: self.items.len(),
+            exact: self.items.iter().filter(|i| i.exact_match).count(),
+            rows: self.rows.clone(),
+            warnings: self.warnings.iter().map(|w| w.to_string()).collect(),
+            seconds: self.seconds,
+        }
+    }
+
     /// The row of `metric` for (run, task, difficulty), if evaluated.
     pub fn row(&self, run: &str, task: &str, difficulty: u32, metric: &str) -> Option<&MetricRow> {
         self.rows.iter().find(|r| {
@@ -138,10 +193,7 @@ pub fn run(req: &EvalRequest, progress: &dyn Progress) -> Result<EvalReport> {
         shots: req.shots,
     };
     let t0 = std::time::Instant::now();
-    let (items, rows, plan) = {
-        let _task = Task::begin(progress, "evaluating", None, "runs");
-        eval_dir(&req.dir, &opts, req.threads.max(1))?
-    };
+    let (items, rows, plan) = eval_dir(&req.dir, &opts, req.threads.max(1), progress)?;
     let out = req.out.clone().unwrap_or_else(|| req.dir.join("evals"));
     std::fs::create_dir_all(&out).map_err(|e| Error::io("cannot create", &out, e))?;
     let mut jsonl = String::new();

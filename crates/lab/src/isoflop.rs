@@ -43,8 +43,9 @@ pub struct IsoflopRequest {
     pub runs: PathBuf,
     /// `--where` expressions; a row must match all of them.
     pub filters: Vec<String>,
-    /// Analyse each value of this column separately.
-    pub group_by: Option<String>,
+    /// Analyse each combination of these columns' values separately (none:
+    /// the whole table).
+    pub group_by: Vec<String>,
     /// Columns of N, D, C and loss (`None`: `params`, `tokens`, `flops`,
     /// `loss`; a missing one of N, D and C is derived by C = 6ND).
     pub columns: ColumnMap,
@@ -67,7 +68,7 @@ impl IsoflopRequest {
         IsoflopRequest {
             runs: runs.into(),
             filters: Vec::new(),
-            group_by: None,
+            group_by: Vec::new(),
             columns: ColumnMap::default(),
             run_col: None,
             window: 4.0,
@@ -125,7 +126,8 @@ pub struct Analysis {
     pub skipped: Vec<SkippedBudget>,
     pub approaches: Approaches,
     pub warnings: Vec<Warning>,
-    /// The group's value of the `group_by` column.
+    /// The group's value of the `group_by` column (with several columns,
+    /// their values joined by `,`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// What the user should know about the data (a derived column, the
@@ -305,21 +307,29 @@ pub fn analyse(
         t.text_column(col)
             .map_err(|e| Error::flag(flag, format!("{flag} {col}: {e}")))
     };
-    let groups: Vec<(Option<String>, Table)> = match &req.group_by {
-        None => vec![(None, table.clone())],
-        Some(col) => {
-            let keys = flag_column(table, col, "--group-by")?;
-            let mut names: Vec<String> = keys.clone();
-            names.sort();
-            names.dedup();
-            names
-                .into_iter()
-                .map(|name| {
-                    let keep: Vec<bool> = keys.iter().map(|k| *k == name).collect();
-                    (Some(name), table.retain_rows(&keep))
-                })
-                .collect()
+    let groups: Vec<(Option<String>, Table)> = if req.group_by.is_empty() {
+        vec![(None, table.clone())]
+    } else {
+        // each row's values of the columns, joined by `,`
+        let mut keys = vec![String::new(); table.len()];
+        for (i, col) in req.group_by.iter().enumerate() {
+            for (k, v) in keys.iter_mut().zip(flag_column(table, col, "--group-by")?) {
+                if i > 0 {
+                    k.push(',');
+                }
+                k.push_str(&v);
+            }
         }
+        let mut names: Vec<String> = keys.clone();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let keep: Vec<bool> = keys.iter().map(|k| *k == name).collect();
+                (Some(name), table.retain_rows(&keep))
+            })
+            .collect()
     };
     let task = Task::begin(progress, "isoflop", Some(groups.len() as u64), "groups");
     let mut results = Vec::new();
@@ -357,7 +367,7 @@ pub fn analyse(
                 if groups.len() == 1 {
                     let msg = match name {
                         Some(n) => {
-                            format!("{} = {n}: {e}", req.group_by.as_deref().unwrap_or_default())
+                            format!("{} = {n}: {e}", req.group_by.join(","))
                         }
                         None => format!("{}: {e}", req.runs.display()),
                     };
@@ -385,16 +395,13 @@ pub fn analyse(
         analysis: None,
         left_out: input.warnings.clone(),
     };
-    match &req.group_by {
-        Some(col) => {
-            report.group_by = Some(col.clone());
-            report.groups = Some(results);
+    if req.group_by.is_empty() {
+        if let Some(GroupResult::Analysed(a)) = results.pop() {
+            report.analysis = Some(*a);
         }
-        None => {
-            if let Some(GroupResult::Analysed(a)) = results.pop() {
-                report.analysis = Some(*a);
-            }
-        }
+    } else {
+        report.group_by = Some(req.group_by.join(","));
+        report.groups = Some(results);
     }
     Ok(report)
 }

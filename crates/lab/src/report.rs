@@ -25,11 +25,23 @@ pub struct ReportRequest {
     pub command: String,
 }
 
-/// A written report.
+/// The schema of [`ReportWritten`] (`scalelab report --json`).
+pub const REPORT_SCHEMA: &str = "scalelab.report/1";
+/// The schema of [`PlotWritten`] (`scalelab plot --json`).
+pub const PLOT_SCHEMA: &str = "scalelab.plot/1";
+
+/// A written report (`scalelab report --json` prints it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportWritten {
+    /// Always [`REPORT_SCHEMA`].
+    pub schema: String,
+    /// The HTML file written.
     pub out: PathBuf,
+    /// The inputs the report was built from, as given.
+    pub inputs: Vec<PathBuf>,
+    /// Figures in the report.
     pub figures: usize,
+    /// Size of the HTML file.
     pub bytes: usize,
 }
 
@@ -41,7 +53,9 @@ pub fn report(req: &ReportRequest) -> Result<ReportWritten> {
     write_out(&req.out, html.as_bytes())
         .with_context(|| format!("cannot write -o {}", req.out.display()))?;
     Ok(ReportWritten {
+        schema: REPORT_SCHEMA.into(),
         out: req.out.clone(),
+        inputs: req.inputs.clone(),
         figures: r.figures().len(),
         bytes: html.len(),
     })
@@ -159,9 +173,14 @@ pub struct PlotRequest {
     pub continuous: bool,
 }
 
-/// A written figure.
+/// A written figure (`scalelab plot --json` prints it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlotWritten {
+    /// Always [`PLOT_SCHEMA`].
+    pub schema: String,
+    /// The figure drawn.
+    pub kind: PlotKind,
+    /// The file written.
     pub out: PathBuf,
     /// `svg` or `png`.
     pub format: String,
@@ -297,6 +316,8 @@ pub fn plot(req: &PlotRequest) -> Result<PlotWritten> {
     };
     write_out(&req.out, &bytes)?;
     Ok(PlotWritten {
+        schema: PLOT_SCHEMA.into(),
+        kind: req.kind,
         out: req.out.clone(),
         format: format.into(),
         bytes: bytes.len(),

@@ -42,7 +42,10 @@ pub fn isoflop(
         let source = table::source(py, runs)?;
         let mut req = IsoflopRequest::new(PathBuf::new());
         req.filters = r#where;
-        req.group_by = group_by;
+        // one column, or several joined by commas (as on the command line)
+        req.group_by = group_by
+            .map(|g| g.split(',').map(|c| c.trim().to_string()).collect())
+            .unwrap_or_default();
         req.columns = ColumnMap {
             params: params_col,
             tokens: tokens_col,

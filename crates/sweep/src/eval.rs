@@ -19,6 +19,7 @@ use crate::spec::SweepPlan;
 use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use scalelab_common::{Progress, Task};
 use scalelab_corpus::synth::{generate_items, TaskGenerator, TaskItem};
 use scalelab_engine::infer::Model;
 use serde::Serialize;
@@ -171,8 +172,14 @@ fn decode(
     })
 }
 
-/// Evaluates one model on the tasks.
-pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Vec<ItemResult>> {
+/// Evaluates one model on the tasks; `task`, when given, advances by one
+/// per item scored.
+pub fn eval_model(
+    model: &mut Model,
+    run: &str,
+    opts: &EvalOptions,
+    task: Option<&Task<'_>>,
+) -> Result<Vec<ItemResult>> {
     if model.vocab() < 256 {
         bail!(
             "run {run}: the model's vocabulary is {} tokens; task evaluation needs a byte-level model (vocabulary 256, e.g. trained on `scalelab corpus synth --mix ...` data)",
@@ -256,6 +263,9 @@ pub fn eval_model(model: &mut Model, run: &str, opts: &EvalOptions) -> Result<Ve
                 target_tokens: t.len(),
                 output,
             });
+            if let Some(task) = task {
+                task.inc(1);
+            }
         }
     }
     Ok(out)
@@ -330,27 +340,39 @@ pub fn aggregate(items: &[ItemResult]) -> Vec<MetricRow> {
 }
 
 /// Evaluates every finished run of a sweep directory (or one run
-/// directory); returns items and metric rows.
+/// directory); returns items and metric rows. Progress is one task of
+/// `runs × tasks × items` items, its message the run being evaluated.
 pub fn eval_dir(
     dir: &Path,
     opts: &EvalOptions,
     threads: usize,
+    progress: &dyn Progress,
 ) -> Result<(Vec<ItemResult>, Vec<MetricRow>, Option<SweepPlan>)> {
+    let per_run = (opts.tasks.len() * opts.items) as u64;
     let mut items = Vec::new();
     if crate::spec::plan_path(dir).exists() {
         let plan = crate::spec::read_plan(dir)?;
-        let mut done = 0;
-        for r in &plan.runs {
-            let rd = run_dir(dir, &r.name);
-            if read_status(&rd, r.config.total_steps()).state != State::Done {
-                continue;
-            }
-            done += 1;
-            let mut m = Model::load(&rd, threads).with_context(|| format!("run {}", r.name))?;
-            items.extend(eval_model(&mut m, &r.name, opts)?);
-        }
-        if done == 0 {
+        let done: Vec<_> = plan
+            .runs
+            .iter()
+            .filter(|r| {
+                read_status(&run_dir(dir, &r.name), r.config.total_steps()).state == State::Done
+            })
+            .collect();
+        if done.is_empty() {
             bail!("{}: no finished run to evaluate", dir.display());
+        }
+        let task = Task::begin(
+            progress,
+            "evaluating",
+            Some(per_run * done.len() as u64),
+            "items",
+        );
+        for (k, r) in done.iter().enumerate() {
+            task.message(&format!("run {} ({} of {})", r.name, k + 1, done.len()));
+            let rd = run_dir(dir, &r.name);
+            let mut m = Model::load(&rd, threads).with_context(|| format!("run {}", r.name))?;
+            items.extend(eval_model(&mut m, &r.name, opts, Some(&task))?);
         }
         let rows = aggregate(&items);
         Ok((items, rows, Some(plan)))
@@ -359,8 +381,10 @@ pub fn eval_dir(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
+        let task = Task::begin(progress, "evaluating", Some(per_run), "items");
+        task.message(&format!("run {name}"));
         let mut m = Model::load(dir, threads)?;
-        items.extend(eval_model(&mut m, &name, opts)?);
+        items.extend(eval_model(&mut m, &name, opts, Some(&task))?);
         let rows = aggregate(&items);
         Ok((items, rows, None))
     }

@@ -13,15 +13,20 @@ use std::path::PathBuf;
 /// (`train_00000.bin`, `val_00000.bin`, …) plus `manifest.json`, which
 /// records the tokenizer, the split, the recipe and what filtering and
 /// deduplication removed. `scalelab train --data DIR` reads it.
-///
-/// Typical use:
-///
-///   scalelab corpus synth --out data/synth --tokens 5000000
-///   scalelab corpus prepare corpus.jsonl --out data/web --tokenizer bpe --vocab-size 4096
-///   scalelab corpus stats data/web
-///   scalelab corpus contamination evals.jsonl data/web
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(
+    after_long_help = "A prepared corpus is a directory of binary token shards (train_00000.bin,
+val_00000.bin, ...) plus manifest.json, which records the tokenizer, the
+split, the recipe and what filtering and deduplication removed.
+`scalelab train --data DIR` reads it.
+
+Examples:
+
+  scalelab corpus synth -o data/synth --tokens 5000000
+  scalelab corpus prepare corpus.jsonl -o data/web --tokenizer bpe --vocab-size 4096
+  scalelab corpus stats data/web
+  scalelab corpus contamination evals.jsonl data/web"
+)]
 pub struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -110,13 +115,18 @@ impl SourceArgs {
 ///
 /// The validation split is chosen per document from a hash of its text, so it
 /// is disjoint from training and the same on every re-run.
+///
+/// Examples:
+///
+///   scalelab corpus prepare corpus.jsonl -o data/web --tokenizer bpe --vocab-size 4096
+///   scalelab corpus prepare --recipe recipe.toml -o data/mix --json
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct PrepareArgs {
     /// Source files or directories (ignored with --recipe).
     sources: Vec<PathBuf>,
     /// Output directory for shards and manifest.json.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
     /// A TOML recipe (sources, weights, filters, dedup); flags below override
     /// the recipe's tokenizer and split settings when given.
@@ -167,6 +177,9 @@ struct PrepareArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Write the synthetic language (exact entropy rate reported) or a mixture
@@ -184,11 +197,17 @@ struct PrepareArgs {
 /// With --mix: text documents from a weighted mixture, tokenized byte-level,
 /// e.g. --mix "lang=0.7,add:1-4:steps=0.1,needle:8-64=0.1,multihop:1-3=0.05,induction:2-6=0.05".
 /// Language documents are rendered one character per token.
+///
+/// Examples:
+///
+///   scalelab corpus synth -o data/synth --tokens 5000000
+///   scalelab corpus synth -o data/arith --mix "lang=0.5,add:1-4=0.5" --tokens 2000000
+///   scalelab corpus synth --info --json
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct SynthArgs {
-    /// Output directory.
-    #[arg(long, short)]
+    /// Output directory for shards and manifest.json.
+    #[arg(long, short, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Language spec (key=value list, see above) or `default`.
     #[arg(long, default_value = "default")]
@@ -217,6 +236,9 @@ struct SynthArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Generate evaluation items of ability tasks as JSONL (prompt, target,
@@ -225,26 +247,47 @@ struct SynthArgs {
 /// Tasks (difficulty range in brackets): add:LO-HI[:steps] and
 /// mul:LO-HI[:steps] (digits), needle:LO-HI (key-value records in the
 /// haystack), multihop:LO-HI (hops), induction:LO-HI (shots).
+///
+/// With --json (and -o), stdout is one object (schema scalelab.tasks/1):
+/// out, items, tasks (spec and items of each), seed.
+///
+/// Examples:
+///
+///   scalelab corpus tasks add:1-6 needle:16-256 -n 200 -o evals.jsonl
+///   scalelab corpus tasks multihop:1-4 -n 5 | head -1
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 struct TasksArgs {
     /// Task specs, e.g. add:1-5 needle:16-256.
     #[arg(required = true)]
     tasks: Vec<String>,
-    /// Items per task.
-    #[arg(long, short, default_value_t = 100)]
+    /// Items per task (`--n` is the old spelling).
+    #[arg(
+        long = "items",
+        short = 'n',
+        alias = "n",
+        value_name = "N",
+        default_value_t = 100
+    )]
     n: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the generated items.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
     seed: u64,
     /// Output JSONL file (stdout when absent).
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Print one JSON object (schema scalelab.tasks/1) describing the file written.
+    #[arg(long, requires = "out")]
+    json: bool,
 }
 
 /// Documents, tokens, duplicates and unigram entropy of a prepared
 /// directory (per split) or of raw sources (tokenized on the fly).
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:
+
+  scalelab corpus stats data/web
+  scalelab corpus stats corpus.jsonl --tokenizer data/web/tokenizer.json --json")]
 struct StatsArgs {
     /// A prepared directory, or source files/directories.
     paths: Vec<PathBuf>,
@@ -268,13 +311,24 @@ struct StatsArgs {
 /// word n-grams occurs in training data (items shorter than n words must occur
 /// whole).
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:
+
+  scalelab corpus contamination evals.jsonl data/web
+  scalelab corpus contamination evals.jsonl corpus.jsonl --ngram 8 --json")]
 struct ContamArgs {
     /// Evaluation items (JSONL).
     eval: PathBuf,
     /// Training data: prepared directory or sources.
     train: PathBuf,
-    /// n-gram length in words.
-    #[arg(long, short, default_value_t = 13)]
+    /// n-gram length in words (`-n`/`--n` are the old spellings; `-n`
+    /// elsewhere counts items).
+    #[arg(
+        long = "ngram",
+        alias = "n",
+        short_alias = 'n',
+        value_name = "WORDS",
+        default_value_t = 13
+    )]
     n: usize,
     /// Print the most contaminated items (human output).
     #[arg(long, default_value_t = 10)]
@@ -289,6 +343,10 @@ struct ContamArgs {
 /// Find exact and near (MinHash LSH) duplicates in sources; optionally
 /// write the deduplicated documents.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:
+
+  scalelab corpus dedup corpus.jsonl
+  scalelab corpus dedup docs/ --threshold 0.9 -o kept.jsonl --json")]
 struct DedupArgs {
     /// Source files or directories.
     #[arg(required = true)]
@@ -305,8 +363,8 @@ struct DedupArgs {
     /// Only exact duplicates.
     #[arg(long)]
     exact_only: bool,
-    /// Write the kept documents as JSONL ({"text": ...}).
-    #[arg(long, short)]
+    /// Write the kept documents to this JSONL file ({"text": ...}).
+    #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
     #[command(flatten)]
     source: SourceArgs,
@@ -368,7 +426,7 @@ fn run_prepare(a: PrepareArgs) -> Result<()> {
         threshold: a.threshold,
         force: a.force,
     };
-    let p = corpus::prepare(&req, &Bars::new(a.json))?;
+    let p = corpus::prepare(&req, &Bars::new(a.json || a.quiet))?;
     let rep = &p.report;
     if a.json {
         return print_json(rep);
@@ -411,7 +469,7 @@ fn run_synth(a: SynthArgs) -> Result<()> {
         info: a.info,
         force: a.force,
     };
-    match corpus::synth(&req, &Bars::new(a.json))? {
+    match corpus::synth(&req, &Bars::new(a.json || a.quiet))? {
         Synthesized::Info(info) => {
             if a.json {
                 return print_json(&info);
@@ -479,12 +537,15 @@ fn run_synth(a: SynthArgs) -> Result<()> {
 }
 
 fn run_tasks(a: TasksArgs) -> Result<()> {
-    let text = corpus::tasks(&corpus::TasksRequest {
+    let (text, written) = corpus::tasks_written(&corpus::TasksRequest {
         tasks: a.tasks,
         n: a.n,
         seed: a.seed,
         out: a.out.clone(),
     })?;
+    if a.json {
+        return print_json(&written);
+    }
     if a.out.is_none() {
         std::io::stdout().write_all(text.as_bytes())?;
     }

@@ -123,7 +123,7 @@ pub struct Args {
     /// to edit); any other name gets the `scalelab.sweep/1` JSON (each run's
     /// `config` a `scalelab train` configuration). With --simulate: the best
     /// design, as TOML. Example: `--out pilot.toml`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'o', long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
     /// Print one JSON object instead of a table (keys documented in docs/plan.md).

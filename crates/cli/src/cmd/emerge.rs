@@ -45,21 +45,24 @@ pub struct Args {
     /// The evaluation table (CSV, JSONL or Parquet).
     pub table: PathBuf,
     /// Column of the scale (parameters, tokens or FLOPs).
-    #[arg(long, default_value = "params")]
+    #[arg(long, default_value = "params", value_name = "COLUMN")]
     pub scale_col: String,
-    #[arg(long, default_value = "task")]
+    /// Column of the task name.
+    #[arg(long, default_value = "task", value_name = "COLUMN")]
     pub task_col: String,
-    #[arg(long, default_value = "metric")]
+    /// Column of the metric name (`--discrete` and `--continuous` pick rows by it).
+    #[arg(long, default_value = "metric", value_name = "COLUMN")]
     pub metric_col: String,
-    #[arg(long, default_value = "value")]
+    /// Column of the metric's value.
+    #[arg(long, default_value = "value", value_name = "COLUMN")]
     pub value_col: String,
     /// Column of standard errors (optional; absent values count as unknown).
-    #[arg(long, default_value = "stderr")]
+    #[arg(long, default_value = "stderr", value_name = "COLUMN")]
     pub stderr_col: String,
     /// Analyse each combination of these columns' values separately, within
     /// each task (e.g. `--group-by difficulty` or `--group-by reasoning,difficulty`
     /// on `scalelab eval` tables): thresholds per digit count or depth.
-    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     pub group_by: Vec<String>,
     /// Keep only matching rows (repeatable), e.g. `--where 'step == 143000'`.
     #[arg(long = "where", value_name = "EXPR")]
@@ -95,30 +98,36 @@ pub struct Args {
     /// Per-item results (`items.jsonl` of `scalelab eval`): the threshold's
     /// interval then comes from resampling each model's items (matched by
     /// the table's `run` column) instead of from standard errors.
-    #[arg(long, value_name = "ITEMS.jsonl")]
+    #[arg(long, value_name = "FILE")]
     pub items: Option<PathBuf>,
-    /// Bootstrap resamples of the threshold.
-    #[arg(long, default_value_t = 400)]
+    /// Bootstrap resamples of the threshold. The default, 400, is below
+    /// `isoflop`'s 1000: each resample refits the nonlinear curves of every
+    /// task.
+    #[arg(long, default_value_t = 400, value_name = "N")]
     pub bootstrap: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
     pub seed: u64,
     /// Print JSON (schema scalelab.emerge/1).
     #[arg(long)]
     pub json: bool,
     /// Two-stage prediction: the sweep's runs table (its `loss` per `run`),
     /// to fit each task's discrete metric against the loss.
-    #[arg(long, value_name = "RUNS.csv", requires = "fit")]
+    #[arg(long, value_name = "FILE", requires = "fit")]
     pub runs: Option<PathBuf>,
     /// Two-stage prediction: the fitted scaling law (`scalelab fit --out`)
     /// that predicts the loss at the planned scale.
     #[arg(long, value_name = "FILE", requires = "runs")]
     pub fit: Option<PathBuf>,
     /// Two-stage prediction: the planned budget (FLOPs, compute-optimal N and D).
-    #[arg(long, value_name = "C", requires = "fit")]
+    #[arg(long, value_name = "FLOPS", requires = "fit")]
     pub predict_flops: Option<f64>,
     /// Also write the JSON to this file (for `scalelab report` and `plot ability`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'o', long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl Args {
@@ -171,7 +180,7 @@ fn fmt_t(f: &MetricFit) -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let report = scalelab::emerge::run(&a.request()?, &Bars::new(false))?;
+    let report = scalelab::emerge::run(&a.request()?, &Bars::new(a.quiet))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -22,14 +22,23 @@ metadata (task, difficulty, reasoning type, context length).
 Per run, task and difficulty (evals.csv, long format with the run's params,
 tokens and FLOPs joined from the sweep): exact_match, ce, logprob,
 edit_distance, digit_acc, brier, each with a standard error — the table
-`scalelab emerge` reads:
+`scalelab emerge` reads.
+
+Models must be byte-level (vocabulary 256), e.g. trained on data from
+`scalelab corpus synth --mix "lang=0.5,add:1-4=0.5"`.
+
+With --json, stdout is one object (schema scalelab.eval/1): items_file,
+table_file, runs, tasks, items (scored), exact (answered exactly), rows
+(run, task, difficulty, reasoning, metric, value, stderr, n), warnings,
+seconds.
+
+Examples:
 
   scalelab eval runs/arith --tasks add:2,add:4 -n 200
   scalelab emerge runs/arith/evals/evals.csv --discrete exact_match --continuous ce \
       --answer-length 4
 
-Models must be byte-level (vocabulary 256), e.g. trained on data from
-`scalelab corpus synth --mix "lang=0.5,add:1-4=0.5"`."#;
+  scalelab eval runs/arith/r0 --tasks choice:2 -n 50 -o evals-r0 --json"#;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = HELP)]
@@ -40,9 +49,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', required = true)]
     pub tasks: Vec<String>,
     /// Items per task.
-    #[arg(short = 'n', long, default_value_t = 100)]
+    #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
     pub items: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the generated items (and of sampling).
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
     pub seed: u64,
     /// Sampling temperature (0: greedy decoding).
     #[arg(long, default_value_t = 0.0)]
@@ -54,11 +64,17 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub shots: usize,
     /// Engine threads per model.
-    #[arg(long, default_value_t = 1, value_parser = crate::args::at_least_one)]
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = crate::args::at_least_one)]
     pub threads: usize,
-    /// Output directory (default: DIR/evals).
-    #[arg(long)]
+    /// Output directory for items.jsonl and evals.csv (default: DIR/evals).
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Print one JSON object (schema scalelab.eval/1, keys below) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl Args {
@@ -79,9 +95,13 @@ impl Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let report = scalelab::eval::run(&a.request(), &Bars::new(false))?;
+    let report = scalelab::eval::run(&a.request(), &Bars::new(a.quiet))?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report.summary())?);
+        return Ok(());
     }
     print_table(&report);
     eprintln!(

@@ -97,16 +97,16 @@ pub struct Args {
     pub least_squares: bool,
 
     /// Column holding the parameter count N.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "COLUMN")]
     pub params_col: Option<String>,
     /// Column holding the training tokens D.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "COLUMN")]
     pub tokens_col: Option<String>,
     /// Column holding the training compute C in FLOPs.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "COLUMN")]
     pub flops_col: Option<String>,
     /// Column holding the loss (nats per token).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "COLUMN")]
     pub loss_col: Option<String>,
 
     /// Keep only rows that match, e.g. `--where 'loss < 3.4469'` or
@@ -116,17 +116,20 @@ pub struct Args {
     pub filters: Vec<String>,
 
     /// Bootstrap resamples (runs drawn with replacement, each refitted);
-    /// gives standard errors and 95% percentile intervals.
+    /// gives standard errors and 95% percentile intervals. The default is 0
+    /// (none), unlike `isoflop` (1000) and `emerge` (400): each resample
+    /// refits the whole law, which takes seconds to minutes; 200 to 1000
+    /// give usable intervals.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub bootstrap: usize,
 
     /// Seed of the bootstrap; results are identical for any thread count.
-    #[arg(long, default_value_t = 0, value_name = "S")]
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
     pub seed: u64,
 
-    /// Hold out the runs with compute above C, fit the rest, and report the
+    /// Hold out the runs with compute above FLOPS, fit the rest, and report the
     /// error of the held-out predictions.
-    #[arg(long, value_name = "C", value_parser = crate::args::positive, allow_negative_numbers = true, conflicts_with = "holdout_largest")]
+    #[arg(long, value_name = "FLOPS", value_parser = crate::args::positive, allow_negative_numbers = true, conflicts_with = "holdout_largest")]
     pub holdout_above_flops: Option<f64>,
 
     /// Hold out the K runs with the largest compute (see --holdout-above-flops).
@@ -149,7 +152,7 @@ pub struct Args {
     pub json: bool,
 
     /// Also write the JSON object to this file (for `scalelab plan --fit`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'o', long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
     /// No progress bar.

@@ -114,6 +114,11 @@ Examples:
 
 /// Turn existing training logs and evaluation results into scalelab tables.
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:
+
+  scalelab import tensorboard logs/ --map sizes.toml -o runs/tb
+  scalelab import csv wandb_export.csv --map sizes.toml -o runs/wandb
+  scalelab import lm-eval results/ --map models.toml -o evals.csv")]
 pub struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -136,7 +141,7 @@ enum Cmd {
 struct Common {
     /// The mapping file (TOML): tags or metrics, tokens per step, and each
     /// run's params (see the mapping format below).
-    #[arg(long, value_name = "MAP.toml")]
+    #[arg(long, value_name = "FILE")]
     map: Option<PathBuf>,
     /// Keep runs (models) the mapping gives no params for, with empty
     /// sizes, instead of stopping with an error that lists them.
@@ -215,8 +220,8 @@ struct LmEvalArgs {
     /// Results files, or directories searched recursively for results*.json.
     #[arg(required = true, value_name = "RESULTS")]
     results: Vec<PathBuf>,
-    /// The evaluation table to write (.csv or .parquet).
-    #[arg(long, short, value_name = "FILE.csv")]
+    /// The evaluation table file to write (.csv or .parquet).
+    #[arg(long, short, value_name = "FILE")]
     out: PathBuf,
     #[command(flatten)]
     common: Common,

@@ -46,7 +46,7 @@ pub struct Args {
 
     /// Training budgets in FLOPs; repeat the flag or separate with commas.
     /// Example: `--flops 1e21,1e22,1e23`.
-    #[arg(long, value_name = "C", value_delimiter = ',', allow_negative_numbers = true,
+    #[arg(long, value_name = "FLOPS", value_delimiter = ',', allow_negative_numbers = true,
           value_parser = crate::args::positive)]
     pub flops: Vec<f64>,
 

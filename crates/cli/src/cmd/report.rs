@@ -13,10 +13,13 @@ beside the published Chinchilla and Kaplan allocations, residuals, the
 regimes of the (N, D) plane, training curves), every warning, and provenance
 (input files with SHA-256, command line, version, seeds).
 
+With --json, stdout is one object (schema scalelab.report/1): out (the HTML
+file), inputs, figures (how many), bytes.
+
 Examples:
 
   scalelab report study -o study/report.html
-  scalelab report fit.json runs.csv -o report.html"#;
+  scalelab report fit.json runs.csv -o report.html --json"#;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = REPORT_HELP)]
@@ -24,9 +27,12 @@ pub struct ReportArgs {
     /// A study or sweep directory, or files: fit.json, study.json, runs.csv, curves.csv.
     #[arg(required = true, value_name = "DIR|FILES")]
     pub inputs: Vec<PathBuf>,
-    /// Where to write the HTML.
+    /// The HTML file to write.
     #[arg(short = 'o', long, value_name = "FILE", default_value = "report.html")]
     pub out: PathBuf,
+    /// Print one JSON object (schema scalelab.report/1) describing the file written.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The command line, for the report's provenance.
@@ -40,6 +46,10 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
         out: a.out,
         command: command_line(),
     })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&w)?);
+        return Ok(());
+    }
     eprintln!(
         "wrote {} ({} figures, {} KiB)",
         w.out.display(),
@@ -65,12 +75,15 @@ const PLOT_HELP: &str = r#"Kinds:
 
 The output format follows the extension of -o: .svg or .png.
 
+With --json, stdout is one object (schema scalelab.plot/1): kind, out (the
+file), format (svg or png), bytes.
+
 Examples:
 
   scalelab plot isoflop-n study -o isoflop.svg
   scalelab plot frontier-n fit.json runs.csv -o frontier.png
 
-  scalelab plot rollout fit.json -o rollout.png"#;
+  scalelab plot rollout fit.json -o rollout.png --json"#;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = PLOT_HELP)]
@@ -81,7 +94,7 @@ pub struct PlotArgs {
     /// A study or sweep directory, or files: fit.json, runs.csv, curves.csv.
     #[arg(required = true, value_name = "DIR|FILES")]
     pub inputs: Vec<PathBuf>,
-    /// Output file (.svg or .png).
+    /// The figure file to write (.svg or .png).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub out: PathBuf,
     /// The task, for `ability` (the discrete metric; `--continuous` for the other panel).
@@ -90,6 +103,9 @@ pub struct PlotArgs {
     /// For `ability`: draw the continuous metric's panel instead.
     #[arg(long)]
     pub continuous: bool,
+    /// Print one JSON object (schema scalelab.plot/1) describing the file written.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run_plot(a: PlotArgs) -> Result<()> {
@@ -100,6 +116,10 @@ pub fn run_plot(a: PlotArgs) -> Result<()> {
         task: a.task,
         continuous: a.continuous,
     })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&w)?);
+        return Ok(());
+    }
     eprintln!("wrote {}", w.out.display());
     Ok(())
 }

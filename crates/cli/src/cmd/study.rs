@@ -36,10 +36,10 @@ Examples:
 #[command(after_long_help = HELP)]
 pub struct Args {
     /// The study file (TOML); without it, the embedded default study.
-    #[arg(value_name = "STUDY.toml")]
+    #[arg(value_name = "STUDY_FILE")]
     pub study: Option<PathBuf>,
     /// Output directory (re-use it to resume).
-    #[arg(long, default_value = "study", value_name = "DIR")]
+    #[arg(short = 'o', long, default_value = "study", value_name = "DIR")]
     pub out: PathBuf,
     /// Runs at a time (default: one single-threaded run per core).
     #[arg(long, value_name = "K", value_parser = crate::args::at_least_one)]

@@ -80,11 +80,11 @@ Examples:
 #[command(after_long_help = HELP)]
 pub struct Args {
     /// The sweep file (TOML; see --help).
-    #[arg(value_name = "SWEEP.toml")]
+    #[arg(value_name = "SWEEP_FILE")]
     pub sweep: PathBuf,
 
     /// The sweep directory (created; re-use it to resume).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, value_name = "DIR")]
     pub out: PathBuf,
 
     /// Runs at a time (local executor; default: one single-threaded run per core).

@@ -11,10 +11,18 @@ use crate::progress::Bars;
 use scalelab::train::TrainRequest;
 use std::path::PathBuf;
 
+const HELP: &str = r#"Examples:
+
+  scalelab train --data synth --params 1e5 --context 64 --tokens 2e6
+  scalelab train --params 3e5 --tokens 2e6 --data random -o runs/b
+  scalelab train --config run.toml -o runs/c --json
+  scalelab train -o runs/c --resume"#;
+
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = HELP)]
 pub struct Args {
     /// TOML configuration file (flags override its fields).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Number of transformer blocks.
     #[arg(long)]
@@ -33,13 +41,13 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["n_layer", "d_model", "n_head"])]
     params: Option<f64>,
     /// Context length.
-    #[arg(long)]
+    #[arg(long, value_name = "TOKENS")]
     context: Option<usize>,
     /// Sequences per batch.
     #[arg(long)]
     batch: Option<usize>,
     /// Vocabulary size (default: the data's; 256 for text and `random`).
-    #[arg(long)]
+    #[arg(long, value_name = "SIZE")]
     vocab: Option<usize>,
     /// Optimiser steps.
     #[arg(long, conflicts_with = "tokens")]
@@ -67,7 +75,7 @@ pub struct Args {
     #[arg(long, value_parser = ["linear", "cosine", "1-sqrt"])]
     decay_shape: Option<String>,
     /// Threads for this run.
-    #[arg(long)]
+    #[arg(long, value_name = "K")]
     threads: Option<usize>,
     /// Seed for initialisation and data order.
     #[arg(long)]
@@ -87,8 +95,8 @@ pub struct Args {
     /// or a directory prepared by `scalelab corpus prepare` / `synth`.
     #[arg(long)]
     data: Option<String>,
-    /// Run directory.
-    #[arg(long)]
+    /// Run directory (config, metrics.jsonl, checkpoint, summary.json).
+    #[arg(short = 'o', long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Continue the run in --out from its checkpoint.
     #[arg(long, requires = "out")]
