@@ -250,3 +250,68 @@ fn bad_input_names_the_flag() {
     let h = String::from_utf8_lossy(&help.stdout);
     assert!(h.contains("--unique-col") && h.contains("--base") && h.contains("data-constrained"));
 }
+
+#[test]
+fn a_sweep_records_unique_tokens_and_epochs_for_the_fit() {
+    let d = dir();
+    let spec = d.join("repeat.toml");
+    std::fs::write(
+        &spec,
+        "[train]\ndata = \"random\"\ncontext = 16\nbatch = 2\nthreads = 1\n\
+         [[runs]]\nname = \"fresh\"\nn_layer = 1\nd_model = 16\nn_head = 1\ntokens = 640\n\
+         [[runs]]\nname = \"rep\"\nn_layer = 1\nd_model = 16\nn_head = 1\ntokens = 640\nunique_tokens = 64\n",
+    )
+    .unwrap();
+    let out = d.join("repeat-sweep");
+    let run = scalelab(&[
+        "sweep",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let row = |run: &str| rows.iter().find(|r| r[col("run")] == run).unwrap();
+    let num = |r: &Vec<String>, c: &str| r[col(c)].parse::<f64>().unwrap();
+    assert_eq!(num(row("fresh"), "unique_tokens"), 640.0);
+    assert_eq!(num(row("fresh"), "epochs"), 1.0);
+    assert_eq!(num(row("rep"), "unique_tokens"), 64.0);
+    assert_eq!(num(row("rep"), "epochs"), 10.0);
+
+    // and `train --unique-tokens` refuses less than one step's worth
+    let bad = scalelab(&[
+        "train",
+        "--data",
+        "random",
+        "--n-layer",
+        "1",
+        "--d-model",
+        "16",
+        "--n-head",
+        "1",
+        "--context",
+        "16",
+        "--batch",
+        "2",
+        "--steps",
+        "3",
+        "--unique-tokens",
+        "8",
+    ]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("unique_tokens = 8"),
+        "{err}"
+    );
+}
