@@ -728,6 +728,13 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
                 }
             }
         };
+        if let (Some(_), Some(u)) = (&trainer, cfg.unique_tokens) {
+            bail!(
+                "{}: run {}: unique_tokens = {u} is not supported with an external [trainer] (it would be recorded but not applied); repeat data with the built-in engine",
+                w.at,
+                i + 1
+            );
+        }
         runs.push(RunPlan {
             name,
             config: cfg,
@@ -1112,6 +1119,13 @@ mod tests {
         let err = format!("{:#}", resolve_text(&bad).unwrap_err());
         assert!(
             err.contains("unique_tokens must be a positive number"),
+            "{err}"
+        );
+        // an external trainer would not apply it: refused
+        let ext = format!("{text}[trainer]\ncommand = \"python3 t.py --config {{config}}\"\n");
+        let err = format!("{:#}", resolve_text(&ext).unwrap_err());
+        assert!(
+            err.contains("unique_tokens = 3200 is not supported"),
             "{err}"
         );
     }
