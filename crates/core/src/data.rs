@@ -49,7 +49,7 @@ impl Covariates {
 }
 
 /// A set of runs with positive, finite N, D, C and loss.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Observations {
     pub n: Vec<f64>,
     pub d: Vec<f64>,
@@ -62,6 +62,29 @@ pub struct Observations {
     pub ln_c: Vec<f64>,
     pub ln_loss: Vec<f64>,
     pub ln_u: Vec<f64>,
+}
+
+/// Equal when every column is; an unknown unique-tokens column (NaN
+/// throughout) equals another unknown one.
+impl PartialEq for Observations {
+    fn eq(&self, o: &Self) -> bool {
+        let same = |a: &[f64], b: &[f64]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+        };
+        self.n == o.n
+            && self.d == o.d
+            && self.c == o.c
+            && self.loss == o.loss
+            && self.ln_n == o.ln_n
+            && self.ln_d == o.ln_d
+            && self.ln_c == o.ln_c
+            && self.ln_loss == o.ln_loss
+            && same(&self.u, &o.u)
+            && same(&self.ln_u, &o.ln_u)
+    }
 }
 
 /// Why a set of values cannot be used as observations.
@@ -212,5 +235,22 @@ impl Observations {
             ln_loss: pick(&self.ln_loss),
             ln_u: pick(&self.ln_u),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_unique_tokens_compare_equal_and_known_ones_are_checked() {
+        let a = Observations::from_nd(vec![1e6], vec![1e9], vec![3.0]).unwrap();
+        let b = Observations::from_nd(vec![1e6], vec![1e9], vec![3.0]).unwrap();
+        assert_eq!(a, b);
+        let c = b.clone().with_unique(vec![1e8]).unwrap();
+        assert_ne!(a, c);
+        assert_eq!(c.covariates(0).u, 1e8);
+        let e = b.with_unique(vec![0.0]).unwrap_err();
+        assert_eq!(e.field, "unique_tokens");
     }
 }
