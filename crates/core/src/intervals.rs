@@ -179,8 +179,15 @@ mod tests {
             let loss: Vec<f64> = c
                 .iter()
                 .map(|&c| {
-                    law.predict(&truth, &Covariates { n: 1.0, d: 1.0, c })
-                        * (sigma * normal(&mut rng)).exp()
+                    law.predict(
+                        &truth,
+                        &Covariates {
+                            n: 1.0,
+                            d: 1.0,
+                            c,
+                            u: f64::NAN,
+                        },
+                    ) * (sigma * normal(&mut rng)).exp()
                 })
                 .collect();
             let obs = Observations::new(vec![1.0; 24], vec![1.0; 24], c.clone(), loss).unwrap();
@@ -208,6 +215,7 @@ mod tests {
                     n: 1.0,
                     d: 1.0,
                     c: 1e17 * 10f64.powf(rng.gen_range(0.0..3.8)),
+                    u: f64::NAN,
                 })
                 .collect();
             let pred = predict_with_intervals(&law, &fit.params, &boot.draws, s, &new);

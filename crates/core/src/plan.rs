@@ -224,7 +224,33 @@ impl<'a> LossSurface<'a> {
     /// Predicted loss of a run with `n` parameters and `d` tokens.
     pub fn loss(&self, n: f64, d: f64) -> f64 {
         let c = (self.flops_per_token)(n) * d;
-        self.law.predict(self.params, &Covariates { n, d, c })
+        self.law.predict(
+            self.params,
+            &Covariates {
+                n,
+                d,
+                c,
+                u: f64::NAN,
+            },
+        )
+    }
+
+    /// Predicted loss of a run with `n` parameters and `d` tokens of which
+    /// `u` are unique. A law that models repetition itself (the
+    /// data-constrained law) reads `u`; any other law is evaluated at the
+    /// effective data `D'` of [`effective_tokens`] with decay `r_star`.
+    pub fn loss_repeating(&self, n: f64, d: f64, u: f64, r_star: f64) -> f64 {
+        if self.law.needs_unique_tokens() {
+            let c = (self.flops_per_token)(n) * d;
+            self.law.predict(self.params, &Covariates { n, d, c, u })
+        } else {
+            self.loss(n, effective_tokens(d, u, r_star))
+        }
+    }
+
+    /// Whether the law models repeated data itself (it has its own R*_D).
+    pub fn models_repetition(&self) -> bool {
+        self.law.needs_unique_tokens()
     }
 
     /// Tokens affordable with `flops` at `n` parameters.
@@ -619,11 +645,14 @@ pub fn effective_tokens(d: f64, unique: f64, r_star: f64) -> f64 {
     unique + unique * r_star * (1.0 - (-r / r_star).exp())
 }
 
-/// Muennighoff et al. (2023)'s fitted decay constant for repeated data.
-pub const MUENNIGHOFF_R_STAR_D: f64 = 15.4;
+/// Muennighoff et al. (2023)'s fitted decay constant for repeated data
+/// (Appendix A: 15.387756).
+pub const MUENNIGHOFF_R_STAR_D: f64 = crate::laws::PUBLISHED_R_STAR_D;
 
-/// The compute-optimal allocation when only `unique` tokens exist: the loss
-/// is evaluated at the effective data `D'` instead of D.
+/// The compute-optimal allocation when only `unique` tokens exist. A fitted
+/// data-constrained law is evaluated as it is, with its own R*_D and R*_N
+/// (`r_star` is then unused); any other law at the effective data `D'`
+/// (decay `r_star`) instead of D.
 pub fn data_constrained_optimum(
     surface: &LossSurface<'_>,
     flops: f64,
@@ -639,7 +668,7 @@ pub fn data_constrained_optimum(
     let along = |ln_n: f64| {
         let n = ln_n.exp();
         let d = surface.tokens(n, flops);
-        surface.loss(n, effective_tokens(d, unique, r_star))
+        surface.loss_repeating(n, d, unique, r_star)
     };
     let lo = 0.0_f64;
     let hi = (flops / 6.0).ln().max(1.0);
@@ -673,7 +702,7 @@ pub fn data_constrained_optimum(
         flops,
         n,
         d,
-        loss: surface.loss(n, effective_tokens(d, unique, r_star)),
+        loss: surface.loss_repeating(n, d, unique, r_star),
     })
 }
 

@@ -119,3 +119,34 @@ fn serving_more_tokens_favours_smaller_models() {
         last = p.n;
     }
 }
+
+#[test]
+fn a_fitted_data_constrained_law_plans_with_its_own_decays() {
+    use scalelab_core::laws::{DataConstrained, PUBLISHED_R_STAR_D, PUBLISHED_R_STAR_N};
+    // datablations' published C4 fit (log A, log B, log E, α = β, R*_D, R*_N)
+    let p = [
+        0.6254804f64.exp(),
+        6.255414f64.exp(),
+        7.3049974f64.exp(),
+        0.3526596,
+        0.3526596,
+        PUBLISHED_R_STAR_D,
+        PUBLISHED_R_STAR_N,
+    ];
+    let law = DataConstrained::full();
+    let s = LossSurface::new(&law, &p, &six_n).unwrap();
+    assert!(s.models_repetition());
+    // The paper's Figure 1: 8.67B parameters on 178B tokens of 25B unique.
+    // datablations' README grid search moves that budget to about 6.8B
+    // parameters on 227B tokens (9.1 epochs).
+    let c = 6.0 * 8.67e9 * 178e9;
+    let a = data_constrained_optimum(&s, c, 25e9, MUENNIGHOFF_R_STAR_D).unwrap();
+    assert!((a.n / 6.8e9 - 1.0).abs() < 0.01, "{}", a.n);
+    assert!((a.d / 227e9 - 1.0).abs() < 0.01, "{}", a.d);
+    assert!((a.d / 25e9 - 9.1).abs() < 0.05, "{} epochs", a.d / 25e9);
+    assert!((a.loss - DataConstrained::loss(&p, a.n, a.d, 25e9)).abs() < 1e-15);
+    assert!(a.loss < DataConstrained::loss(&p, 8.67e9, 178e9, 25e9));
+    // the R* argument belongs to laws without their own decays
+    let b = data_constrained_optimum(&s, c, 25e9, 1.0).unwrap();
+    assert_eq!(a, b);
+}

@@ -43,6 +43,13 @@ pub struct TrainConfig {
     /// Token budget (see `steps`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<u64>,
+    /// A unique-token budget U (data-constrained training, Muennighoff et
+    /// al. 2023): the training stream repeats after `U / (batch · context)`
+    /// steps (one epoch, rounded down to whole steps), so a run of D tokens
+    /// sees the same U tokens `D/U` times, in the same order each epoch.
+    /// Default: unlimited, every step fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_tokens: Option<u64>,
     /// Peak learning rate.
     #[serde(default = "d_lr")]
     pub lr: f64,
@@ -169,6 +176,7 @@ impl Default for TrainConfig {
             batch: d_batch(),
             steps: Some(100),
             tokens: None,
+            unique_tokens: None,
             lr: d_lr(),
             min_lr_ratio: d_min_lr_ratio(),
             warmup_steps: None,
@@ -251,6 +259,38 @@ impl TrainConfig {
             .unwrap_or_else(|| (self.total_steps() as f64 * 0.05).ceil().max(1.0) as u64)
     }
 
+    /// Steps per epoch of a unique-token budget (`None`: unlimited data).
+    pub fn steps_per_epoch(&self) -> Option<u64> {
+        let step = (self.batch * self.context).max(1) as u64;
+        self.unique_tokens.map(|u| (u / step).max(1))
+    }
+
+    /// The step of the data stream that training step `step` reads: with a
+    /// unique-token budget the stream starts over every epoch.
+    pub fn data_step(&self, step: u64) -> u64 {
+        match self.steps_per_epoch() {
+            Some(k) => step % k,
+            None => step,
+        }
+    }
+
+    /// The distinct tokens the run trains on: its whole budget with
+    /// unlimited data, else the epoch's whole steps (at most the budget).
+    pub fn unique_tokens_seen(&self) -> u64 {
+        let step = (self.batch * self.context) as u64;
+        let total = self.total_steps() * step;
+        match self.steps_per_epoch() {
+            Some(k) => (k * step).min(total),
+            None => total,
+        }
+    }
+
+    /// Epochs over the unique tokens (1 with unlimited data).
+    pub fn epochs(&self) -> f64 {
+        let step = (self.batch * self.context) as u64;
+        (self.total_steps() * step) as f64 / self.unique_tokens_seen().max(1) as f64
+    }
+
     /// Checks everything that can be checked against the data, with a
     /// message naming the field.
     pub fn validate(&self, data: &dyn TokenSource) -> Result<GptShape> {
@@ -316,6 +356,14 @@ impl TrainConfig {
         }
         if self.total_steps() == 0 {
             return err("steps (or tokens) must be at least 1 step's worth".into());
+        }
+        if let Some(u) = self.unique_tokens {
+            let step = (self.batch * self.context) as u64;
+            if u < step {
+                return err(format!(
+                    "unique_tokens = {u} is less than one step's batch · context = {step} tokens"
+                ));
+            }
         }
         if self.warmup() >= self.total_steps() && self.total_steps() > 1 {
             return err(format!(
@@ -747,7 +795,8 @@ impl Trainer {
         let (b, t) = (self.cfg.batch, self.cfg.context);
         {
             let (tok, tgt) = self.model.io_buffers();
-            self.data.train_batch(s, b, t, tok, tgt)?;
+            self.data
+                .train_batch(self.cfg.data_step(s), b, t, tok, tgt)?;
             check_tokens(tok, tgt, self.shape.vocab)?;
         }
         let threads = self.cfg.threads;

@@ -369,3 +369,49 @@ fn a_wsd_branch_from_a_stable_checkpoint_equals_the_full_wsd_run() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// The last validation loss of a run of `cfg` on the synthetic text.
+fn final_val_loss(cfg: TrainConfig) -> f64 {
+    let mut t = Trainer::new(cfg, text_source(), None).unwrap();
+    t.run(|_| ControlFlow::Continue(())).unwrap();
+    t.evaluate().unwrap()
+}
+
+#[test]
+fn a_unique_token_budget_repeats_the_data_and_is_worse_than_fresh_data() {
+    let base = TrainConfig {
+        steps: Some(400),
+        eval_every: 0,
+        checkpoint_every: 0,
+        ..small_config()
+    };
+    // 400 steps of 4 × 32 tokens on 2 steps' worth of unique tokens: 200
+    // epochs
+    let scarce = TrainConfig {
+        unique_tokens: Some(2 * 4 * 32 + 17),
+        ..base.clone()
+    };
+    assert_eq!(scarce.steps_per_epoch(), Some(2));
+    assert_eq!(scarce.data_step(0), 0);
+    assert_eq!(scarce.data_step(5), 1);
+    assert_eq!(scarce.unique_tokens_seen(), 256);
+    assert!((scarce.epochs() - 200.0).abs() < 1e-12);
+    assert_eq!(base.data_step(399), 399);
+    assert_eq!(base.epochs(), 1.0);
+    // repeated data: the same batches every epoch, so a worse model of the
+    // text than fresh data of the same size and compute
+    let fresh = final_val_loss(base.clone());
+    let repeated = final_val_loss(scarce);
+    eprintln!("validation loss: fresh {fresh}, repeated {repeated}");
+    assert!(
+        repeated > fresh + 0.05,
+        "repeated {repeated} vs fresh {fresh}"
+    );
+    // fewer than one step's worth of unique tokens is refused
+    let tiny = TrainConfig {
+        unique_tokens: Some(100),
+        ..base
+    };
+    let e = Trainer::new(tiny, text_source(), None).err().unwrap();
+    assert!(e.to_string().contains("unique_tokens = 100"), "{e}");
+}

@@ -14,6 +14,7 @@ use scalelab_core::diagnostics::{
 };
 use scalelab_core::fit::{fit_law, FitOptions, FitResult};
 use scalelab_core::intervals::scatter;
+use scalelab_core::laws::DataConstrained;
 use scalelab_core::rollout::{rollout, Rollout, RolloutOptions};
 use scalelab_tables::Table;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,11 @@ pub struct FitRequest {
     /// The rollout backtest: for every compute budget, fit on the runs at
     /// or below it and predict those above.
     pub rollout: bool,
+    /// For `data-constrained`: a `scalelab.fit/1` file (Chinchilla or
+    /// data-constrained) whose E, A, B, alpha and beta are held fixed, so
+    /// that only R_D_star and R_N_star are fitted. The report then carries
+    /// all seven parameters (the base's and the fitted decays).
+    pub base: Option<PathBuf>,
 }
 
 impl Default for FitRequest {
@@ -86,6 +92,7 @@ impl Default for FitRequest {
             seed: 0,
             holdout: None,
             rollout: false,
+            base: None,
         }
     }
 }
@@ -99,8 +106,12 @@ impl FitRequest {
         }
     }
 
-    /// The law, or an error naming `--law`.
+    /// The law, or an error naming `--law` (or `--base`, whose fit file is
+    /// read here).
     pub fn scaling_law(&self) -> Result<Box<dyn Law>> {
+        if let Some(path) = &self.base {
+            return Ok(Box::new(DataConstrained::on_base(&self.base_params(path)?)));
+        }
         law_by_name(&self.law).ok_or_else(|| {
             Error::flag(
                 "--law",
@@ -111,6 +122,50 @@ impl FitRequest {
                 ),
             )
         })
+    }
+
+    /// The Chinchilla parameters `[E, A, B, alpha, beta]` of the `--base`
+    /// fit file.
+    fn base_params(&self, path: &Path) -> Result<[f64; 5]> {
+        if self.law != "data-constrained" {
+            return Err(Error::flag(
+                "--base",
+                format!(
+                    "--base fits the data-constrained law on top of a base fit; it needs --law data-constrained, not `{}`",
+                    self.law
+                ),
+            ));
+        }
+        let f = scalelab_tables::fitfile::read_fit(path)
+            .map_err(|e| Error::input(path, None, format!("--base: {e}")))?;
+        let law = &f.report.law;
+        if law != "chinchilla" && law != "data-constrained" {
+            return Err(Error::input(
+                path,
+                None,
+                format!(
+                    "--base {}: the base must be a chinchilla (or data-constrained) fit, not `{law}`",
+                    path.display()
+                ),
+            ));
+        }
+        let mut p = [0.0; 5];
+        for (k, name) in ["E", "A", "B", "alpha", "beta"].iter().enumerate() {
+            p[k] = f.report.param(name).ok_or_else(|| {
+                Error::input(path, None, format!("--base: no parameter `{name}`"))
+            })?;
+        }
+        if !(p.iter().all(|v| v.is_finite()) && p[3] > 0.0 && p[4] > 0.0) {
+            return Err(Error::input(
+                path,
+                None,
+                format!(
+                    "--base: the base's exponents must be positive, got alpha = {}, beta = {}",
+                    p[3], p[4]
+                ),
+            ));
+        }
+        Ok(p)
     }
 
     fn check(&self) -> Result<Box<dyn Law>> {
@@ -170,6 +225,12 @@ fn fit_loaded(
             .into_iter()
             .map(|w| Warning::new(WarningKind::Design, w.message)),
     );
+    if law.needs_unique_tokens() && !(0..obs.len()).any(|i| obs.u[i] < obs.d[i]) {
+        warnings.push(Warning::new(
+            WarningKind::Design,
+            "no run repeats its data (unique tokens >= tokens in every run): R_D_star is not identified by these runs",
+        ));
+    }
     warnings.extend(
         fit_warnings(&fit)
             .into_iter()
@@ -273,7 +334,40 @@ fn fit_loaded(
     r.residuals.scatter = scatter(&residuals.residuals, law.n_params());
     r.conditioning = Some(conditioning_summary(&fit.param_names, &cond));
     r.rollout = rolled;
+    if law.needs_unique_tokens() {
+        r.input.columns.unique_tokens = Some(req.columns.unique_name().to_string());
+    }
+    if let Some(path) = &req.base {
+        with_base(&mut r, req.base_params(path)?, path);
+    }
     Ok(r)
+}
+
+/// A fit on top of a base: the report carries the base's five parameters
+/// before the fitted decays (and so do the bootstrap draws), so that the
+/// file is a complete data-constrained law for `plan` and `predict`.
+fn with_base(r: &mut FitReport, base: [f64; 5], path: &Path) {
+    let names = ["E", "A", "B", "alpha", "beta"];
+    let mut params = Named::from_pairs(&names, &base);
+    for (name, v) in &r.params.0 {
+        params.insert(name.clone(), *v);
+    }
+    r.params = params;
+    let (a, b) = scalelab_core::laws::Chinchilla::allocation_exponents(base[3], base[4]);
+    r.derived.insert("a", a);
+    r.derived.insert("b", b);
+    if let Some(bs) = &mut r.bootstrap {
+        for d in &mut bs.draws {
+            let mut full = base.to_vec();
+            full.extend_from_slice(d);
+            *d = full;
+        }
+    }
+    r.input.base_fit = Some(path.display().to_string());
+    r.notes.push(format!(
+        "E, A, B, alpha and beta held fixed at the base fit {}; only R_D_star and R_N_star fitted",
+        path.display()
+    ));
 }
 
 fn conditioning_summary(names: &[&str], c: &Conditioning) -> ConditioningSummary {
@@ -618,8 +712,10 @@ fn report(
                 tokens: col(&req.columns.tokens, "tokens"),
                 flops: col(&req.columns.flops, "flops"),
                 loss: col(&req.columns.loss, "loss"),
+                unique_tokens: None,
             },
             range: Some(DataRange::of(&input.obs.n, &input.obs.d, &input.obs.c)),
+            base_fit: None,
         },
         timing,
         version: concat!("scalelab ", env!("CARGO_PKG_VERSION")).into(),
@@ -732,5 +828,89 @@ mod tests {
         };
         let e = fit_table(&req, synthetic(), &Silent).unwrap_err();
         assert!(e.to_string().contains("--holdout-largest"), "{e}");
+    }
+
+    /// Runs of the data-constrained law: 4 sizes × 3 unique budgets × 1…64
+    /// epochs.
+    fn repeated(unique_col: &str) -> Table {
+        let truth = [1.8, 480.0, 2100.0, 0.34, 0.37, 15.0, 5.0];
+        let (mut n, mut d, mut u, mut l) = (vec![], vec![], vec![], vec![]);
+        for &p in &[2e7, 6e7, 2e8, 6e8] {
+            for &uu in &[1e8, 4e8, 1.6e9] {
+                for e in 0..7 {
+                    let t = uu * f64::powi(2.0, e);
+                    n.push(p);
+                    d.push(t);
+                    u.push(uu);
+                    l.push(DataConstrained::loss(&truth, p, t, uu));
+                }
+            }
+        }
+        table_from_columns(
+            "<memory>",
+            vec![
+                ("params".into(), n),
+                ("tokens".into(), d),
+                (unique_col.into(), u),
+                ("loss".into(), l),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_data_constrained_law_reads_unique_tokens_and_plans_with_its_decays() {
+        let req = FitRequest {
+            law: "data-constrained".into(),
+            bootstrap: 10,
+            ..Default::default()
+        };
+        let r = fit_table(&req, repeated("unique_tokens"), &Silent).unwrap();
+        assert!(r.converged);
+        assert!(
+            (r.param("R_D_star").unwrap() / 15.0 - 1.0).abs() < 1e-3,
+            "{:?}",
+            r.params
+        );
+        assert!(
+            (r.param("R_N_star").unwrap() / 5.0 - 1.0).abs() < 1e-3,
+            "{:?}",
+            r.params
+        );
+        assert!(r.bootstrap.as_ref().unwrap().ci95.get("R_D_star").is_some());
+        assert_eq!(
+            r.input.columns.unique_tokens.as_deref(),
+            Some("unique_tokens")
+        );
+        let plan = crate::plan::plan_fit(
+            &crate::plan::PlanRequest {
+                flops: vec![1e19],
+                unique_tokens: Some(1e9),
+                ..Default::default()
+            },
+            &r,
+            "<memory>",
+        )
+        .unwrap();
+        let dc = plan.plans.unwrap()[0].data_constrained.clone().unwrap();
+        assert_eq!(dc.r_star_source, "fit");
+        assert_eq!(Some(dc.r_star), r.param("R_D_star"));
+        assert_eq!(dc.r_star_n, r.param("R_N_star"));
+        assert!(dc.ci95.is_some());
+
+        // the column under another name, named by the request
+        let mut req = req;
+        req.bootstrap = 0;
+        let e = fit_table(&req, repeated("U"), &Silent).unwrap_err();
+        assert!(e.to_string().contains("--unique-col"), "{e}");
+        req.columns.unique = Some("U".into());
+        assert!(fit_table(&req, repeated("U"), &Silent).is_ok());
+        // --base needs the data-constrained law
+        let req = FitRequest {
+            base: Some("base.json".into()),
+            ..Default::default()
+        };
+        let e = fit_table(&req, synthetic(), &Silent).unwrap_err();
+        assert!(e.to_string().contains("--law data-constrained"), "{e}");
     }
 }

@@ -52,7 +52,9 @@ pub struct PlanRequest {
     pub micro_batch: u64,
     /// Inference-aware planning: tokens the model will serve.
     pub inference_tokens: Option<f64>,
-    /// Data-constrained planning: the unique tokens there are.
+    /// Data-constrained planning: the unique tokens there are. A
+    /// data-constrained fit is planned with its own R*_D and R*_N; any other
+    /// law with Muennighoff et al.'s published R*_D on the effective data.
     pub unique_tokens: Option<f64>,
     /// The GPT FLOP calculator's spec (`layers=12,width=768,heads=12`).
     pub gpt: Option<String>,
@@ -151,7 +153,25 @@ pub struct DataConstrained {
     pub epochs: f64,
     pub tokens_per_param: f64,
     pub loss_pred: f64,
+    /// The decay constant of repeated data R*_D used.
     pub r_star: f64,
+    /// The decay constant of excess parameters R*_N, when the fit provides
+    /// one (a data-constrained fit); otherwise excess parameters are not
+    /// discounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r_star_n: Option<f64>,
+    /// Where R*_D (and R*_N) come from: `fit` (the fitted data-constrained
+    /// law) or `published` (Muennighoff et al.'s R*_D = 15.387756 applied
+    /// to the fit's law).
+    #[serde(default = "published")]
+    pub r_star_source: String,
+    /// 95% intervals over the fit's bootstrap draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<AllocationCi>,
+}
+
+fn published() -> String {
+    "published".into()
 }
 
 /// The GPT shape of a planned model.
@@ -600,6 +620,22 @@ fn finish<W: std::fmt::Display>(
             let b = data_constrained_optimum(&s, c, u, MUENNIGHOFF_R_STAR_D).map_err(|e| {
                 Error::flag("--unique-tokens", format!("--unique-tokens at {c:e}: {e}"))
             })?;
+            let ci = planner.ci(|p| {
+                let s = planner.surface(p).ok()?;
+                let b = data_constrained_optimum(&s, c, u, MUENNIGHOFF_R_STAR_D).ok()?;
+                Some([b.n, b.d, b.tokens_per_param(), b.loss])
+            });
+            // A fitted data-constrained law has its own decay constants.
+            let fitted = |name: &str| {
+                law.param_names()
+                    .iter()
+                    .position(|n| *n == name)
+                    .map(|k| params[k])
+            };
+            let (r_star, r_star_n, source) = match fitted("R_D_star") {
+                Some(rd) if s.models_repetition() => (rd, fitted("R_N_star"), "fit"),
+                _ => (MUENNIGHOFF_R_STAR_D, None, "published"),
+            };
             row.data_constrained = Some(DataConstrained {
                 unique_tokens: u,
                 n_opt: b.n,
@@ -607,7 +643,15 @@ fn finish<W: std::fmt::Display>(
                 epochs: b.d / u,
                 tokens_per_param: b.tokens_per_param(),
                 loss_pred: b.loss,
-                r_star: MUENNIGHOFF_R_STAR_D,
+                r_star,
+                r_star_n,
+                r_star_source: source.into(),
+                ci95: ci.map(|c| AllocationCi {
+                    n_opt: c[0],
+                    d_opt: c[1],
+                    tokens_per_param: c[2],
+                    loss_pred: c[3],
+                }),
             });
         }
         if let Some(acc) = &acc {

@@ -195,7 +195,17 @@ pub fn observations(kept: KeptTable, map: &ColumnMap, law: &dyn Law) -> Result<I
         mut notes,
         warnings,
     } = kept;
-    let loaded = table.observations(map, &law.variables())?;
+    let mut loaded = table.observations(map, &law.variables())?;
+    if law.needs_unique_tokens() {
+        let u = table.unique_tokens(map)?;
+        let col = table.column_index(map.unique_name()).unwrap_or(0);
+        loaded.obs = loaded.obs.with_unique(u).map_err(|e| {
+            Error::Table(scalelab_tables::TableError::at(
+                table.location(e.index, col),
+                e.to_string(),
+            ))
+        })?;
+    }
     notes.extend(loaded.notes);
     let budgets = table
         .column_index(BUDGET_COLUMN)

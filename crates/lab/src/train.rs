@@ -34,6 +34,9 @@ pub struct TrainRequest {
     pub steps: Option<u64>,
     /// Token budget (steps = tokens / (batch · context), rounded up).
     pub tokens: Option<f64>,
+    /// A unique-token budget: the data repeats for epochs (see
+    /// `TrainConfig::unique_tokens`).
+    pub unique_tokens: Option<f64>,
     pub lr: Option<f64>,
     pub warmup_steps: Option<u64>,
     /// The schedule after the warm-up (`cosine`, `wsd`, `constant`).
@@ -118,6 +121,17 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
         }
         cfg.steps = Some(s);
         cfg.tokens = None;
+    }
+    if let Some(u) = req.unique_tokens {
+        if !(u >= 1.0 && u.is_finite() && u <= MAX_TOKENS) {
+            return Err(Error::flag(
+                "--unique-tokens",
+                format!(
+                    "--unique-tokens must be a positive number of at most {MAX_TOKENS:e}, got {u}"
+                ),
+            ));
+        }
+        cfg.unique_tokens = Some(u.round() as u64);
     }
     if let Some(t) = req.tokens {
         if !(t >= 1.0 && t.is_finite()) {
@@ -264,5 +278,19 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(e, Error::Flag { ref flag, .. } if flag == "--tokens"));
+        let cfg = build_config(&TrainRequest {
+            steps: Some(7),
+            unique_tokens: Some(4096.0),
+            ..TrainRequest::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.unique_tokens, Some(4096));
+        let e = build_config(&TrainRequest {
+            steps: Some(7),
+            unique_tokens: Some(-1.0),
+            ..TrainRequest::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, Error::Flag { ref flag, .. } if flag == "--unique-tokens"));
     }
 }

@@ -83,6 +83,7 @@ pub fn fit(
                 tokens: tokens_col,
                 flops: flops_col,
                 loss: loss_col,
+                unique: None,
             },
             filters: r#where,
             bootstrap,

@@ -51,6 +51,7 @@ pub fn isoflop(
             tokens: tokens_col,
             flops: flops_col,
             loss: loss_col,
+            unique: None,
         };
         req.run_col = run_col;
         req.window = window;

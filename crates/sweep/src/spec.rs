@@ -18,10 +18,12 @@
 //! [[runs]]                # explicit runs …
 //! params = 3e5            # target non-embedding N (shape rule) or n_layer/d_model/n_head
 //! tokens = 2e6            # or tokens_per_param, or flops (D = C/(6N))
+//! unique_tokens = 5e5     # optional: repeat 5e5 unique tokens for D/U epochs
 //!
 //! [grid]                  # … a grid (params × tokens or × tokens_per_param) …
 //! params = [1e4, 3e4, 1e5]
 //! tokens_per_param = [5, 20, 80]
+//! unique_tokens = [2e5, 1e6]   # optional: × unique-token budgets (data repeated)
 //!
 //! [design]                # … an IsoFLOP design (as `scalelab design`) …
 //! total_flops = 1e15
@@ -147,15 +149,20 @@ pub struct RunEntry {
     /// The IsoFLOP budget the run belongs to (`isoflop` groups by it); the
     /// TOML that `scalelab design --out FILE.toml` writes sets it.
     pub flops_budget: Option<f64>,
+    /// A unique-token budget: the run repeats these tokens for epochs.
+    pub unique_tokens: Option<f64>,
 }
 
-/// A grid of sizes × budgets.
+/// A grid of sizes × budgets (× unique-token budgets).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
     pub params: Vec<f64>,
     pub tokens: Option<Vec<f64>>,
     pub tokens_per_param: Option<Vec<f64>>,
+    /// Unique-token budgets: every size and budget once per value (a run
+    /// whose budget is below it trains on fresh data).
+    pub unique_tokens: Option<Vec<f64>>,
 }
 
 /// An IsoFLOP design, as `scalelab design`.
@@ -538,6 +545,7 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         budget: Option<f64>,
         seed: Option<u64>,
         lr: Option<f64>,
+        unique: Option<f64>,
         at: String,
     }
     let mut wants: Vec<Want> = Vec::new();
@@ -593,6 +601,7 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             budget,
             seed: e.seed,
             lr: e.lr,
+            unique: e.unique_tokens,
             at: where_,
         });
     }
@@ -605,6 +614,10 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             (None, None) => vec![(true, sched.tokens_per_param)],
             _ => bail!("{where_}: [grid] gives tokens or tokens_per_param, not both"),
         };
+        let uniques: Vec<Option<f64>> = match &g.unique_tokens {
+            Some(u) => u.iter().map(|u| Some(*u)).collect(),
+            None => vec![None],
+        };
         for &n in &g.params {
             let shape = shape_of(n, &where_)?;
             let ne = shape.params().non_embedding as f64;
@@ -613,15 +626,18 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
                 if !positive(tokens) {
                     bail!("{where_}: [grid] tokens must be positive, got {v}");
                 }
-                wants.push(Want {
-                    name: None,
-                    shape,
-                    tokens,
-                    budget: None,
-                    seed: None,
-                    lr: None,
-                    at: where_.clone(),
-                });
+                for &unique in &uniques {
+                    wants.push(Want {
+                        name: None,
+                        shape,
+                        tokens,
+                        budget: None,
+                        seed: None,
+                        lr: None,
+                        unique,
+                        at: where_.clone(),
+                    });
+                }
             }
         }
     }
@@ -695,6 +711,7 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             budget: budget.is_finite().then_some(budget),
             seed: None,
             lr: None,
+            unique: None,
             at: where_,
         });
     }
@@ -733,6 +750,16 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         if let Some(s) = w.seed {
             cfg.seed = s;
         }
+        if let Some(u) = w.unique {
+            if !(positive(u) && u <= MAX_TOKENS) {
+                bail!(
+                    "{}: unique_tokens must be a positive number of at most {MAX_TOKENS:e}, got {u}",
+                    w.at
+                );
+            }
+            // a budget at or above the run's tokens is fresh data
+            cfg.unique_tokens = (u < w.tokens).then_some(u.round() as u64);
+        }
         if let Some(lr) = w.lr {
             cfg.lr = lr;
         } else if let (Some(rule), false) = (sched.lr_rule, lr_explicit) {
@@ -748,12 +775,25 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         check(&cfg).map_err(|e| anyhow!("{}: run {}: {e:#}", w.at, i + 1))?;
         let name = match w.name {
             Some(n) => run_name(&n).map_err(|e| anyhow!("{}: run {}: {e}", w.at, i + 1))?,
-            None => format!(
-                "n{}-d{}",
-                short(n.non_embedding as f64),
-                short(cfg.total_steps() as f64 * (cfg.batch * cfg.context) as f64)
-            ),
+            None => {
+                let base = format!(
+                    "n{}-d{}",
+                    short(n.non_embedding as f64),
+                    short(cfg.total_steps() as f64 * (cfg.batch * cfg.context) as f64)
+                );
+                match cfg.unique_tokens {
+                    Some(u) => format!("{base}-u{}", short(u as f64)),
+                    None => base,
+                }
+            }
         };
+        if let (Some(_), Some(u)) = (&trainer, cfg.unique_tokens) {
+            bail!(
+                "{}: run {}: unique_tokens = {u} is not supported with an external [trainer] (it would be recorded but not applied); repeat data with the built-in engine",
+                w.at,
+                i + 1
+            );
+        }
         runs.push(RunPlan {
             name,
             config: cfg,
@@ -1109,5 +1149,43 @@ mod tests {
             assert!(err.contains("run 2"), "{bad:?}: {err}");
             assert!(err.contains("name"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn unique_token_budgets_repeat_the_data_per_run_and_across_a_grid() {
+        let text = "[train]\ndata = \"synth\"\ncontext = 16\nbatch = 2\n\
+                    [grid]\nparams = [2e4]\ntokens = [64000]\nunique_tokens = [8000, 1e6]\n\
+                    [[runs]]\nname = \"r\"\nn_layer = 1\nd_model = 16\nn_head = 1\ntokens = 32000\nunique_tokens = 3200\n";
+        let plan = resolve_text(text).unwrap();
+        let r = plan.runs.iter().find(|r| r.name == "r").unwrap();
+        assert_eq!(r.config.unique_tokens, Some(3200));
+        assert_eq!(r.config.steps_per_epoch(), Some(100));
+        assert!((r.config.epochs() - 10.0).abs() < 1e-12);
+        // the grid: a budget below the tokens repeats (named for it), one
+        // above them is fresh data
+        let grid: Vec<_> = plan.runs.iter().filter(|r| r.name != "r").collect();
+        assert_eq!(
+            grid.len(),
+            2,
+            "{:?}",
+            plan.runs.iter().map(|r| &r.name).collect::<Vec<_>>()
+        );
+        assert_eq!(grid[0].config.unique_tokens, Some(8000));
+        assert!(grid[0].name.ends_with("-u8e3"), "{}", grid[0].name);
+        assert_eq!(grid[1].config.unique_tokens, None);
+        assert_eq!(grid[1].config.epochs(), 1.0);
+        let bad = text.replace("unique_tokens = 3200", "unique_tokens = -1");
+        let err = format!("{:#}", resolve_text(&bad).unwrap_err());
+        assert!(
+            err.contains("unique_tokens must be a positive number"),
+            "{err}"
+        );
+        // an external trainer would not apply it: refused
+        let ext = format!("{text}[trainer]\ncommand = \"python3 t.py --config {{config}}\"\n");
+        let err = format!("{:#}", resolve_text(&ext).unwrap_err());
+        assert!(
+            err.contains("unique_tokens = 3200 is not supported"),
+            "{err}"
+        );
     }
 }

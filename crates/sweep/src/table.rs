@@ -19,7 +19,9 @@
 //!   `branch_tokens` (a branch's branch point, in tokens), `decay_tokens`
 //!   (a WSD run's decay, in tokens) and `flops_spent` (6·N·tokens this run
 //!   trained itself: a branch's `flops` is that of a full run to its D, what
-//!   a law needs, while it trains only its decay).
+//!   a law needs, while it trains only its decay), `unique_tokens` (the
+//!   distinct tokens among D: all of them unless the run's `unique_tokens`
+//!   budget limits them) and `epochs` (D over them).
 //!   A run whose status is `done` but whose results no longer read (see
 //!   [`crate::run::check_done`]) is listed `failed` with the reason.
 //! * `curves.csv`: every intermediate evaluation — `run`, `params`,
@@ -69,6 +71,8 @@ pub const RUN_COLUMNS: &[&str] = &[
     "branch_tokens",
     "decay_tokens",
     "flops_spent",
+    "unique_tokens",
+    "epochs",
 ];
 
 /// Column names of `curves.csv`.
@@ -156,8 +160,17 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
         runs.last_mut()
             .expect("row")
             .extend(schedule_cells(r, 6.0 * n * r.tokens_spent() as f64));
+        runs.last_mut().expect("row").extend(data_cells(r, tokens));
     }
     (runs, curves)
+}
+
+/// The cells of the data columns: `unique_tokens` (the distinct tokens the
+/// run trained on: all of its `tokens` unless `unique_tokens` limits them)
+/// and `epochs` over them, what `fit --law data-constrained` reads.
+fn data_cells(r: &crate::spec::RunPlan, tokens: f64) -> Vec<Cell> {
+    let unique = (r.config.unique_tokens_seen() as f64).min(tokens);
+    vec![num(unique), num(tokens / unique)]
 }
 
 /// The cells of the schedule columns (`schedule` … `flops_spent`).
@@ -268,6 +281,7 @@ fn external_rows(
     runs.last_mut()
         .expect("row")
         .extend(schedule_cells(r, 6.0 * n * tokens));
+    runs.last_mut().expect("row").extend(data_cells(r, tokens));
 }
 
 /// Writes `runs.csv`, `runs.parquet` and `curves.csv` atomically.

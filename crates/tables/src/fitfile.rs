@@ -474,6 +474,9 @@ pub struct FitColumns {
     pub flops: String,
     #[serde(default = "col_loss")]
     pub loss: String,
+    /// The unique-tokens column (a law that models repeated data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_tokens: Option<String>,
 }
 
 fn col_params() -> String {
@@ -496,6 +499,7 @@ impl Default for FitColumns {
             tokens: col_tokens(),
             flops: col_flops(),
             loss: col_loss(),
+            unique_tokens: None,
         }
     }
 }
@@ -519,6 +523,10 @@ pub struct FitInput {
     /// recorded): what `plan` measures its extrapolation against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<DataRange>,
+    /// The base fit whose Chinchilla parameters were held fixed (`fit --law
+    /// data-constrained --base FIT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_fit: Option<String>,
 }
 
 /// Smallest and largest N, D and C of the runs fitted (`input.range`); a

@@ -15,7 +15,7 @@ mod write;
 
 pub use error::{Location, TableError};
 pub use filter::Filter;
-pub use observations::{ColumnMap, Loaded};
+pub use observations::{ColumnMap, Loaded, UNIQUE_TOKENS_COLUMN};
 pub use write::{csv_string, write_csv, write_parquet};
 
 use std::path::{Path, PathBuf};

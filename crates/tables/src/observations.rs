@@ -4,15 +4,22 @@ use crate::{Table, TableError};
 use scalelab_core::data::Observations;
 use scalelab_core::laws::Variable;
 
-/// Which columns hold N, D, C and the loss. `None` means the default name
-/// (`params`, `tokens`, `flops`, `loss`); a name given explicitly must exist.
+/// Which columns hold N, D, C, the loss and the unique tokens. `None` means
+/// the default name (`params`, `tokens`, `flops`, `loss`, `unique_tokens`);
+/// a name given explicitly must exist.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ColumnMap {
     pub params: Option<String>,
     pub tokens: Option<String>,
     pub flops: Option<String>,
     pub loss: Option<String>,
+    /// Unique tokens per run (read only for a law that models repeated
+    /// data).
+    pub unique: Option<String>,
 }
+
+/// The default name of the unique-tokens column.
+pub const UNIQUE_TOKENS_COLUMN: &str = "unique_tokens";
 
 impl ColumnMap {
     fn entry(&self, v: Variable) -> (&Option<String>, &'static str) {
@@ -31,6 +38,11 @@ impl ColumnMap {
     /// The loss column name.
     pub fn loss_name(&self) -> &str {
         self.loss.as_deref().unwrap_or("loss")
+    }
+
+    /// The unique-tokens column name.
+    pub fn unique_name(&self) -> &str {
+        self.unique.as_deref().unwrap_or(UNIQUE_TOKENS_COLUMN)
     }
 }
 
@@ -140,5 +152,26 @@ impl Table {
             notes,
             lines: self.lines.clone(),
         })
+    }
+}
+
+impl Table {
+    /// Each row's unique tokens (U), for a law that models repeated data: a
+    /// positive number in every row. The error names the column (and
+    /// `--unique-col`), or the file, line and value.
+    pub fn unique_tokens(&self, map: &ColumnMap) -> Result<Vec<f64>, TableError> {
+        let name = map.unique_name();
+        if self.column_index(name).is_none() {
+            let mut e = self.require_column(name).unwrap_err();
+            e.message = match &map.unique {
+                Some(_) => format!("--unique-col {name}: {}", e.message),
+                None => format!(
+                    "{}; this law needs each run's unique tokens: name the column with --unique-col",
+                    e.message
+                ),
+            };
+            return Err(e);
+        }
+        self.positive_column(name)
     }
 }

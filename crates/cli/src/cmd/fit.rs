@@ -64,7 +64,28 @@ Examples:
 
   scalelab fit sweep/ --law chinchilla --rollout --bootstrap 200
 
-  scalelab fit runs.jsonl --law kaplan --loss-col val_loss --where 'status == "done"'"#;
+  scalelab fit runs.jsonl --law kaplan --loss-col val_loss --where 'status == "done"'
+
+Data-constrained scaling (--law data-constrained, Muennighoff et al. 2023):
+runs that repeat U unique tokens for D/U epochs. The law is Chinchilla's at
+an effective data D' and effective parameters N':
+
+  R_D = D/U_D − 1 (repetitions), U_D = min(U, D)
+  D'  = U_D + U_D·R*_D·(1 − exp(−R_D/R*_D))
+  U_N = min(N, N_opt(U_D)) (the compute-optimal size for U_D tokens)
+  R_N = N/U_N − 1,  N' = U_N + U_N·R*_N·(1 − exp(−R_N/R*_N))
+  L   = E + A/N'^α + B/D'^β
+
+It needs each run's unique tokens (a unique_tokens column, or
+--unique-col NAME). Fitted are E, A, B, α, β, R_D_star and R_N_star
+together, or with --base FIT only R_D_star and R_N_star on top of the
+Chinchilla parameters of an earlier fit. `scalelab plan --unique-tokens`
+then uses the fitted R*_D and R*_N.
+
+  scalelab fit sweep/ --law data-constrained --bootstrap 200 --out dc.json
+
+  scalelab fit runs.csv --law data-constrained --unique-col 'Unique Tokens' \
+      --base chinchilla-fit.json --bootstrap 200 --json"#;
 
 /// Arguments of `scalelab fit`.
 #[derive(clap::Args, Debug)]
@@ -78,9 +99,17 @@ pub struct Args {
     /// The law to fit: chinchilla (L = E + A/N^α + B/D^β), kaplan
     /// (L = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D), power-n|power-d|power-c
     /// (L = E + A·x^-α), broken-n|broken-d|broken-c (a smoothly broken power
-    /// law).
+    /// law), data-constrained (Chinchilla at effective parameters and data
+    /// that discount excess parameters and repeated tokens; needs a
+    /// unique-tokens column).
     #[arg(long, default_value = "chinchilla", value_parser = LAW_NAMES.to_vec())]
     pub law: String,
+
+    /// With --law data-constrained: hold E, A, B, alpha and beta fixed at
+    /// this fit file (chinchilla or data-constrained) and fit only R_D_star
+    /// and R_N_star. Example: `--base chinchilla-fit.json`.
+    #[arg(long, value_name = "FIT")]
+    pub base: Option<PathBuf>,
 
     /// Search method: varpro (variable projection, the default) or grid
     /// (L-BFGS from the law's full start grid). Laws without linear
@@ -108,6 +137,10 @@ pub struct Args {
     /// Column holding the loss (nats per token).
     #[arg(long, value_name = "COLUMN")]
     pub loss_col: Option<String>,
+    /// Column holding each run's unique tokens U (read by --law
+    /// data-constrained; default unique_tokens, as a sweep's runs.csv).
+    #[arg(long, value_name = "NAME")]
+    pub unique_col: Option<String>,
 
     /// Keep only rows that match, e.g. `--where 'loss < 3.4469'` or
     /// `--where '`Model Size` >= 1e8 and tokens < 1e11'`; repeat to combine.
@@ -183,6 +216,7 @@ impl Args {
                 tokens: self.tokens_col.clone(),
                 flops: self.flops_col.clone(),
                 loss: self.loss_col.clone(),
+                unique: self.unique_col.clone(),
             },
             filters: self.filters.clone(),
             bootstrap: self.bootstrap,
@@ -193,6 +227,7 @@ impl Args {
                 _ => None,
             },
             rollout: self.rollout,
+            base: self.base.clone(),
         }
     }
 }

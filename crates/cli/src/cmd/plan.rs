@@ -32,6 +32,9 @@ Examples:
 
   scalelab plan --fit fit.json --loss-at 7e10:1.4e12
 
+  scalelab fit runs.csv --law data-constrained --out dc.json
+  scalelab plan --fit dc.json --flops 1e21 --unique-tokens 5e9 --json
+
   scalelab plan --gpt layers=12,width=768,heads=12,context=1024,vocab=50257"#;
 
 /// Arguments of `scalelab plan` (the long help is [`HELP`]).
@@ -120,7 +123,10 @@ pub struct Args {
 
     /// Data-constrained planning (Muennighoff et al. 2023): only this many
     /// unique tokens exist; repeated epochs count as less data
-    /// (D' = U + U·R*·(1 − e^(−R/R*)), R* = 15.4). Example: `--unique-tokens 1e11`.
+    /// (D' = U + U·R*·(1 − e^(−R/R*))). A data-constrained fit (`fit --law
+    /// data-constrained`) is planned with its fitted R*_D and R*_N; any other
+    /// law with the published R*_D = 15.387756 (the output says which).
+    /// Example: `--unique-tokens 1e11`.
     #[arg(long, value_name = "TOKENS", allow_negative_numbers = true, value_parser = crate::args::positive)]
     pub unique_tokens: Option<f64>,
 
@@ -239,6 +245,16 @@ pub fn render(r: &PlanReport) -> String {
                     "            data-constrained ({:.2e} unique tokens): N {:.3e}, D {:.3e} ({} epochs), loss {:.4}\n",
                     b.unique_tokens, b.n_opt, b.d_opt, sig(b.epochs), b.loss_pred
                 ));
+                let decays = match b.r_star_n {
+                    Some(rn) => format!("R*_D = {}, R*_N = {}", sig(b.r_star), sig(rn)),
+                    None => format!("R*_D = {}", sig(b.r_star)),
+                };
+                let source = if b.r_star_source == "fit" {
+                    "fitted"
+                } else {
+                    "published, Muennighoff et al. 2023"
+                };
+                text.push_str(&format!("              {decays} ({source})\n"));
             }
             if let Some(h) = &p.hardware {
                 text.push_str(&hardware_text(h));

@@ -55,6 +55,11 @@ pub struct Args {
     /// Token budget (steps = tokens / (batch · context), rounded up).
     #[arg(long)]
     tokens: Option<f64>,
+    /// Train on only this many unique tokens: the data starts over every
+    /// U / (batch · context) steps, so the run repeats them for D/U epochs
+    /// (data-constrained training). Example: `--tokens 2e6 --unique-tokens 1e5`.
+    #[arg(long, value_name = "U")]
+    unique_tokens: Option<f64>,
     /// Peak learning rate.
     #[arg(long)]
     lr: Option<f64>,
@@ -124,6 +129,7 @@ impl Args {
             vocab: self.vocab,
             steps: self.steps,
             tokens: self.tokens,
+            unique_tokens: self.unique_tokens,
             lr: self.lr,
             warmup_steps: self.warmup_steps,
             lr_schedule: self.lr_schedule.as_deref().map(|s| {

@@ -17,11 +17,13 @@
 
 mod broken;
 mod chinchilla;
+mod data_constrained;
 mod kaplan;
 mod power;
 
 pub use broken::BrokenPowerLaw;
 pub use chinchilla::Chinchilla;
+pub use data_constrained::{DataConstrained, PUBLISHED_R_STAR_D, PUBLISHED_R_STAR_N};
 pub use kaplan::Kaplan;
 pub use power::PowerLaw;
 
@@ -95,6 +97,8 @@ pub struct LogCovariates {
     pub ln_n: f64,
     pub ln_d: f64,
     pub ln_c: f64,
+    /// ln U (NaN when the unique tokens are unknown).
+    pub ln_u: f64,
 }
 
 impl LogCovariates {
@@ -103,6 +107,7 @@ impl LogCovariates {
             ln_n: x.n.ln(),
             ln_d: x.d.ln(),
             ln_c: x.c.ln(),
+            ln_u: x.u.ln(),
         }
     }
     pub fn at(obs: &Observations, i: usize) -> Self {
@@ -110,6 +115,7 @@ impl LogCovariates {
             ln_n: obs.ln_n[i],
             ln_d: obs.ln_d[i],
             ln_c: obs.ln_c[i],
+            ln_u: obs.ln_u[i],
         }
     }
 }
@@ -133,6 +139,13 @@ pub trait Law: Send + Sync {
 
     /// The covariates the law depends on.
     fn variables(&self) -> Vec<Variable>;
+
+    /// Whether the law reads each run's unique tokens U (see
+    /// [`Observations::with_unique`]); without them it treats every run as
+    /// trained on fresh data.
+    fn needs_unique_tokens(&self) -> bool {
+        false
+    }
 
     /// Natural parameters from raw ones.
     fn to_natural(&self, raw: &[f64]) -> Vec<f64>;
@@ -248,6 +261,7 @@ pub const LAW_NAMES: &[&str] = &[
     "broken-n",
     "broken-d",
     "broken-c",
+    "data-constrained",
 ];
 
 /// Looks a law up by its command-line name.
@@ -261,6 +275,7 @@ pub fn law_by_name(name: &str) -> Option<Box<dyn Law>> {
     match name {
         "chinchilla" => Some(Box::new(Chinchilla)),
         "kaplan" => Some(Box::new(Kaplan)),
+        "data-constrained" => Some(Box::new(DataConstrained::full())),
         _ => {
             if let Some(v) = name.strip_prefix("power-").and_then(var) {
                 Some(Box::new(PowerLaw::new(v)))
@@ -373,6 +388,9 @@ pub(crate) mod test_util {
         }
         fn variables(&self) -> Vec<Variable> {
             self.0.variables()
+        }
+        fn needs_unique_tokens(&self) -> bool {
+            self.0.needs_unique_tokens()
         }
         fn to_natural(&self, raw: &[f64]) -> Vec<f64> {
             self.0.to_natural(raw)

@@ -134,6 +134,7 @@ impl Args {
                 tokens: self.tokens_col.clone(),
                 flops: self.flops_col.clone(),
                 loss: self.loss_col.clone(),
+                unique: None,
             },
             run_col: self.run_col.clone(),
             window: self.window,
