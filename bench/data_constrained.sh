@@ -5,16 +5,19 @@
 #
 #   bash bench/data_constrained.sh [SCALELAB_BINARY] [OUT_DIR]
 #
+# SIZES, TOKENS and UNIQUE (space-separated) give another grid; the binary
+# defaults to $SCALELAB_BIN, else the release build.
 # Prints params, tokens, unique_tokens, epochs and the validation loss of
 # every run (the sweep's runs.csv, which `scalelab fit --law
 # data-constrained` reads as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-${CARGO_TARGET_DIR:-target}/release/scalelab}
+BIN=${1:-${SCALELAB_BIN:-${CARGO_TARGET_DIR:-target}/release/scalelab}}
 OUT=${2:-runs/data-constrained}
 SPEC=$(mktemp --suffix .toml)
 trap 'rm -f "$SPEC"' EXIT
-cat > "$SPEC" <<'TOML'
+list() { printf '%s' "$1" | tr -s ' ' ',' ; }
+cat > "$SPEC" <<TOML
 name = "data-constrained"
 
 [train]
@@ -26,10 +29,10 @@ eval_batches = 32
 threads = 2
 
 [grid]
-params = [1e4, 5e4]
-tokens = [2e6]
+params = [$(list "${SIZES:-1e4 5e4}")]
+tokens = [$(list "${TOKENS:-2e6}")]
 # 2e6: fresh data (one epoch); 4e5: 5 epochs; 1e5: 20 epochs
-unique_tokens = [2e6, 4e5, 1e5]
+unique_tokens = [$(list "${UNIQUE:-2e6 4e5 1e5}")]
 TOML
 "$BIN" sweep "$SPEC" --out "$OUT" --jobs 1 --quiet
 python3 - "$OUT/runs.csv" <<'PY'

@@ -127,7 +127,7 @@ fn plan(block: &Block) -> Plan {
     for line in text.lines() {
         let t = line.trim_start();
         if t.starts_with("cargo build") || t.starts_with("cargo install") {
-            script.push_str(": the test runs the binary cargo built\n");
+            script.push_str(": already built\n");
             continue;
         }
         let line = line

@@ -58,7 +58,7 @@ pub struct Args {
     /// Train on only this many unique tokens: the data starts over every
     /// U / (batch · context) steps, so the run repeats them for D/U epochs
     /// (data-constrained training). Example: `--tokens 2e6 --unique-tokens 1e5`.
-    #[arg(long, value_name = "U")]
+    #[arg(long, value_name = "TOKENS")]
     unique_tokens: Option<f64>,
     /// Peak learning rate.
     #[arg(long)]
