@@ -142,13 +142,9 @@ mod tests {
     #[test]
     fn a_flag_has_one_metavar_everywhere() {
         // --out is FILE or DIR by command (checked below); import's
-        // --*-col name tracker metrics, not table columns; emerge's --items
-        // is the items.jsonl of eval (where -n/--items counts them), a
-        // spelling users and scripts rely on
+        // --*-col name tracker metrics, not table columns
         let differs = |path: &str, long: &str| {
-            long == "out"
-                || (path.starts_with("scalelab import") && long.ends_with("-col"))
-                || (path == "scalelab emerge" && long == "items")
+            long == "out" || (path.starts_with("scalelab import") && long.ends_with("-col"))
         };
         let mut seen: std::collections::BTreeMap<String, (String, String)> = Default::default();
         let mut bad = Vec::new();
@@ -272,6 +268,9 @@ mod tests {
         let long = [
             "scalelab corpus prepare",
             "scalelab corpus synth",
+            "scalelab corpus stats",
+            "scalelab corpus contamination",
+            "scalelab corpus dedup",
             "scalelab design",
             "scalelab emerge",
             "scalelab eval",

@@ -172,7 +172,7 @@ fn exact_match_jumps_while_the_per_token_probability_climbs() {
         "/nonexistent/items.jsonl",
     ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--items /nonexistent/items.jsonl"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--items-file /nonexistent/items.jsonl"));
 
     // --- multiple choice: every item's scores follow from its option
     // probabilities

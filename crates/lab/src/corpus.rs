@@ -5,7 +5,7 @@
 //! Each workflow takes a request and returns a serde report; the ones that
 //! take a while ([`prepare`], [`synth`]) report on a [`Progress`].
 
-use crate::{Error, Progress, Result};
+use crate::{Error, Progress, Result, Task};
 use anyhow::Context;
 use scalelab_corpus::contamination::{self, ContaminationReport, ItemOverlap};
 use scalelab_corpus::dedup::{self, MinHashConfig};
@@ -588,8 +588,9 @@ fn load_tokenizer(name: &str) -> Result<Tokenizer> {
     }
 }
 
-/// Documents, tokens, duplicates and unigram entropy.
-pub fn stats(req: &StatsRequest) -> Result<StatsReport> {
+/// Documents, tokens, duplicates and unigram entropy. Progress counts the
+/// documents read.
+pub fn stats(req: &StatsRequest, progress: &dyn Progress) -> Result<StatsReport> {
     if req.paths.is_empty() {
         return Err(Error::flag(
             "PATHS",
@@ -598,16 +599,19 @@ pub fn stats(req: &StatsRequest) -> Result<StatsReport> {
     }
     if req.paths.len() == 1 && is_prepared(&req.paths[0]) {
         let set = ShardSet::open(&req.paths[0])?;
+        let m = set.manifest();
+        let task = Task::begin(progress, "reading", Some(m.train_docs + m.val_docs), "docs");
         let split_stats = |split| {
             let mut b = StatsBuilder::default();
             for d in set.documents(split) {
                 b.add(&d);
+                task.inc(1);
             }
             b.finish()
         };
         let train = split_stats(Split::Train);
         let val = split_stats(Split::Val);
-        let m = set.manifest();
+        drop(task);
         return Ok(StatsReport::Prepared(Box::new(PreparedStats {
             path: req.paths[0].clone(),
             train,
@@ -620,14 +624,17 @@ pub fn stats(req: &StatsRequest) -> Result<StatsReport> {
     let mut b = StatsBuilder::default();
     let mut bytes = 0u64;
     let mut skipped = 0;
+    let task = Task::begin(progress, "reading", None, "docs");
     for p in &req.paths {
         let r = read_documents(p, &req.source, |d| {
             bytes += d.text.len() as u64;
             b.add(&tok.encode(&d.text)?);
+            task.inc(1);
             Ok(())
         })?;
         skipped += r.skipped_bad;
     }
+    drop(task);
     let s = b.finish();
     if s.documents == 0 {
         return Err(Error::failed(format!(
@@ -669,25 +676,32 @@ impl ContaminationRequest {
 }
 
 /// N-gram overlap between the items and the training data, per task and
-/// item.
-pub fn contamination(req: &ContaminationRequest) -> Result<ContaminationReport> {
+/// item. Progress counts the training documents read, then the matching.
+pub fn contamination(
+    req: &ContaminationRequest,
+    progress: &dyn Progress,
+) -> Result<ContaminationReport> {
     let items = contamination::load_items(&req.eval)?;
-    let rep = if is_prepared(&req.train) {
+    let mut texts = Vec::new();
+    if is_prepared(&req.train) {
         let set = ShardSet::open(&req.train)?;
         let tok = set.tokenizer()?;
-        let mut texts = Vec::new();
+        let task = Task::begin(progress, "reading", Some(set.manifest().train_docs), "docs");
         for d in set.documents(Split::Train) {
             texts.push(tok.decode(&d)?);
+            task.inc(1);
         }
-        contamination::check(&items, texts.into_iter(), req.n)
     } else {
-        let mut texts = Vec::new();
+        let task = Task::begin(progress, "reading", None, "docs");
         read_documents(&req.train, &req.source, |d| {
             texts.push(d.text);
+            task.inc(1);
             Ok(())
         })?;
-        contamination::check(&items, texts.into_iter(), req.n)
-    };
+    }
+    let task = Task::begin(progress, "matching n-grams", None, "");
+    let rep = contamination::check(&items, texts.into_iter(), req.n);
+    drop(task);
     Ok(rep)
 }
 
@@ -754,7 +768,8 @@ pub struct DedupReport {
 
 /// Finds exact and (unless `exact_only`) near duplicates; the first
 /// occurrence is kept. Writes the kept documents to `req.out` when given.
-pub fn dedup(req: &DedupRequest) -> Result<DedupReport> {
+/// Progress counts the documents read, then the deduplication.
+pub fn dedup(req: &DedupRequest, progress: &dyn Progress) -> Result<DedupReport> {
     check_at_most("--num-perm", req.num_perm, MAX_NUM_PERM)?;
     check_at_most("--shingle", req.shingle, MAX_SHINGLE)?;
     check_at_least_one("--num-perm", req.num_perm)?;
@@ -763,14 +778,18 @@ pub fn dedup(req: &DedupRequest) -> Result<DedupReport> {
     let mut texts = Vec::new();
     let mut origins = Vec::new();
     let mut skipped = 0;
+    let task = Task::begin(progress, "reading", None, "docs");
     for p in &req.sources {
         let r = read_documents(p, &req.source, |d| {
             texts.push(d.text);
             origins.push(d.origin);
+            task.inc(1);
             Ok(())
         })?;
         skipped += r.skipped_bad;
     }
+    drop(task);
+    let _dedup_task = Task::begin(progress, "deduplicating", None, "");
     if texts.is_empty() {
         return Err(Error::failed(format!(
             "the corpus is empty ({skipped} documents skipped for bad UTF-8/JSON)"
@@ -969,6 +988,87 @@ pub fn bench(docs: usize, dir: &Path, generate_only: bool) -> Result<Option<Benc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts the documents a workflow reports reading, per task label.
+    #[derive(Default)]
+    struct Counts(std::sync::Mutex<Vec<(String, u64)>>);
+    impl Progress for Counts {
+        fn event(&self, e: &crate::Event<'_>) {
+            let mut v = self.0.lock().unwrap();
+            match e {
+                crate::Event::Begin { label, .. } => v.push((label.to_string(), 0)),
+                crate::Event::Advance { done, .. } => {
+                    if let Some(last) = v.last_mut() {
+                        last.1 = *done;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// stats, contamination and dedup report their reading as progress
+    /// (one unit a document), then their own work.
+    #[test]
+    fn stats_contamination_and_dedup_report_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("docs.jsonl");
+        let mut text = String::new();
+        for i in 0..5 {
+            text.push_str(&format!(
+                "{{\"text\": \"document {i}: the quick brown fox jumps over the lazy dog {i}\"}}\n"
+            ));
+        }
+        std::fs::write(&src, text).unwrap();
+        let c = Counts::default();
+        stats(
+            &StatsRequest {
+                paths: vec![src.clone()],
+                tokenizer: "byte".into(),
+                source: SourceOptions::default(),
+            },
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            c.0.lock().unwrap().as_slice(),
+            &[("reading".to_string(), 5)]
+        );
+        let c = Counts::default();
+        dedup(
+            &DedupRequest {
+                sources: vec![src.clone()],
+                threshold: 0.8,
+                num_perm: 32,
+                shingle: 3,
+                exact_only: false,
+                out: None,
+                source: SourceOptions::default(),
+            },
+            &c,
+        )
+        .unwrap();
+        let v = c.0.lock().unwrap().clone();
+        assert_eq!(v[0], ("reading".to_string(), 5), "{v:?}");
+        assert_eq!(v[1].0, "deduplicating", "{v:?}");
+        let items = dir.path().join("items.jsonl");
+        std::fs::write(
+            &items,
+            tasks(&TasksRequest {
+                tasks: vec!["add:1".into()],
+                n: 2,
+                seed: 0,
+                out: None,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        let c = Counts::default();
+        contamination(&ContaminationRequest::new(&items, &src), &c).unwrap();
+        let v = c.0.lock().unwrap().clone();
+        assert_eq!(v[0], ("reading".to_string(), 5), "{v:?}");
+        assert_eq!(v[1].0, "matching n-grams", "{v:?}");
+    }
 
     #[test]
     fn tasks_are_jsonl_with_their_task_and_deterministic() {

@@ -277,7 +277,7 @@ type ItemScores = BTreeMap<(String, String, Vec<(String, String)>), Vec<f64>>;
 
 fn read_items(path: &Path, metric: &str, group_by: &[String]) -> Result<ItemScores> {
     use std::io::BufRead;
-    let f = std::fs::File::open(path).map_err(|e| Error::io("--items", path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| Error::io("--items-file", path, e))?;
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -285,7 +285,7 @@ fn read_items(path: &Path, metric: &str, group_by: &[String]) -> Result<ItemScor
     };
     let mut out = ItemScores::new();
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| Error::io("--items", path, e))?;
+        let line = line.map_err(|e| Error::io("--items-file", path, e))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -513,9 +513,9 @@ fn analyse(a: &EmergeRequest, progress: &dyn Progress) -> Result<(Vec<TaskResult
         Some(p) => {
             if run_col.is_none() {
                 return Err(Error::flag(
-                    "--items",
+                    "--items-file",
                     format!(
-                        "--items needs a `run` column in {} to match items to models (scalelab eval writes it)",
+                        "--items-file needs a `run` column in {} to match items to models (scalelab eval writes it)",
                         a.table.display()
                     ),
                 ));

@@ -299,6 +299,9 @@ struct StatsArgs {
     /// Print as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress display (it is drawn on stderr when stderr is a terminal).
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// N-gram overlap between evaluation items and training data, per task and
@@ -338,6 +341,9 @@ struct ContamArgs {
     /// Print the full per-item report as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress display (it is drawn on stderr when stderr is a terminal).
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Find exact and near (MinHash LSH) duplicates in sources; optionally
@@ -371,6 +377,9 @@ struct DedupArgs {
     /// Print as JSON.
     #[arg(long)]
     json: bool,
+    /// No progress display (it is drawn on stderr when stderr is a terminal).
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Throughput benchmark (tokenizing/sharding and MinHash) on generated
@@ -553,11 +562,15 @@ fn run_tasks(a: TasksArgs) -> Result<()> {
 }
 
 fn run_stats(a: StatsArgs) -> Result<()> {
-    let rep = corpus::stats(&corpus::StatsRequest {
-        paths: a.paths,
-        tokenizer: a.tokenizer,
-        source: a.source.options(),
-    })?;
+    let bars = Bars::new(a.json || a.quiet);
+    let rep = corpus::stats(
+        &corpus::StatsRequest {
+            paths: a.paths,
+            tokenizer: a.tokenizer,
+            source: a.source.options(),
+        },
+        &bars,
+    )?;
     match rep {
         StatsReport::Prepared(p) => {
             if a.json {
@@ -601,12 +614,16 @@ fn print_stats(name: &str, s: &corpus::CorpusStats) {
 }
 
 fn run_contamination(a: ContamArgs) -> Result<()> {
-    let rep = corpus::contamination(&corpus::ContaminationRequest {
-        eval: a.eval,
-        train: a.train,
-        n: a.n,
-        source: a.source.options(),
-    })?;
+    let bars = Bars::new(a.json || a.quiet);
+    let rep = corpus::contamination(
+        &corpus::ContaminationRequest {
+            eval: a.eval,
+            train: a.train,
+            n: a.n,
+            source: a.source.options(),
+        },
+        &bars,
+    )?;
     if a.json {
         return print_json(&rep);
     }
@@ -640,15 +657,19 @@ fn run_contamination(a: ContamArgs) -> Result<()> {
 }
 
 fn run_dedup(a: DedupArgs) -> Result<()> {
-    let rep = corpus::dedup(&corpus::DedupRequest {
-        sources: a.sources,
-        threshold: a.threshold,
-        num_perm: a.num_perm,
-        shingle: a.shingle,
-        exact_only: a.exact_only,
-        out: a.out.clone(),
-        source: a.source.options(),
-    })?;
+    let bars = Bars::new(a.json || a.quiet);
+    let rep = corpus::dedup(
+        &corpus::DedupRequest {
+            sources: a.sources,
+            threshold: a.threshold,
+            num_perm: a.num_perm,
+            shingle: a.shingle,
+            exact_only: a.exact_only,
+            out: a.out.clone(),
+            source: a.source.options(),
+        },
+        &bars,
+    )?;
     if a.json {
         return print_json(&rep);
     }

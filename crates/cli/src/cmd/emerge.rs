@@ -97,8 +97,9 @@ pub struct Args {
     pub max_jump_share: f64,
     /// Per-item results (`items.jsonl` of `scalelab eval`): the threshold's
     /// interval then comes from resampling each model's items (matched by
-    /// the table's `run` column) instead of from standard errors.
-    #[arg(long, value_name = "FILE")]
+    /// the table's `run` column) instead of from standard errors. (The old
+    /// spelling `--items` still works; it counts items in eval.)
+    #[arg(long = "items-file", alias = "items", value_name = "FILE")]
     pub items: Option<PathBuf>,
     /// Bootstrap resamples of the threshold. The default, 400, is below
     /// `isoflop`'s 1000: each resample refits the nonlinear curves of every
