@@ -10,7 +10,8 @@
 # / 4 layers / 8 heads; 1 and 2 threads. tokens/s is the median over the
 # timed steps after warm-up, on random tokens, for both. Each case runs the
 # two alternately ROUNDS times (default 2) and keeps each one's best median,
-# which damps the noise of a shared machine.
+# which damps the noise of a shared machine. CASES ("LAYERS D_MODEL HEADS
+# STEPS", separated by ";") and THREADS replace the cases and thread counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -26,10 +27,11 @@ fi
 field() { "$PYTHON" -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 
 printf '%-16s %3s %12s %12s %7s %9s %8s %8s %7s\n' case thr "scalelab" "pytorch" ratio "GFLOP/s" "RSS MiB" "pt MiB" "mem"
-for shape in "2 64 4 40" "4 256 8 12"; do
+IFS=';' read -r -a SHAPES <<< "${CASES:-2 64 4 40;4 256 8 12}"
+for shape in "${SHAPES[@]}"; do
   set -- $shape
   L=$1; D=$2; H=$3; STEPS=$4
-  for TH in 1 2; do
+  for TH in ${THREADS:-1 2}; do
     best_s=0; best_p=0; gf=0; rss=0; prss=0
     for _ in $(seq "$ROUNDS"); do
       S=$("$BIN" train --n-layer "$L" --d-model "$D" --n-head "$H" --context 128 --batch 16 \

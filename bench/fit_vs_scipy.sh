@@ -25,6 +25,8 @@
 #              too (--centred; default 0, the plain method of the issue's
 #              reference), to see how much of the ratio that change accounts for.
 #   BOOTSTRAP  resamples (default 4000); SEED bootstrap seed (default 0).
+#   STARTS     the scipy side uses only the first STARTS grid starts (a quick
+#              smoke run; the timings then compare unlike work).
 # The two sides draw different resamples (ChaCha8 vs numpy's PCG64), so their
 # bootstrap SEs agree only to Monte-Carlo error (a few per cent at 4000).
 set -euo pipefail
@@ -86,7 +88,7 @@ done
 echo "== scipy reference, single-threaded (tol $TOL)" >&2
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
   "$PYTHON" bench/fit_scipy_reference.py "$CSV" --loss-below "$CUT" --tol "$TOL" "${CENTRED_FLAG[@]}" \
-  --bootstrap "$BOOTSTRAP" --seed "$SEED" --json >"$TMP/scipy.json"
+  ${STARTS:+--starts-limit "$STARTS"} --bootstrap "$BOOTSTRAP" --seed "$SEED" --json >"$TMP/scipy.json"
 
 "$PYTHON" - "$TMP/scalelab_1.json" "$TMP/scalelab_2.json" "$TMP/scipy.json" "$CSV" "$CUT" <<'PY'
 import json

@@ -92,31 +92,7 @@ fn varpro_fit_reproduces_epoch() {
     check_epoch_optimum(&r);
 }
 
-#[test]
-#[ignore]
-fn kernel_speed() {
-    use scalelab_core::laws::Law;
-    let Some(obs) = epoch_points() else { return };
-    let raw = [0.6, 6.2, 7.7, 0.35, 0.37];
-    let mut g = [0.0; 5];
-    let robust = scalelab_core::robust::Robust::default();
-    let t = std::time::Instant::now();
-    let mut s = 0.0;
-    for _ in 0..100_000 {
-        s += Chinchilla.objective(&raw, &obs, None, robust, &mut g);
-    }
-    eprintln!(
-        "kernel: {:?} per eval ({s}) simd={}",
-        t.elapsed() / 100_000,
-        scalelab_core::kernels::simd_level()
-    );
-    let generic = scalelab_core::laws::PowerLaw::new(scalelab_core::laws::Variable::N);
-    let t = std::time::Instant::now();
-    for _ in 0..10_000 {
-        s += generic.objective(&raw[..3], &obs, None, robust, &mut g[..3]);
-    }
-    eprintln!("generic power: {:?} per eval ({s})", t.elapsed() / 10_000);
-}
+// The objective's speed is measured by `cargo bench -p scalelab-core --bench kernel`.
 
 #[test]
 fn bootstrap_matches_epoch_standard_errors() {
