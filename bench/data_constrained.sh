@@ -24,16 +24,18 @@ SPEC=$(mktemp --suffix .toml)
 FRESH_SPEC=$(mktemp --suffix .toml)
 trap 'rm -f "$SPEC" "$FRESH_SPEC"' EXIT
 list() { printf '%s' "$1" | tr -s ' ' ',' ; }
-cat > "$SPEC" <<TOML
-name = "data-constrained"
-
-[train]
+# the settings of bench/corpus_synth_curves.sh, shared by both sweeps
+TRAIN='[train]
 data = "synth"
 context = 64
 batch = 32
 lr = 3e-3
 eval_batches = 32
-threads = 2
+threads = 2'
+cat > "$SPEC" <<TOML
+name = "data-constrained"
+
+$TRAIN
 
 [grid]
 params = [$(list "${SIZES:-1e4 5e4}")]
@@ -54,13 +56,7 @@ if [ "${FRESH:-0}" = 1 ]; then
   cat > "$FRESH_SPEC" <<TOML
 name = "data-constrained-fresh"
 
-[train]
-data = "synth"
-context = 64
-batch = 32
-lr = 3e-3
-eval_batches = 32
-threads = 2
+$TRAIN
 
 [grid]
 params = [$(list "${FRESH_SIZES:-1e4 5e4 2.5e5}")]

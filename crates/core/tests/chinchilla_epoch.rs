@@ -3,51 +3,10 @@
 //!
 //! The points are in the repository's `data/chinchilla_epoch_svg`.
 
-use scalelab_core::data::Observations;
 use scalelab_core::fit::{fit_law, FitOptions, Method};
 use scalelab_core::laws::Chinchilla;
-use std::path::PathBuf;
 
-fn shared_csv() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
-    assert!(
-        p.exists(),
-        "{} is missing (the repository carries it)",
-        p.display()
-    );
-    Some(p)
-}
-
-/// Reads the 245 points and keeps the 240 the replication keeps
-/// (loss below the 5th-largest), with D = C / (6N).
-fn epoch_points() -> Option<Observations> {
-    let text = std::fs::read_to_string(shared_csv()?).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (cn, cc, cl) = (col("Model Size"), col("Training FLOP"), col("loss"));
-    let rows: Vec<(f64, f64, f64)> = lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (
-                f[cn].parse().unwrap(),
-                f[cc].parse().unwrap(),
-                f[cl].parse().unwrap(),
-            )
-        })
-        .collect();
-    let mut losses: Vec<f64> = rows.iter().map(|r| r.2).collect();
-    losses.sort_by(|a, b| b.total_cmp(a));
-    let cut = losses[4];
-    let kept: Vec<_> = rows.into_iter().filter(|r| r.2 < cut).collect();
-    assert_eq!(kept.len(), 240);
-    let n: Vec<f64> = kept.iter().map(|r| r.0).collect();
-    let c: Vec<f64> = kept.iter().map(|r| r.1).collect();
-    let d: Vec<f64> = kept.iter().map(|r| r.1 / (6.0 * r.0)).collect();
-    let l: Vec<f64> = kept.iter().map(|r| r.2).collect();
-    Some(Observations::new(n, d, c, l).unwrap())
-}
+mod epoch;
 
 fn check_epoch_optimum(r: &scalelab_core::fit::FitResult) {
     let rel = |name: &str, want: f64| (r.param(name).unwrap() - want).abs() / want;
@@ -66,7 +25,7 @@ fn check_epoch_optimum(r: &scalelab_core::fit::FitResult) {
 
 #[test]
 fn grid_fit_reproduces_epoch() {
-    let Some(obs) = epoch_points() else { return };
+    let obs = epoch::points();
     let t = std::time::Instant::now();
     let opts = FitOptions {
         method: Method::Grid,
@@ -85,7 +44,7 @@ fn grid_fit_reproduces_epoch() {
 
 #[test]
 fn varpro_fit_reproduces_epoch() {
-    let Some(obs) = epoch_points() else { return };
+    let obs = epoch::points();
     let t = std::time::Instant::now();
     let r = fit_law(&Chinchilla, &obs, &FitOptions::default()).unwrap();
     eprintln!("varpro: {:?} in {:?}", r, t.elapsed());
@@ -97,7 +56,7 @@ fn varpro_fit_reproduces_epoch() {
 #[test]
 fn bootstrap_matches_epoch_standard_errors() {
     use scalelab_core::bootstrap::{bootstrap, BootstrapOptions};
-    let Some(obs) = epoch_points() else { return };
+    let obs = epoch::points();
     let fit = fit_law(&Chinchilla, &obs, &FitOptions::default()).unwrap();
     let t = std::time::Instant::now();
     let opts = BootstrapOptions {
