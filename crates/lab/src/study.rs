@@ -575,10 +575,13 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
 
     // ---- verification -----------------------------------------------------
     let verification = if settings.verify {
+        // the largest budget of an IsoFLOP design; otherwise the largest
+        // compute at which a pilot's final loss was measured (a WSD
+        // ladder's longest branch, not its stable phase)
         let largest = budgets
             .last()
             .copied()
-            .unwrap_or_else(|| flops.iter().copied().fold(0.0, f64::max));
+            .unwrap_or_else(|| largest_point_flops(&table).unwrap_or(0.0));
         let v = run_verification(
             &VerifyInput {
                 out,
@@ -826,6 +829,26 @@ pub fn study(req: &StudyRequest, progress: &dyn Progress) -> Result<StudyOutcome
     })
 }
 
+/// The largest `flops` (6ND) of a finished end-of-training row of a runs
+/// table (a WSD ladder's stable-phase rows left out), if any.
+fn largest_point_flops(table: &Table) -> Option<f64> {
+    let c = table.column_index("flops")?;
+    let status = table.column_index("status");
+    let sched = table.column_index("schedule");
+    table
+        .rows
+        .iter()
+        .filter(|r| status.is_none_or(|k| r[k].display() == "done"))
+        .filter(|r| sched.is_none_or(|k| r[k].display() != "stable"))
+        .filter_map(|r| match &r[c] {
+            scalelab_tables::Cell::Num(v) => Some(*v),
+            scalelab_tables::Cell::Str(s) => s.trim().parse::<f64>().ok(),
+            scalelab_tables::Cell::Null => None,
+        })
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .reduce(f64::max)
+}
+
 /// What the verification stage works from.
 struct VerifyInput<'a> {
     out: &'a Path,
@@ -897,6 +920,11 @@ fn run_verification(v: &VerifyInput<'_>, progress: &dyn Progress) -> Result<Veri
         if let Some(t) = doc.get(key) {
             vf.insert(key.into(), t.clone());
         }
+    }
+    // A WSD ladder's verification runs are plain WSD runs to their D (a
+    // branch is bit for bit such a run): no cooldown branches of their own.
+    if let Some(toml::Value::Table(schedule)) = vf.get_mut("schedule") {
+        schedule.remove("branches");
     }
     // A relative data path was relative to the study file.
     if let Some(toml::Value::Table(train)) = vf.get_mut("train") {
@@ -1118,6 +1146,37 @@ fn write_report(dir: &Path, command: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ladders_largest_pilot_is_its_longest_branch_not_its_stable_phase() {
+        use scalelab_tables::{Cell, Format};
+        let row = |status: &str, schedule: &str, flops: f64| {
+            vec![
+                Cell::Str(status.into()),
+                Cell::Str(schedule.into()),
+                Cell::Num(flops),
+            ]
+        };
+        let table = Table {
+            path: PathBuf::from("runs.csv"),
+            format: Format::Csv,
+            columns: vec!["status".into(), "schedule".into(), "flops".into()],
+            rows: vec![
+                row("done", "stable", 9e12),
+                row("done", "wsd", 2e12),
+                row("done", "wsd", 4e12),
+                row("failed", "wsd", 8e12),
+            ],
+            lines: vec![2, 3, 4, 5],
+        };
+        assert_eq!(largest_point_flops(&table), Some(4e12));
+        let none = Table {
+            rows: vec![row("done", "stable", 9e12)],
+            lines: vec![2],
+            ..table
+        };
+        assert_eq!(largest_point_flops(&none), None);
+    }
 
     fn settings(extra: &str) -> std::result::Result<(), String> {
         let s: StudySettings = toml::from_str(extra).map_err(|e| e.to_string())?;
