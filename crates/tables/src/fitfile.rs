@@ -765,15 +765,21 @@ impl<W> FitReport<W> {
         }
         let mut draws = Vec::with_capacity(self.draws().len());
         for (i, row) in self.draws().iter().enumerate() {
-            let numbers = row.iter().filter(|x| !x.is_nan()).count();
-            if numbers != params.len() || row.len() != params.len() {
+            if row.len() != params.len() {
                 return Err(format!(
-                    "bootstrap draw {i} has {numbers} numbers, law `{}` has {} parameters",
+                    "bootstrap draw {i} has {} numbers, law `{}` has {} parameters",
+                    row.len(),
                     self.law,
                     params.len()
                 ));
             }
-            draws.push(row.clone());
+            // A resample that ran off to an infinite coefficient (a
+            // degenerate draw, counted in `bootstrap.degenerate`) is written
+            // with `null` for that parameter: JSON has no infinity. Such a
+            // draw predicts nothing, so it is left out of what the file gives.
+            if row.iter().all(|x| x.is_finite()) {
+                draws.push(row.clone());
+            }
         }
         Ok((law, params, draws))
     }
@@ -986,6 +992,14 @@ mod tests {
         v["bootstrap"]["draws"] = json!([[1.0, 2.0]]);
         let e = parse_fit(&v, "f").err().unwrap().to_string();
         assert!(e.contains("bootstrap draw 0 has 2 numbers"), "{e}");
+        // a degenerate draw written with null (an infinite coefficient) is
+        // left out, the others kept
+        let mut v = chinchilla();
+        let good = v["bootstrap"]["draws"][0].clone();
+        let mut bad = good.clone();
+        bad[1] = serde_json::Value::Null;
+        v["bootstrap"]["draws"] = json!([good, bad, good]);
+        assert_eq!(parse_fit(&v, "f").unwrap().draws.len(), 2);
     }
 
     #[test]
