@@ -1,5 +1,5 @@
 """Every Python example of README.md and docs/*.md runs, so that examples
-cannot rot (the shell examples run in crates/cli/tests/examples.rs).
+cannot rot (the shell examples run in crates/cli/tests/integration/examples.rs).
 
 Each document's ```python blocks run in order in one namespace, and its
 ```bash blocks marked `<!-- examples: python -->` run with this

@@ -3,23 +3,9 @@
 //! message naming the flag (or the file and line of a sweep key) and the
 //! bound, and never a panic, a hang or unbounded memory.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use crate::util::*;
+
 use std::time::{Duration, Instant};
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-bounds-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Runs `args`, which must fail quickly with every needle in stderr.
 fn refused(args: &[&str], needles: &[&str]) {

@@ -31,6 +31,8 @@
 //!
 //! ```python blocks run in the Python suite, with the same comments.
 
+use crate::util::*;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -139,21 +141,9 @@ fn plan(block: &Block) -> Plan {
     Plan::Run(script)
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 /// A scratch directory with links to the repository's top-level entries.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "scalelab-examples-{}-{}",
-        std::process::id(),
-        name.replace('/', "_")
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = tmpdir(&format!("examples-{}", name.replace('/', "_")));
     std::fs::create_dir_all(dir.join(".bin")).unwrap();
     for entry in std::fs::read_dir(repo()).unwrap() {
         let entry = entry.unwrap();
@@ -164,7 +154,7 @@ fn scratch(name: &str) -> PathBuf {
         }
         std::os::unix::fs::symlink(entry.path(), dir.join(&name)).unwrap();
     }
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_scalelab"), dir.join(".bin/scalelab")).unwrap();
+    std::os::unix::fs::symlink(bin(), dir.join(".bin/scalelab")).unwrap();
     // `python3` in a block, and `venv/` (the environment the benchmarks'
     // instructions make), are the test suite's Python environment when it
     // has one (scripts/test.sh installs torch, scipy, datasketch, ...).
@@ -245,7 +235,7 @@ fn run_document(doc: &str) -> Vec<String> {
             .arg(&file)
             .current_dir(&dir)
             .env("PATH", &path_var)
-            .env("SCALELAB_BIN", env!("CARGO_BIN_EXE_scalelab"))
+            .env("SCALELAB_BIN", bin())
             .output()
             .expect("bash and timeout (coreutils) are needed");
         let secs = t0.elapsed().as_secs_f64();

@@ -4,46 +4,10 @@
 //! (`corpus tasks --n`, `corpus contamination -n`) and `isoflop --group-by`
 //! with several columns.
 
+use crate::util::*;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-json-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn ok(args: &[&str]) -> Output {
-    let o = scalelab(args);
-    assert!(
-        o.status.success(),
-        "scalelab {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-/// The one JSON object a command printed on stdout.
-fn json(args: &[&str]) -> Value {
-    let o = ok(args);
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "scalelab {}: stdout is not one JSON object ({e}):\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stdout)
-        )
-    })
-}
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -53,7 +17,7 @@ fn s(p: &Path) -> String {
 fn eval_json_names_the_files_and_counts_the_items() {
     let d = tmpdir("eval");
     let run = d.join("r0");
-    ok(&[
+    run_ok(&[
         "train",
         "--data",
         "random",
@@ -112,7 +76,7 @@ fn eval_json_names_the_files_and_counts_the_items() {
         assert!((0.0..=1.0).contains(&x));
     }
     // without --json: the table on stdout, not JSON
-    let o = ok(&[
+    let o = run_ok(&[
         "eval",
         &s(&run),
         "--tasks",
@@ -150,7 +114,7 @@ fn report_and_plot_json_describe_the_file_written() {
     let d = tmpdir("report");
     let runs = runs_csv(&d);
     let fit = d.join("fit.json");
-    ok(&["fit", &s(&runs), "-o", &s(&fit), "--quiet"]);
+    run_ok(&["fit", &s(&runs), "-o", &s(&fit), "--quiet"]);
 
     let page = d.join("page.html");
     let v = json(&["report", &s(&fit), &s(&runs), "-o", &s(&page), "--json"]);
@@ -183,7 +147,7 @@ fn report_and_plot_json_describe_the_file_written() {
         );
     }
     // without --json, stdout stays empty (the line goes to stderr)
-    let o = ok(&["plot", "loss-c", &s(&runs), "-o", &s(&d.join("x.svg"))]);
+    let o = run_ok(&["plot", "loss-c", &s(&runs), "-o", &s(&d.join("x.svg"))]);
     assert!(o.stdout.is_empty());
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -218,9 +182,9 @@ fn corpus_tasks_json_and_the_old_spellings() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--out"));
 
     // `--n` (the old spelling of --items) still works, to stdout
-    let o = ok(&["corpus", "tasks", "add:1", "--n", "2"]);
+    let o = run_ok(&["corpus", "tasks", "add:1", "--n", "2"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
-    let o = ok(&["corpus", "tasks", "add:1", "--items", "3"]);
+    let o = run_ok(&["corpus", "tasks", "add:1", "--items", "3"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
 
     // contamination: --ngram, and the old -n and --n, mean the same

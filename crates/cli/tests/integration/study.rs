@@ -3,6 +3,8 @@
 //! backtest and the comparison with the known entropy rate all land in the
 //! output directory, and a re-run resumes instead of retraining.
 
+use crate::util::*;
+
 use std::process::Command;
 
 const STUDY: &str = r#"
@@ -29,14 +31,12 @@ bootstrap = 50
 
 #[test]
 fn tiny_study_runs_the_whole_loop() {
-    let root = std::env::temp_dir().join(format!("scalelab-study-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("study");
     let f = root.join("study.toml");
     std::fs::write(&f, STUDY).unwrap();
     let out = root.join("out");
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        Command::new(bin())
             .args([
                 "study",
                 &f.display().to_string(),
@@ -142,7 +142,7 @@ fn tiny_study_runs_the_whole_loop() {
 
 #[test]
 fn default_study_file_is_printed_and_valid() {
-    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+    let o = Command::new(bin())
         .args(["study", "--print-default"])
         .output()
         .unwrap();
@@ -150,11 +150,10 @@ fn default_study_file_is_printed_and_valid() {
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("[design]") && text.contains("[study]"));
     // and it resolves: the sweep's dry run lists its runs
-    let dir = std::env::temp_dir().join(format!("scalelab-study-default-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("study-default");
     let f = dir.join("default.toml");
     std::fs::write(&f, &text).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+    let o = Command::new(bin())
         .args([
             "sweep",
             &f.display().to_string(),
@@ -178,14 +177,12 @@ fn verify_study() -> String {
 
 #[test]
 fn tiny_study_verifies_the_recommended_model() {
-    let root = std::env::temp_dir().join(format!("scalelab-study-verify-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("study-verify");
     let f = root.join("study.toml");
     std::fs::write(&f, verify_study()).unwrap();
     let out = root.join("out");
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        Command::new(bin())
             .args([
                 "study",
                 &f.display().to_string(),
@@ -310,8 +307,7 @@ fn tiny_study_verifies_the_recommended_model() {
 
 #[test]
 fn bad_verify_settings_are_refused_before_any_run() {
-    let root =
-        std::env::temp_dir().join(format!("scalelab-study-badverify-{}", std::process::id()));
+    let root = tmpdir("study-badverify");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     for (bad, want) in [
@@ -336,7 +332,7 @@ fn bad_verify_settings_are_refused_before_any_run() {
         let f = root.join("study.toml");
         std::fs::write(&f, &bad).unwrap();
         let out = root.join("out");
-        let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        let o = Command::new(bin())
             .args([
                 "study",
                 &f.display().to_string(),
@@ -370,9 +366,7 @@ fn bad_verify_settings_are_refused_before_any_run() {
 /// stable phase).
 #[test]
 fn a_wsd_ladder_study_counts_spent_compute_and_fits_branches_only() {
-    let root = std::env::temp_dir().join(format!("scalelab-study-wsd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("study-wsd");
     let f = root.join("study.toml");
     let text = STUDY.replace(
         "checkpoints = 2",
@@ -380,7 +374,7 @@ fn a_wsd_ladder_study_counts_spent_compute_and_fits_branches_only() {
     );
     std::fs::write(&f, text).unwrap();
     let out = root.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+    let o = Command::new(bin())
         .args([
             "study",
             &f.display().to_string(),

@@ -7,19 +7,10 @@
 //! Without chromium the browser checks say that they skipped, except with
 //! CI=true, where they fail.
 
+use crate::util::*;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn scalelab(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &std::process::Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
 
 fn chromium() -> Option<&'static str> {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
@@ -47,12 +38,10 @@ fn artifacts() -> PathBuf {
 /// Loads the page headless; returns (rendered DOM, chromium's log).
 fn load(browser: &str, page: &Path, shot: &Path) -> (String, String) {
     // one profile directory per page: chromium refuses a profile in use
-    let tmp = std::env::temp_dir().join(format!(
-        "scalelab-chromium-{}-{}",
-        std::process::id(),
+    let tmp = tmpdir(&format!(
+        "chromium-{}",
         shot.file_stem().unwrap().to_string_lossy()
     ));
-    std::fs::create_dir_all(&tmp).unwrap();
     let netlog = tmp.join("netlog.json");
     let url = format!("file://{}", page.canonicalize().unwrap().display());
     let common = |extra: &[String]| {
@@ -181,9 +170,7 @@ bootstrap = 60
 
 #[test]
 fn study_report_renders_in_a_browser() {
-    let root = std::env::temp_dir().join(format!("scalelab-report-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("report");
     let f = root.join("study.toml");
     std::fs::write(&f, STUDY).unwrap();
     let out = root.join("study");
@@ -261,8 +248,7 @@ fn chinchilla_report_renders_in_a_browser() {
         "{} is missing (the repository carries it)",
         csv.display()
     );
-    let root = std::env::temp_dir().join(format!("scalelab-report-chin-{}", std::process::id()));
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("report-chin");
     let fit = root.join("fit.json");
     ok(&scalelab(&[
         "fit",
@@ -319,8 +305,7 @@ fn abilities_report_renders_in_a_browser() {
         "{} is missing (the repository carries it)",
         csv.display()
     );
-    let root = std::env::temp_dir().join(format!("scalelab-report-emerge-{}", std::process::id()));
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("report-emerge");
     let e = root.join("emerge.json");
     ok(&scalelab(&[
         "emerge",
@@ -375,8 +360,7 @@ fn abilities_report_renders_in_a_browser() {
 
 #[test]
 fn a_broken_fit_file_is_refused_with_its_name_not_ignored() {
-    let root = std::env::temp_dir().join(format!("scalelab-report-badfit-{}", std::process::id()));
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("report-badfit");
     let fit = root.join("fit.json");
     // the right schema, but a parameter missing
     std::fs::write(

@@ -2,9 +2,7 @@
 //! against an independent brute-force search, intervals from bootstrap draws,
 //! the inverse questions, the GPT FLOP calculator and bad input.
 
-use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use crate::util::*;
 
 // Besiroglu et al. (2024, Epoch AI) refit of Hoffmann et al.'s Approach 3.
 const E: f64 = 1.8172185988887535;
@@ -12,21 +10,6 @@ const A: f64 = 477.8272758487169;
 const B: f64 = 2143.4045962972104;
 const ALPHA: f64 = 0.34731073691009107;
 const BETA: f64 = 0.3671721277902221;
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn tmp(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scalelab-plan-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn epoch_fit(draws: Option<&[[f64; 5]]>) -> String {
     let boot = match draws {
@@ -42,15 +25,6 @@ fn epoch_fit(draws: Option<&[[f64; 5]]>) -> String {
             "param_names": ["E","A","B","alpha","beta"],
             "params": {{"E": {E:?}, "A": {A:?}, "B": {B:?}, "alpha": {ALPHA:?}, "beta": {BETA:?}}}{boot}}}"#
     )
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "scalelab failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }
 
 fn loss(n: f64, d: f64) -> f64 {
@@ -80,7 +54,7 @@ fn brute_force_n(c: f64) -> f64 {
 
 #[test]
 fn epoch_fit_closed_form_matches_references_and_brute_force() {
-    let fit = tmp("epoch.json", &epoch_fit(None));
+    let fit = tmp_file("epoch.json", &epoch_fit(None));
     let out = scalelab(&[
         "plan",
         "--fit",
@@ -128,7 +102,7 @@ fn epoch_fit_closed_form_matches_references_and_brute_force() {
 fn numerical_convention_plans_agree_with_closed_form_under_6n() {
     // The Hoffmann convention costs more per token, so fewer tokens fit a
     // budget: D_opt must drop and the table must say which convention.
-    let fit = tmp("epoch_conv.json", &epoch_fit(None));
+    let fit = tmp_file("epoch_conv.json", &epoch_fit(None));
     let f = fit.to_str().unwrap();
     let v = json_of(&scalelab(&[
         "plan",
@@ -177,7 +151,7 @@ fn bootstrap_draws_give_intervals() {
             ]
         })
         .collect();
-    let fit = tmp("epoch_boot.json", &epoch_fit(Some(&draws)));
+    let fit = tmp_file("epoch_boot.json", &epoch_fit(Some(&draws)));
     let v = json_of(&scalelab(&[
         "plan",
         "--fit",
@@ -204,7 +178,7 @@ fn bootstrap_draws_give_intervals() {
 
 #[test]
 fn budget_for_target_loss_inverts_the_plan() {
-    let fit = tmp("epoch_inv.json", &epoch_fit(None));
+    let fit = tmp_file("epoch_inv.json", &epoch_fit(None));
     let f = fit.to_str().unwrap();
     let v = json_of(&scalelab(&[
         "plan", "--fit", f, "--flops", "3e22", "--json",
@@ -298,7 +272,7 @@ fn gpt_calculator_matches_hand_counts() {
 
 #[test]
 fn hardware_translation_reports_time_and_memory() {
-    let fit = tmp("epoch_hw.json", &epoch_fit(None));
+    let fit = tmp_file("epoch_hw.json", &epoch_fit(None));
     let v = json_of(&scalelab(&[
         "plan",
         "--fit",
@@ -346,14 +320,14 @@ fn bad_input_gives_clear_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
         String::from_utf8_lossy(&out.stderr).to_string()
     };
-    let fit = tmp("epoch_bad.json", &epoch_fit(None));
+    let fit = tmp_file("epoch_bad.json", &epoch_fit(None));
     let f = fit.to_str().unwrap();
     let e = run(&["plan", "--fit", f, "--flops", "-1e21"]);
     assert!(e.contains("--flops") && e.contains("positive"), "{e}");
     let e = run(&["plan", "--fit", f, "--flops", "lots"]);
     assert!(e.contains("--flops") && e.contains("not a number"), "{e}");
     // A fit of a law without a trade-off.
-    let power = tmp(
+    let power = tmp_file(
         "power.json",
         r#"{"schema": "scalelab.fit/1", "law": "power-n", "params": {"E": 1.7, "A": 400.0, "alpha": 0.34}}"#,
     );
@@ -363,7 +337,7 @@ fn bad_input_gives_clear_errors() {
         "{e}"
     );
     // Another file altogether.
-    let other = tmp(
+    let other = tmp_file(
         "other.json",
         r#"{"schema": "scalelab.sweep/1", "runs": []}"#,
     );
@@ -373,7 +347,7 @@ fn bad_input_gives_clear_errors() {
         "{e}"
     );
     // Missing parameter.
-    let missing = tmp(
+    let missing = tmp_file(
         "missing.json",
         r#"{"schema": "scalelab.fit/1", "law": "chinchilla", "params": {"E": 1.7, "A": 400.0}}"#,
     );
@@ -416,7 +390,7 @@ fn fit_with_range(a: f64, b: f64, alpha: f64, beta: f64, largest: f64) -> String
 
 #[test]
 fn a_plan_beyond_the_fit_says_how_many_decades() {
-    let fit = tmp("ranged.json", &fit_with_range(A, B, ALPHA, BETA, 1e17));
+    let fit = tmp_file("ranged.json", &fit_with_range(A, B, ALPHA, BETA, 1e17));
     let fit = fit.to_str().unwrap();
     // 3e19 is log10(300) = 2.48 decades beyond 1e17
     let v = json_of(&scalelab(&[
@@ -461,7 +435,7 @@ fn a_small_tokens_per_param_keeps_its_digits() {
     let (alpha, beta) = (0.35f64, 0.35f64);
     let b = 1000.0;
     let a = b / 0.03f64.powf((alpha + beta) / 2.0);
-    let fit = tmp("tpp.json", &fit_with_range(a, b, alpha, beta, 1e20));
+    let fit = tmp_file("tpp.json", &fit_with_range(a, b, alpha, beta, 1e20));
     let fit = fit.to_str().unwrap();
     let v = json_of(&scalelab(&[
         "plan", "--fit", fit, "--flops", "1e18", "--json",
@@ -515,7 +489,7 @@ fn prediction_intervals_contain_confidence_intervals() {
         "{}, \"residuals\": {{\"rmse\": 0.03, \"scatter\": 0.012}}}}",
         text.trim_end().strip_suffix('}').unwrap()
     );
-    let fit = tmp("epoch_scatter.json", &with_scatter);
+    let fit = tmp_file("epoch_scatter.json", &with_scatter);
     let args = [
         "plan",
         "--fit",
@@ -547,7 +521,7 @@ fn prediction_intervals_contain_confidence_intervals() {
 
     // A fit file without scatter uses its rmse; without either, no PI.
     let rmse_only = with_scatter.replace(", \"scatter\": 0.012", "");
-    let fit = tmp("epoch_rmse.json", &rmse_only);
+    let fit = tmp_file("epoch_rmse.json", &rmse_only);
     let v = json_of(&scalelab(&[
         "plan",
         "--fit",
@@ -559,7 +533,7 @@ fn prediction_intervals_contain_confidence_intervals() {
     let pi = v["points"][0]["loss_pi95"].as_array().unwrap();
     let l = v["points"][0]["loss_pred"].as_f64().unwrap();
     assert!(pi[1].as_f64().unwrap() / l >= (1.96f64 * 0.03).exp() - 1e-9);
-    let fit = tmp("epoch_plain.json", &text);
+    let fit = tmp_file("epoch_plain.json", &text);
     let v = json_of(&scalelab(&[
         "plan",
         "--fit",

@@ -4,44 +4,11 @@
 //! corrupt checkpoint or corrupt results of a finished run fail the run (exit
 //! status 3) and `--retry-failed` restarts it from scratch.
 
-use std::path::{Path, PathBuf};
+use crate::util::*;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_scalelab")
-}
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-sweep-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "scalelab failed:\n{}", stderr(o));
-}
-
-fn fails_with(o: &Output, needles: &[&str]) {
-    assert!(!o.status.success(), "expected failure:\n{}", stderr(o));
-    let e = stderr(o);
-    for n in needles {
-        assert!(e.contains(n), "stderr lacks {n:?}:\n{e}");
-    }
-    assert!(!e.contains("panicked"), "{e}");
-}
 
 /// Four small runs on the synthetic language, checkpointing often.
 const SWEEP: &str = r#"
@@ -68,16 +35,6 @@ d_model = 32
 n_head = 2
 tokens = 1e5
 "#;
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn any_checkpoint(dir: &Path) -> bool {
     std::fs::read_dir(dir.join("runs"))

@@ -6,39 +6,14 @@
 //! whole sweep mid-run and a re-run give the table of an uninterrupted
 //! sweep; placeholders are checked before anything runs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use crate::util::*;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_scalelab")
-}
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn toy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/toy_trainer.py")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-trainer-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn scalelab(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run scalelab")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// A sweep file of the toy trainer with the given runs (TOML `[[runs]]`).
@@ -124,7 +99,7 @@ fn protocol_results_make_the_runs_table_that_fit_reads() {
     let dir = tmpdir("good");
     let sweep = sweep_file(&dir, "", GOOD_RUNS);
     let out = dir.join("out");
-    let o = scalelab(
+    let o = scalelab_env(
         &[
             "sweep",
             &sweep,
@@ -185,7 +160,7 @@ fn protocol_results_make_the_runs_table_that_fit_reads() {
     assert_eq!(cfg["steps"], 50);
     assert!(Path::new(cfg["train_data"].as_str().unwrap()).is_file());
     // the table fits as any sweep's
-    let f = scalelab(
+    let f = scalelab_env(
         &[
             "fit",
             out.join("runs.csv").to_str().unwrap(),
@@ -197,7 +172,7 @@ fn protocol_results_make_the_runs_table_that_fit_reads() {
     );
     assert!(f.status.success(), "{}", stderr(&f));
     // running again trains nothing
-    let again = scalelab(
+    let again = scalelab_env(
         &[
             "sweep",
             &sweep,
@@ -228,7 +203,7 @@ fn misbehaving_trainers_fail_with_their_reason_and_the_rest_finish() {
     let sweep = sweep_file(&dir, "timeout = 4", &runs);
     let out = dir.join("out");
     let t0 = Instant::now();
-    let o = scalelab(
+    let o = scalelab_env(
         &[
             "sweep",
             &sweep,
@@ -299,64 +274,12 @@ fn misbehaving_trainers_fail_with_their_reason_and_the_rest_finish() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Kills every process left working in sweep directory `dir` until every
-/// run's trainer lock is free (a process caught between fork and exec can
-/// escape one pass over /proc; the lock says when all are gone).
-fn kill_trainers_left_in(dir: &Path) {
-    let t0 = Instant::now();
-    loop {
-        kill_all_mentioning(dir.to_str().unwrap());
-        let free = std::fs::read_dir(dir.join("runs"))
-            .map(|rd| {
-                rd.flatten().all(|e| {
-                    let p = e.path().join(".trainer.lock");
-                    match std::fs::OpenOptions::new().read(true).write(true).open(&p) {
-                        Ok(f) => f.try_lock().is_ok(),
-                        Err(_) => true,
-                    }
-                })
-            })
-            .unwrap_or(true);
-        if free {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "trainers survive in {}",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// SIGKILL to every process whose command line mentions `needle`, as a
-/// crashed node would end them (the sweep, and trainers in their own
-/// process groups).
-fn kill_all_mentioning(needle: &str) -> usize {
-    let mut killed = 0;
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmd).contains(needle) && pid != std::process::id() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            killed += 1;
-        }
-    }
-    killed
-}
-
 #[test]
 fn sigkill_of_the_whole_sweep_then_a_rerun_gives_the_uninterrupted_table() {
     let dir = tmpdir("kill");
     let sweep = sweep_file(&dir, "", GOOD_RUNS);
     let whole = dir.join("whole");
-    let o = scalelab(
+    let o = scalelab_env(
         &[
             "sweep",
             &sweep,
@@ -413,7 +336,7 @@ fn sigkill_of_the_whole_sweep_then_a_rerun_gives_the_uninterrupted_table() {
         .filter(|n| !cut.join("runs").join(n).join("result.json").exists())
         .count();
     assert!(unfinished > 0, "every run had finished");
-    let o = scalelab(
+    let o = scalelab_env(
         &[
             "sweep",
             &sweep,
@@ -460,7 +383,7 @@ fn placeholders_and_trainer_settings_are_checked_before_anything_runs() {
         let p = dir.join("s.toml");
         std::fs::write(&p, text).unwrap();
         let out = dir.join("out");
-        let o = scalelab(
+        let o = scalelab_env(
             &["sweep", p.to_str().unwrap(), "--out", out.to_str().unwrap()],
             &[],
         );

@@ -3,21 +3,14 @@
 //! writes a sweep file whose configs match the accounting, and flags designs
 //! that cannot identify a law.
 
+use crate::util::*;
+
 use scalelab_core::accounting::GptShape;
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
 
 #[test]
 fn design_is_an_isoflop_grid_and_writes_a_sweep_file() {
-    let dir = std::env::temp_dir().join(format!("scalelab-design-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("design-test");
     let sweep = dir.join("sweep.json");
     let out = scalelab(&[
         "design",
@@ -138,9 +131,7 @@ fn unidentifiable_designs_are_flagged_and_bad_input_rejected() {
 /// its IsoFLOP budget (so `isoflop` can group the sweep's runs).
 #[test]
 fn the_design_file_runs_as_a_sweep_whether_toml_or_json() {
-    let dir = std::env::temp_dir().join(format!("scalelab-design-formats-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("design-formats");
     let mut plans = Vec::new();
     for name in ["pilot.toml", "pilot.json"] {
         let file = dir.join(name);

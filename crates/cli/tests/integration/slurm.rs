@@ -6,13 +6,11 @@
 //! Runs when `CI=true` or `SCALELAB_SLURM_TEST=1` (it installs packages and
 //! starts daemons, so it needs root); otherwise it says that it skipped.
 
+use crate::util::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn enabled() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
@@ -70,12 +68,9 @@ impl Drop for Cluster {
     }
 }
 
+/// The CLI with `args` on the cluster of `conf`.
 fn scalelab(conf: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .env("SLURM_CONF", conf)
-        .args(args)
-        .output()
-        .expect("run scalelab")
+    scalelab_env(args, &[("SLURM_CONF", conf)])
 }
 
 const SWEEP: &str = r#"
@@ -107,9 +102,7 @@ fn sweep_through_a_slurm_array() {
         );
         return;
     }
-    let root = std::env::temp_dir().join(format!("scalelab-slurm-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("slurm");
     let cluster = Cluster::start(&root.join("cluster"));
     let sweep = root.join("sweep.toml");
     std::fs::write(&sweep, SWEEP).unwrap();
@@ -232,22 +225,6 @@ fn sweep_through_a_slurm_array() {
     assert!(!st.status.success(), "the cluster still answers after stop");
 }
 
-/// The Python that has torch (`$SCALELAB_PYTHON`, else `python3`).
-fn torch_python() -> Option<String> {
-    let py = std::env::var("SCALELAB_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import torch"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(py);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {py} cannot import torch (the test command installs it)");
-    }
-    None
-}
-
 fn squeue_has(conf: &str, job: &str) -> bool {
     Command::new("squeue")
         .env("SLURM_CONF", conf)
@@ -274,9 +251,7 @@ fn a_torch_sweep_on_slurm_survives_a_killed_task() {
         eprintln!("skipped: no Python with torch (set SCALELAB_PYTHON)");
         return;
     };
-    let root = std::env::temp_dir().join(format!("scalelab-slurm-torch-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("slurm-torch");
     let cluster = Cluster::start(&root.join("cluster"));
     let sweep = root.join("torch.toml");
     std::fs::write(

@@ -8,58 +8,11 @@
 //! to its virtual environment), else `python3`. Without torch the tests
 //! skip with a message, except under CI=true, where they fail.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use crate::util::*;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_scalelab")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The Python that has torch, or `None` (skip) outside CI.
-fn torch_python() -> Option<String> {
-    let py = std::env::var("SCALELAB_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import torch"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {py} cannot import torch (the test command installs it)");
-    }
-    eprintln!("skipping: {py} cannot import torch (set SCALELAB_PYTHON)");
-    None
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-torch-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn trainer_section(py: &str) -> String {
     format!(
@@ -76,56 +29,6 @@ batch = 8
 lr = 3e-3
 threads = 1
 "#;
-
-/// Kills every process left working in sweep directory `dir` until every
-/// run's trainer lock is free (a process caught between fork and exec can
-/// escape one pass over /proc; the lock says when all are gone).
-fn kill_trainers_left_in(dir: &Path) {
-    let t0 = Instant::now();
-    loop {
-        kill_all_mentioning(dir.to_str().unwrap());
-        let free = std::fs::read_dir(dir.join("runs"))
-            .map(|rd| {
-                rd.flatten().all(|e| {
-                    let p = e.path().join(".trainer.lock");
-                    match std::fs::OpenOptions::new().read(true).write(true).open(&p) {
-                        Ok(f) => f.try_lock().is_ok(),
-                        Err(_) => true,
-                    }
-                })
-            })
-            .unwrap_or(true);
-        if free {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "trainers survive in {}",
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// SIGKILL to every process whose command line mentions `needle`.
-fn kill_all_mentioning(needle: &str) -> usize {
-    let mut killed = 0;
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmd).contains(needle) && pid != std::process::id() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            killed += 1;
-        }
-    }
-    killed
-}
 
 /// The runs table without its timing columns (there are none today; this
 /// keeps the comparison honest if some are added).

@@ -2,21 +2,13 @@
 //! candidates, `--out` writes the best as a sweep file that `scalelab sweep`
 //! accepts, and bad candidates and priors are refused naming the flag.
 
-use serde_json::Value;
-use std::process::{Command, Output};
+use crate::util::*;
 
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
+use serde_json::Value;
 
 #[test]
 fn simulate_ranks_candidates_and_writes_a_sweep_file_sweep_accepts() {
-    let dir = std::env::temp_dir().join(format!("scalelab-simulate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("simulate");
     let best = dir.join("best.toml");
     let args = [
         "design",
@@ -171,9 +163,7 @@ fn bad_candidates_and_priors_name_the_flag_and_token() {
 
 #[test]
 fn a_fit_file_prior_gives_its_law_and_a_robust_noise() {
-    let dir = std::env::temp_dir().join(format!("scalelab-simulate-fit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("simulate-fit");
     let fit = dir.join("fit.json");
     let csv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
@@ -260,9 +250,7 @@ fn a_fit_file_prior_gives_its_law_and_a_robust_noise() {
 
 #[test]
 fn a_ladder_design_is_written_as_a_wsd_sweep_that_sweep_loads() {
-    let dir = std::env::temp_dir().join(format!("scalelab-simladder-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("simladder");
     let best = dir.join("ladder.toml");
     let out = scalelab(&[
         "design",

@@ -4,56 +4,19 @@
 //! fit` and `scalelab emerge` unchanged, and bad inputs fail with exit code
 //! 2 and a message naming where.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use crate::util::*;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
 fn fx(rel: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../lab/tests/data/import")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing (the repository carries it)",
-        p.display()
-    );
-    p.display().to_string()
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "scalelab-import-test-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "scalelab failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+    repo_file(&format!("crates/lab/tests/data/import/{rel}"))
 }
 
 /// Fails unless the command failed with exit code 2 and all the needles.
 fn fails_with(out: &Output, needles: &[&str]) {
     assert_eq!(out.status.code(), Some(2), "expected exit code 2");
-    let err = String::from_utf8_lossy(&out.stderr);
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "panic: {err}");
+    crate::util::fails_with(out, needles);
 }
 
 /// The CSV file as (header, rows of cells).

@@ -2,6 +2,8 @@
 //! goes through `scalelab sweep FILE --out DIR --dry-run`. A block that is
 //! deliberately partial starts with the line `# fragment` and is skipped.
 
+use crate::util::*;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -31,9 +33,7 @@ fn the_sweep_files_in_docs_sweep_md_load() {
     let doc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/sweep.md");
     let md = std::fs::read_to_string(&doc).unwrap();
     let blocks = toml_blocks(&md);
-    let root = std::env::temp_dir().join(format!("scalelab-sweep-doc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("sweep-doc");
     let mut checked = 0;
     for (k, (line, text)) in blocks.iter().enumerate() {
         if text.lines().next().map(str::trim) == Some("# fragment") {
@@ -42,7 +42,7 @@ fn the_sweep_files_in_docs_sweep_md_load() {
         let file = root.join(format!("block{k}.toml"));
         std::fs::write(&file, text).unwrap();
         let out = root.join(format!("out{k}"));
-        let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
+        let o = Command::new(bin())
             .args([
                 "sweep",
                 file.to_str().unwrap(),

@@ -1,7 +1,7 @@
 //! `scalelab train`: a run without `--out` says that nothing is kept and how
 //! to keep it; with `--out` it does not.
 
-use std::process::Command;
+use crate::util::*;
 
 fn train(extra: &[&str]) -> (bool, String) {
     let mut args = vec![
@@ -27,14 +27,8 @@ fn train(extra: &[&str]) -> (bool, String) {
         "--quiet",
     ];
     args.extend_from_slice(extra);
-    let o = Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(&args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stderr).to_string(),
-    )
+    let o = scalelab(&args);
+    (o.status.success(), stderr(&o))
 }
 
 #[test]
@@ -44,7 +38,7 @@ fn without_out_it_says_nothing_is_saved() {
     assert!(err.contains("nothing is saved"), "{err}");
     assert!(err.contains("--out DIR"), "{err}");
 
-    let dir = std::env::temp_dir().join(format!("scalelab-train-out-{}", std::process::id()));
+    let dir = tmpdir("train-out");
     let _ = std::fs::remove_dir_all(&dir);
     let (ok, err) = train(&["--out", dir.to_str().unwrap()]);
     assert!(ok, "{err}");

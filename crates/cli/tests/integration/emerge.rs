@@ -2,33 +2,12 @@
 //! synthetic metric artefact (exact match = p^L of a smoothly improving
 //! per-token probability, Schaeffer et al. 2023).
 
+use crate::util::*;
+
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
-
-fn scalelab(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let o = scalelab(args);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
 
 fn shared(name: &str) -> Option<String> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/pythia_evals")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} is missing (the repository carries it)",
-        p.display()
-    );
-    Some(p.display().to_string())
+    Some(repo_file(&format!("data/pythia_evals/{name}")))
 }
 
 fn task<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -127,8 +106,7 @@ fn exact_match_of_long_answers_is_a_metric_artefact() {
     // per-token cross-entropy falls as a smooth power law; exact match of a
     // 12-token answer is p^12 = exp(-12 CE): near zero, then a rise within
     // about 1.3 decades
-    let dir = std::env::temp_dir().join(format!("scalelab-emerge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("emerge");
     let mut csv = String::from("params,task,metric,value,stderr\n");
     for i in 0..14 {
         let n = 10f64.powf(5.5 + 0.25 * i as f64);
@@ -174,8 +152,7 @@ fn exact_match_of_long_answers_is_a_metric_artefact() {
 
 #[test]
 fn bad_input_is_named() {
-    let dir = std::env::temp_dir().join(format!("scalelab-emerge-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("emerge-bad");
     let f = dir.join("e.csv");
     std::fs::write(&f, "size,task,metric,value\n1e6,a,acc,0.1\n").unwrap();
     let o = scalelab(&["emerge", &f.display().to_string()]);
@@ -209,8 +186,7 @@ fn bad_input_is_named() {
 
 #[test]
 fn two_stage_prediction_through_the_scaling_law() {
-    let dir = std::env::temp_dir().join(format!("scalelab-emerge-2s-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("emerge-2s");
     // a metric that is a sigmoid of the loss, on runs with losses 3.6..2.3
     let acc = |l: f64| 1.0 / (1.0 + (5.0 * (l - 2.4)).exp());
     let mut runs = String::from("run,params,tokens,loss,status\n");
@@ -282,8 +258,7 @@ fn two_stage_prediction_through_the_scaling_law() {
 #[test]
 fn group_by_gives_each_difficulty_its_own_threshold() {
     // exact match rises at 10^(6 + k/2) parameters for k digits
-    let dir = std::env::temp_dir().join(format!("scalelab-emerge-group-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("emerge-group");
     let mut csv = String::from("params,task,difficulty,metric,value,stderr\n");
     for k in 1..=3 {
         for i in 0..16 {
@@ -326,8 +301,7 @@ fn group_by_gives_each_difficulty_its_own_threshold() {
 
 #[test]
 fn unknown_metrics_and_impossible_values_are_refused() {
-    let dir = std::env::temp_dir().join(format!("scalelab-emerge-refuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir("emerge-refuse");
     let table = |name: &str, rows: &[&str]| {
         let f = dir.join(name);
         let mut t = String::from("params,task,metric,value,stderr\n");

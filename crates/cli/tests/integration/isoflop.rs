@@ -2,44 +2,16 @@
 //! exponent recovery on synthetic IsoFLOP runs, Approach 3 from a fit with the
 //! disagreement warning, and bad input.
 
+use crate::util::*;
+
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "scalelab failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-fn tmp(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scalelab-isoflop-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// Porian et al.'s points, which the repository carries in `data/`.
 fn porian() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/porian2024_isoflop/isoflop_points.csv");
-    assert!(
-        p.exists(),
-        "{} is missing (the repository carries it)",
-        p.display()
-    );
-    Some(p)
+    Some(PathBuf::from(repo_file(
+        "data/porian2024_isoflop/isoflop_points.csv",
+    )))
 }
 
 fn f(v: &Value) -> f64 {
@@ -163,7 +135,7 @@ fn synthetic_csv(a_true: f64) -> String {
 
 #[test]
 fn synthetic_exponent_is_recovered_and_a_disagreeing_fit_is_flagged() {
-    let csv = tmp("synthetic.csv", &synthetic_csv(0.6));
+    let csv = tmp_file("synthetic.csv", &synthetic_csv(0.6));
     let v = json_of(&scalelab(&[
         "isoflop",
         csv.to_str().unwrap(),
@@ -188,7 +160,7 @@ fn synthetic_exponent_is_recovered_and_a_disagreeing_fit_is_flagged() {
             [1.8, 400.0, 2000.0, 0.34 + 0.002 * u, 0.34 - 0.002 * u]
         })
         .collect();
-    let fit = tmp(
+    let fit = tmp_file(
         "fit.json",
         &format!(
             r#"{{"schema": "scalelab.fit/1", "law": "chinchilla",
@@ -232,7 +204,7 @@ fn bad_input_gives_clear_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
         String::from_utf8_lossy(&out.stderr).to_string()
     };
-    let one = tmp(
+    let one = tmp_file(
         "one_budget.csv",
         "params,tokens,flops,loss\n1e6,1e9,6e15,3.2\n2e6,5e8,6e15,3.1\n4e6,2.5e8,6e15,3.3\n",
     );
@@ -248,7 +220,7 @@ fn bad_input_gives_clear_errors() {
     );
     let e = fail(&["isoflop", one.to_str().unwrap(), "--where", "size > 3"]);
     assert!(e.contains("size"), "{e}");
-    let bad = tmp(
+    let bad = tmp_file(
         "bad.csv",
         "params,tokens,flops,loss\n1e6,1e9,6e15,3.2\n2e6,5e8,6e15,oops\n",
     );
@@ -259,11 +231,11 @@ fn bad_input_gives_clear_errors() {
     );
     let e = fail(&["isoflop", one.to_str().unwrap(), "--window", "0.5"]);
     assert!(e.contains("--window"), "{e}");
-    let power = tmp(
+    let power = tmp_file(
         "power.json",
         r#"{"schema": "scalelab.fit/1", "law": "power-c", "params": {"E": 1.7, "A": 400.0, "alpha": 0.05}}"#,
     );
-    let syn = tmp("syn2.csv", &synthetic_csv(0.5));
+    let syn = tmp_file("syn2.csv", &synthetic_csv(0.5));
     let e = fail(&[
         "isoflop",
         syn.to_str().unwrap(),
@@ -296,9 +268,8 @@ fn jsonl_and_a_sweep_directory_read_like_csv() {
         jsonl.push_str(&format!("{}\n", Value::Object(obj)));
         csv_grouped.push_str(&format!("{line},{family}\n"));
     }
-    let csv = tmp("same.csv", &csv_grouped);
-    let dir =
-        std::env::temp_dir().join(format!("scalelab-isoflop-sweepdir-{}", std::process::id()));
+    let csv = tmp_file("same.csv", &csv_grouped);
+    let dir = tmpdir("isoflop-sweepdir");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("runs.jsonl"), &jsonl).unwrap();
     let run = |table: &str| {
@@ -352,9 +323,7 @@ tokens_per_param = 60
 #[test]
 fn a_designed_sweep_needs_no_flags() {
     let t0 = std::time::Instant::now();
-    let root = std::env::temp_dir().join(format!("scalelab-isoflop-sweep-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = tmpdir("isoflop-sweep");
     let file = root.join("sweep.toml");
     std::fs::write(&file, DESIGNED_SWEEP).unwrap();
     let dir = root.join("pilot");
@@ -430,7 +399,7 @@ fn every_run_its_own_budget_gives_a_short_error() {
             3.0 - k as f64 * 0.001
         ));
     }
-    let p = tmp("own_budgets.csv", &s);
+    let p = tmp_file("own_budgets.csv", &s);
     let out = scalelab(&["isoflop", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);

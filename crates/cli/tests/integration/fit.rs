@@ -2,65 +2,14 @@
 //! and bootstrap standard errors), the fit file that `scalelab plan` reads,
 //! the three table formats, holdout, warnings, and every bad-input message.
 
+use crate::util::*;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn tmpdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "scalelab-fit-test-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "scalelab failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Fails with the message unless the command failed with it.
-fn fails_with(out: &Output, needles: &[&str]) {
-    assert!(!out.status.success(), "expected failure, got success");
-    let err = stderr(out);
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "panic: {err}");
-}
 
 fn epoch_csv() -> Option<String> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/chinchilla_epoch_svg/svg_extracted_data.csv");
-    assert!(
-        p.exists(),
-        "{} is missing (the repository carries it)",
-        p.display()
-    );
-    Some(p.display().to_string())
+    Some(repo_file(
+        "data/chinchilla_epoch_svg/svg_extracted_data.csv",
+    ))
 }
 
 const EPOCH_COLS: [&str; 6] = [
@@ -91,7 +40,7 @@ fn check_epoch(v: &Value) {
 #[test]
 fn epoch_grid_fit_and_bootstrap_through_the_cli() {
     let Some(csv) = epoch_csv() else { return };
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let fit_json = dir.join("fit.json").display().to_string();
     let mut args = vec!["fit", &csv, "--law", "chinchilla", "--method", "grid"];
     args.extend(EPOCH_COLS);
@@ -201,7 +150,7 @@ fn synthetic_csv(noise_seed: u64) -> (String, Vec<(f64, f64, f64)>) {
 
 #[test]
 fn csv_jsonl_agree_and_columns_with_spaces_work() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let (text, rows) = synthetic_csv(3);
     let csv = write(&dir, "runs.csv", &text);
     let mut jsonl = String::new();
@@ -250,7 +199,7 @@ fn csv_jsonl_agree_and_columns_with_spaces_work() {
 
 #[test]
 fn bootstrap_is_identical_for_any_thread_count() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let (text, _) = synthetic_csv(5);
     let csv = write(&dir, "runs.csv", &text);
     let run = |threads: &str| {
@@ -278,7 +227,7 @@ fn bootstrap_is_identical_for_any_thread_count() {
 
 #[test]
 fn holdout_reports_extrapolation_error() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let (text, _) = synthetic_csv(7);
     let csv = write(&dir, "runs.csv", &text);
     let v = json_of(&scalelab(&[
@@ -323,7 +272,7 @@ fn holdout_reports_extrapolation_error() {
 
 #[test]
 fn unidentifiable_designs_warn() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let mut text = String::from("params,tokens,loss\n");
     for i in 0..12 {
         let n = 1e7 * 10f64.powf(i as f64 / 8.0);
@@ -347,7 +296,7 @@ fn unidentifiable_designs_warn() {
 
 #[test]
 fn other_laws_fit_from_the_cli() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let (text, _) = synthetic_csv(11);
     let csv = write(&dir, "runs.csv", &text);
     for law in ["power-n", "power-d", "power-c", "kaplan", "broken-c"] {
@@ -378,7 +327,7 @@ fn other_laws_fit_from_the_cli() {
 
 #[test]
 fn bad_tables_name_file_line_and_column() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     // missing column: lists what there is and the flag to use
     let f = write(&dir, "nocol.csv", "params,tokens,val\n1e6,1e8,3.0\n");
     fails_with(
@@ -466,7 +415,7 @@ fn bad_tables_name_file_line_and_column() {
 
 #[test]
 fn bad_flags_are_named() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let (text, _) = synthetic_csv(1);
     let csv = write(&dir, "runs.csv", &text);
     // filter syntax, with the position
@@ -619,7 +568,7 @@ fn rollout_backtest_on_the_epoch_data() {
 
 #[test]
 fn rollout_groups_by_the_design_budget_column() {
-    let dir = tmpdir();
+    let dir = tmpdir("fit");
     let (text, _) = synthetic_csv(3);
     // the design's budgets: 5 budgets of 7 runs
     let mut with_budget = String::new();

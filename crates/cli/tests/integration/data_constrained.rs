@@ -3,35 +3,14 @@
 //! fit), and `plan --unique-tokens` with the fitted R*_D and R*_N against an
 //! independent brute-force search; bad input names the flag.
 
+use crate::util::*;
+
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 /// The truth: a small-scale Chinchilla base with Muennighoff et al.'s
 /// decay constants (E, A, B, alpha, beta, R*_D, R*_N).
 const TRUTH: [f64; 7] = [1.8, 480.0, 2100.0, 0.34, 0.37, 15.387756, 5.309743];
-
-fn scalelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalelab"))
-        .args(args)
-        .output()
-        .expect("run scalelab")
-}
-
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalelab-dc-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "scalelab failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
-}
 
 /// The law written out independently of the library.
 fn law(p: &[f64], n: f64, d: f64, u: f64) -> f64 {
@@ -65,7 +44,7 @@ fn runs_csv(name: &str, col: &str) -> PathBuf {
             }
         }
     }
-    let p = dir().join(name);
+    let p = tmpdir("dc").join(name);
     std::fs::write(&p, s).unwrap();
     p
 }
@@ -79,7 +58,7 @@ fn param(v: &Value, name: &str) -> f64 {
 #[test]
 fn fit_recovers_the_decays_and_plan_uses_them() {
     let csv = runs_csv("runs.csv", "unique_tokens");
-    let out = dir().join("dc.json");
+    let out = tmpdir("dc").join("dc.json");
     let fit = json_of(&scalelab(&[
         "fit",
         csv.to_str().unwrap(),
@@ -158,7 +137,7 @@ fn fit_recovers_the_decays_and_plan_uses_them() {
 #[test]
 fn fit_on_top_of_a_base_and_the_published_constant_without_one() {
     let csv = runs_csv("runs-u.csv", "U");
-    let base = dir().join("base.json");
+    let base = tmpdir("dc").join("base.json");
     std::fs::write(
         &base,
         format!(
@@ -235,7 +214,7 @@ fn bad_input_names_the_flag() {
     );
 
     // a non-positive unique count is refused with its line
-    let bad = dir().join("bad.csv");
+    let bad = tmpdir("dc").join("bad.csv");
     std::fs::write(
         &bad,
         "params,tokens,unique_tokens,loss\n1e7,1e9,1e8,3.1\n2e7,1e9,0,3.0\n",
@@ -253,7 +232,7 @@ fn bad_input_names_the_flag() {
 
 #[test]
 fn a_sweep_records_unique_tokens_and_epochs_for_the_fit() {
-    let d = dir();
+    let d = tmpdir("dc");
     let spec = d.join("repeat.toml");
     std::fs::write(
         &spec,
