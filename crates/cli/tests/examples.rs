@@ -291,6 +291,7 @@ fn check(doc: &str) {
 const DOCUMENTS: &[&str] = &[
     "README.md",
     "docs/BENCHMARKS.md",
+    "docs/compare.md",
     "docs/emerge.md",
     "docs/fit.md",
     "docs/import.md",
@@ -386,6 +387,11 @@ fn readme() {
 #[test]
 fn docs_benchmarks() {
     check("docs/BENCHMARKS.md");
+}
+
+#[test]
+fn docs_compare() {
+    check("docs/compare.md");
 }
 
 #[test]
