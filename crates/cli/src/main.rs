@@ -37,6 +37,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Two recipes: the effective-compute multiplier between two ladders, crossover, shared E.
+    Compare(cmd::compare::Args),
     /// Corpora: prepare token shards from text/JSONL/Parquet, synthetic
     /// language and task data, dedup, contamination and stats.
     Corpus(cmd::corpus::Args),
@@ -72,6 +74,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Compare(args) => cmd::compare::run(args),
         Command::Corpus(args) => cmd::corpus::run(args),
         Command::Design(args) => cmd::design::run(args),
         Command::Emerge(args) => cmd::emerge::run(args),

@@ -7,6 +7,7 @@
 
 pub mod accounting;
 pub mod bootstrap;
+pub mod compare;
 pub mod conditioning;
 pub mod data;
 pub mod design;

@@ -14,6 +14,7 @@
 //! | module | workflow |
 //! |---|---|
 //! | [`runs`] | read a run table (CSV/TSV, JSONL, Parquet, a sweep directory, an in-memory table), `--where` filters, the drop of unfinished sweep runs |
+//! | [`compare`] | two recipes: the effective-compute multiplier, crossover, shared E |
 //! | [`fit`] | fit a law (all laws and methods), bootstrap, holdout, warnings; the `scalelab.fit/1` type |
 //! | [`plan`] | compute-optimal N and D for budgets, with intervals; the FLOP calculator |
 //! | [`isoflop`] | IsoFLOP Approaches 1–3 |
@@ -25,6 +26,7 @@
 //! | [`report`] | the HTML report and single figures |
 //! | [`corpus`] | corpus preparation, synthetic data, dedup and contamination |
 
+pub mod compare;
 pub mod corpus;
 pub mod design;
 pub mod emerge;

@@ -107,11 +107,19 @@ pub enum PlotKind {
     /// (needs a fit made with `scalelab fit --rollout`).
     #[serde(rename = "rollout")]
     Rollout,
+    /// Two recipes' frontiers and fitted curves (needs a
+    /// `scalelab compare --out` file).
+    #[serde(rename = "compare-loss")]
+    CompareLoss,
+    /// The effective-compute multiplier m(C) with its band (needs a
+    /// `scalelab compare --out` file).
+    #[serde(rename = "compare-multiplier")]
+    CompareMultiplier,
 }
 
 impl PlotKind {
     /// Every kind, in the order the help lists them.
-    pub const ALL: [PlotKind; 10] = [
+    pub const ALL: [PlotKind; 12] = [
         PlotKind::IsoflopN,
         PlotKind::IsoflopD,
         PlotKind::LossC,
@@ -122,6 +130,8 @@ impl PlotKind {
         PlotKind::Curves,
         PlotKind::Ability,
         PlotKind::Rollout,
+        PlotKind::CompareLoss,
+        PlotKind::CompareMultiplier,
     ];
 
     /// The kind's name (`isoflop-n`, ...).
@@ -137,6 +147,8 @@ impl PlotKind {
             PlotKind::Curves => "curves",
             PlotKind::Ability => "ability",
             PlotKind::Rollout => "rollout",
+            PlotKind::CompareLoss => "compare-loss",
+            PlotKind::CompareMultiplier => "compare-multiplier",
         }
     }
 }
@@ -239,6 +251,19 @@ pub fn figure_svg(req: &PlotRequest) -> Result<String> {
                     Error::failed("`rollout` needs a fit made with `scalelab fit --rollout`")
                 })?;
             figures::rollout_errors(r)
+        }
+        PlotKind::CompareLoss | PlotKind::CompareMultiplier => {
+            let c = inputs.compare.as_deref().ok_or_else(|| {
+                Error::failed(format!(
+                    "`{kind}` needs the file written by `scalelab compare -o compare.json`"
+                ))
+            })?;
+            let v = read_json(c)?;
+            if req.kind == PlotKind::CompareLoss {
+                figures::compare_losses(&v)
+            } else {
+                figures::compare_multiplier(&v)
+            }
         }
         PlotKind::Curves => {
             let c = inputs

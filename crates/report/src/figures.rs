@@ -639,3 +639,133 @@ pub fn rollout_errors(r: &scalelab_tables::fitfile::RolloutSummary) -> Plot {
     );
     p
 }
+
+/// `[x, y]` pairs of two JSON arrays of numbers.
+fn json_pairs(x: &serde_json::Value, y: &serde_json::Value) -> Vec<(f64, f64)> {
+    let f = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_f64)
+            .collect()
+    };
+    f(x).into_iter().zip(f(y)).collect()
+}
+
+/// Two recipes (a `scalelab.compare/1` object): each ladder's frontier
+/// points with its fitted `L = E + A·C^-alpha`, and the crossover.
+pub fn compare_losses(v: &serde_json::Value) -> Plot {
+    let mut p = Plot::new(
+        "Two recipes: loss against compute",
+        "C (training FLOPs)",
+        "loss (nats/token)",
+        true,
+        true,
+    );
+    let mut all = Vec::new();
+    for (k, key) in ["a", "b"].iter().enumerate() {
+        let l = &v[*key];
+        let label = l["label"].as_str().unwrap_or(key);
+        let pts = json_pairs(&l["frontier"]["compute"], &l["frontier"]["loss"]);
+        all.extend(pts.iter().map(|q| q.0));
+        p.points(
+            pts,
+            color(k),
+            Some(&format!("{} {label} (frontier)", key.to_uppercase())),
+            false,
+        );
+    }
+    let (lo, hi) = range(all.into_iter());
+    let xs = geom(lo / 2.0, hi * 2.0, 60);
+    for (k, key) in ["a", "b"].iter().enumerate() {
+        let f = &v[*key]["fit"];
+        let (e, a, al) = (
+            f["E"].as_f64().unwrap_or(f64::NAN),
+            f["A"].as_f64().unwrap_or(f64::NAN),
+            f["alpha"].as_f64().unwrap_or(f64::NAN),
+        );
+        p.line(
+            xs.iter().map(|&c| (c, e + a * c.powf(-al))).collect(),
+            color(k),
+            Some(&format!("{} fit", key.to_uppercase())),
+            false,
+        );
+    }
+    if let Some(c) = v["crossover"].as_f64() {
+        p.items.push(Item::VLine {
+            x: c,
+            color: "#555".into(),
+            label: Some("crossover".into()),
+        });
+    }
+    p.alt = "The compute frontier (lowest loss per budget) of both recipes against training compute, with each recipe's fitted saturating power law and, where the curves cross, the crossover compute.".into();
+    p
+}
+
+/// The effective-compute multiplier m(C) of a `scalelab.compare/1` object
+/// at A's frontier points, with its 95% bootstrap band.
+pub fn compare_multiplier(v: &serde_json::Value) -> Plot {
+    let mut p = Plot::new(
+        "Effective-compute multiplier m(C)",
+        "C of recipe A (training FLOPs)",
+        "m = C_B / C_A",
+        true,
+        true,
+    );
+    let pts: Vec<&serde_json::Value> = v["points"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|q| q["multiplier"].is_number())
+        .collect();
+    let mut xs = Vec::new();
+    let (mut lo, mut hi) = (Vec::new(), Vec::new());
+    for q in &pts {
+        if let (Some(c), Some(l), Some(h)) = (
+            q["compute"].as_f64(),
+            q["ci95"][0].as_f64(),
+            q["ci95"][1].as_f64(),
+        ) {
+            xs.push(c);
+            lo.push(l);
+            hi.push(h);
+        }
+    }
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    order.sort_by(|i, j| xs[*i].total_cmp(&xs[*j]));
+    if xs.len() >= 2 {
+        p.band(
+            order.iter().map(|i| xs[*i]).collect(),
+            order.iter().map(|i| lo[*i]).collect(),
+            order.iter().map(|i| hi[*i]).collect(),
+            color(0),
+            Some("95% bootstrap band"),
+        );
+    }
+    let mut line: Vec<(f64, f64)> = pts
+        .iter()
+        .filter_map(|q| Some((q["compute"].as_f64()?, q["multiplier"].as_f64()?)))
+        .collect();
+    line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    p.line(line.clone(), color(0), Some("m(C)"), false);
+    p.points(line.clone(), color(0), None, false);
+    if let (Some(gm), Some(first), Some(last)) = (v["geo_mean"].as_f64(), line.first(), line.last())
+    {
+        p.line(
+            vec![(first.0, gm), (last.0, gm)],
+            color(1),
+            Some("geometric mean"),
+            true,
+        );
+    }
+    if !line.is_empty() {
+        p.line(
+            vec![(line[0].0, 1.0), (line[line.len() - 1].0, 1.0)],
+            "#999",
+            Some("m = 1"),
+            true,
+        );
+    }
+    p.alt = "How many times recipe A's compute recipe B needs to reach recipe A's loss, at recipe A's frontier computes, with its 95% bootstrap band and its geometric mean over the common compute range.".into();
+    p
+}

@@ -170,6 +170,8 @@ pub struct Inputs {
     pub study: Option<PathBuf>,
     /// A `scalelab emerge --out` file.
     pub emerge: Option<PathBuf>,
+    /// A `scalelab compare --out` file.
+    pub compare: Option<PathBuf>,
 }
 
 impl Inputs {
@@ -182,6 +184,7 @@ impl Inputs {
             fit: f("fit.json"),
             study: f("study.json"),
             emerge: f("emerge.json"),
+            compare: f("compare.json"),
         }
     }
 
@@ -197,6 +200,7 @@ impl Inputs {
                 i.fit = i.fit.or(d.fit);
                 i.study = i.study.or(d.study);
                 i.emerge = i.emerge.or(d.emerge);
+                i.compare = i.compare.or(d.compare);
                 continue;
             }
             if !f.is_file() {
@@ -209,6 +213,7 @@ impl Inputs {
                     Some(scalelab_tables::fitfile::FIT_SCHEMA) => i.fit = Some(f.clone()),
                     Some("scalelab.study/1") => i.study = Some(f.clone()),
                     Some("scalelab.emerge/1") => i.emerge = Some(f.clone()),
+                    Some("scalelab.compare/1") => i.compare = Some(f.clone()),
                     other => anyhow::bail!(
                         "{}: not a fit or study file (schema {:?}); give fit.json, study.json, runs.csv, curves.csv or a directory",
                         f.display(),
@@ -233,7 +238,12 @@ impl Inputs {
                 }
             }
         }
-        if i.runs.is_none() && i.fit.is_none() && i.study.is_none() && i.emerge.is_none() {
+        if i.runs.is_none()
+            && i.fit.is_none()
+            && i.study.is_none()
+            && i.emerge.is_none()
+            && i.compare.is_none()
+        {
             anyhow::bail!(
                 "nothing to report: give a study or sweep directory, runs.csv, or fit.json"
             );
@@ -471,6 +481,104 @@ fn rollout_blocks(r: &mut Report, ro: &scalelab_tables::fitfile::RolloutSummary)
         .to_vec(),
         rows,
     }));
+}
+
+/// The "Comparing recipes" section of a `scalelab.compare/1` object: both
+/// fits, the multiplier at each compute with its interval, the geometric
+/// mean and the crossover, and the two figures.
+fn compare_section(r: &mut Report, c: &Value) {
+    r.push(Block::Heading("Comparing recipes".into()));
+    let f = |v: &Value| v.as_f64().map_or("–".into(), num);
+    let fits = ["a", "b"]
+        .iter()
+        .map(|k| {
+            let l = &c[*k];
+            vec![
+                k.to_uppercase(),
+                l["label"].as_str().unwrap_or("").to_string(),
+                l["convention"].as_str().unwrap_or("–").to_string(),
+                l["frontier"]["compute"]
+                    .as_array()
+                    .map_or(0, |a| a.len())
+                    .to_string(),
+                f(&l["fit"]["E"]),
+                f(&l["fit"]["A"]),
+                f(&l["fit"]["alpha"]),
+                if l["fit"]["converged"] == true {
+                    "yes".into()
+                } else {
+                    "NO".into()
+                },
+            ]
+        })
+        .collect();
+    r.push(Block::Table(HTable {
+        caption: format!(
+            "Each recipe's compute frontier fitted with L = E + A·C^-alpha{}",
+            if c["shared_e"] == true {
+                " (E shared)"
+            } else {
+                ""
+            }
+        ),
+        header: [
+            "recipe",
+            "ladder",
+            "convention",
+            "frontier points",
+            "E",
+            "A",
+            "alpha",
+            "converged",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: fits,
+    }));
+    let rows = c["points"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            vec![
+                f(&p["compute"]),
+                f(&p["loss_a"]),
+                f(&p["compute_b"]),
+                f(&p["multiplier"]),
+                interval(&p["ci95"]),
+            ]
+        })
+        .collect();
+    r.push(Block::Table(HTable {
+        caption: "The effective-compute multiplier m = C_B / C_A: the compute recipe B needs to reach recipe A's loss".into(),
+        header: ["C (A)", "L_A", "C_B", "m", "95% interval"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }));
+    r.push(Block::Paragraph(format!(
+        "Geometric-mean multiplier over the common compute range {} to {} FLOPs: {} {}. Crossover of the fitted curves: {}.{}",
+        f(&c["overlap"][0]),
+        f(&c["overlap"][1]),
+        f(&c["geo_mean"]),
+        interval(&c["geo_mean_ci95"]),
+        c["crossover"]
+            .as_f64()
+            .map_or("none near the range".into(), |x| format!(
+                "{} FLOPs {}",
+                num(x),
+                interval(&c["crossover_ci95"])
+            )),
+        c["bootstrap"]["resamples"]
+            .as_u64()
+            .map(|n| format!(
+                " Intervals: {n} bootstrap resamples of the frontier points (seed {})",
+                c["bootstrap"]["seed"]
+            ) + ".")
+            .unwrap_or_default()
+    )));
+    r.push(Block::Figure(figures::compare_losses(c)));
+    r.push(Block::Figure(figures::compare_multiplier(c)));
 }
 
 pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
@@ -726,12 +834,19 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         }
     }
 
+    // ---- two recipes ------------------------------------------------------
+    let compare = inputs.compare.as_deref().map(read_json).transpose()?;
+    if let Some(c) = &compare {
+        compare_section(&mut r, c);
+    }
+
     // ---- warnings ---------------------------------------------------------
     r.push(Block::Heading("Warnings".into()));
     let mut warnings: Vec<String> = Vec::new();
     for src in [
         study.as_ref().map(|s| &s["warnings"]),
         fit_v.map(|f| &f["warnings"]),
+        compare.as_ref().map(|c| &c["warnings"]),
     ]
     .into_iter()
     .flatten()

@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod compare;
 pub mod corpus;
 pub mod design;
 pub mod emerge;

@@ -72,6 +72,10 @@ const PLOT_HELP: &str = r#"Kinds:
               metric (needs `scalelab emerge --out emerge.json` and --task)
   rollout     |error| of the rollout backtest against extrapolation distance
               (needs a fit made with `scalelab fit --rollout`)
+  compare-loss        two recipes' frontiers and fitted curves, with the crossover
+                      (needs `scalelab compare -o compare.json`)
+  compare-multiplier  the effective-compute multiplier m(C) with its 95% band
+                      (needs `scalelab compare -o compare.json`)
 
 The output format follows the extension of -o: .svg or .png.
 
@@ -83,15 +87,18 @@ Examples:
   scalelab plot isoflop-n study -o isoflop.svg
   scalelab plot frontier-n fit.json runs.csv -o frontier.png
 
-  scalelab plot rollout fit.json -o rollout.png --json"#;
+  scalelab plot rollout fit.json -o rollout.png --json
+
+  scalelab plot compare-multiplier compare.json -o multiplier.svg"#;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = PLOT_HELP)]
 pub struct PlotArgs {
     /// The figure.
-    #[arg(value_parser = ["isoflop-n", "isoflop-d", "loss-c", "frontier-n", "frontier-d", "residuals", "regimes", "curves", "ability", "rollout"])]
+    #[arg(value_parser = ["isoflop-n", "isoflop-d", "loss-c", "frontier-n", "frontier-d", "residuals", "regimes", "curves", "ability", "rollout", "compare-loss", "compare-multiplier"])]
     pub kind: String,
-    /// A study or sweep directory, or files: fit.json, runs.csv, curves.csv.
+    /// A study or sweep directory, or files: fit.json, runs.csv, curves.csv,
+    /// compare.json.
     #[arg(required = true, value_name = "DIR|FILES")]
     pub inputs: Vec<PathBuf>,
     /// The figure file to write (.svg or .png).

@@ -281,6 +281,7 @@ fn check(doc: &str) {
 const DOCUMENTS: &[&str] = &[
     "README.md",
     "docs/BENCHMARKS.md",
+    "docs/compare.md",
     "docs/emerge.md",
     "docs/fit.md",
     "docs/import.md",
@@ -376,6 +377,11 @@ fn readme() {
 #[test]
 fn docs_benchmarks() {
     check("docs/BENCHMARKS.md");
+}
+
+#[test]
+fn docs_compare() {
+    check("docs/compare.md");
 }
 
 #[test]
