@@ -7,6 +7,7 @@ mod util;
 
 mod ability;
 mod bounds;
+mod compare;
 mod data_constrained;
 mod design;
 mod design_simulate;
