@@ -293,6 +293,7 @@ const DOCUMENTS: &[&str] = &[
     "docs/BENCHMARKS.md",
     "docs/emerge.md",
     "docs/fit.md",
+    "docs/hparams.md",
     "docs/import.md",
     "docs/plan.md",
     "docs/python.md",
@@ -396,6 +397,11 @@ fn docs_emerge() {
 #[test]
 fn docs_fit() {
     check("docs/fit.md");
+}
+
+#[test]
+fn docs_hparams() {
+    check("docs/hparams.md");
 }
 
 #[test]
