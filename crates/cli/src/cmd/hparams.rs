@@ -224,9 +224,11 @@ fn text(r: &HparamsReport) -> String {
         );
         match (h.fitted_loss_at_prediction, h.loss_ratio) {
             (Some(l), Some(q)) => {
+                let pct = (q - 1.0) * 100.0;
+                let side = if pct >= 0.0 { "above" } else { "below" };
                 t += &format!(
-                    "  smooth fit at the prediction: loss {l:.4} = {:.2}% above the best: {} the near-optimal band (tol {}%)\n",
-                    (q - 1.0) * 100.0,
+                    "  smooth fit at the prediction: loss {l:.4}, {:.2}% {side} the best run's: {} the near-optimal band (tol {}%)\n",
+                    pct.abs(),
                     if h.within_tol { "INSIDE" } else { "OUTSIDE" },
                     r.tol * 100.0
                 )
