@@ -258,8 +258,8 @@ fn bad_input_names_the_file_line_column_or_flag() {
     let o = scalelab(&["hparams", p.to_str().unwrap(), "--tol", "-0.1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--tol"));
-    let o = scalelab(&["hparams", p.to_str().unwrap(), "--window", "2"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--window"));
+    let o = scalelab(&["hparams", p.to_str().unwrap(), "--fit-points", "2"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--fit-points"));
     let o = scalelab(&["hparams", p.to_str().unwrap(), "--lr-col", "eta"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no column named 'eta'"));
     let o = scalelab(&["hparams", "/nonexistent/runs.csv"]);

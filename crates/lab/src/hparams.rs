@@ -29,6 +29,8 @@ pub struct HparamsRequest {
     /// filled, else `flops`).
     pub budget_col: Option<String>,
     pub tol: f64,
+    /// Learning rates nearest the best run the quadratic goes through
+    /// (`--fit-points`).
     pub window: usize,
     pub bootstrap: usize,
     pub seed: u64,
@@ -239,8 +241,8 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
     }
     if req.window < 3 {
         return Err(Error::flag(
-            "--window",
-            format!("--window must be at least 3, got {}", req.window),
+            "--fit-points",
+            format!("--fit-points must be at least 3, got {}", req.window),
         ));
     }
     let kept = load_table(&req.table, &req.filters)?;

@@ -1427,7 +1427,7 @@ mod tests {
         );
         let rule = text.replace("ref_flops = 1e10", "ref_flops = 1e10, ref_params = 1e4");
         let e = format!("{:#}", resolve_text(&rule).unwrap_err());
-        assert!(e.contains("names.toml:5") && e.contains("not both"), "{e}");
+        assert!(e.contains("names.toml:6") && e.contains("not both"), "{e}");
         let neg = text.replace("[0.5, 1, 2]", "[0.5, -1]");
         assert!(format!("{:#}", resolve_text(&neg).unwrap_err()).contains("positive"));
     }

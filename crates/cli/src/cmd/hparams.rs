@@ -12,7 +12,7 @@ the loss at each compute budget, and power laws of them in the budget.
 
 Per budget: the best run, the near-optimal runs (loss ≤ (1 + tol)·best,
 tol 1% by default), and a quadratic of loss against ln lr through the
---window lrs nearest the best run; its vertex is the budget's η_opt
+--fit-points lrs nearest the best run; its vertex is the budget's η_opt
 (flagged `edge` when it falls outside those lrs). With several batch sizes
 (a `batch` column) the same gives B_opt. Then η_opt(C) = a·C^b (and
 B_opt(C)) by least squares in log-log, with percentile bootstrap intervals
@@ -67,9 +67,9 @@ pub struct Args {
     pub tol: f64,
 
     /// Learning rates (nearest the best run) the quadratic in ln lr goes
-    /// through, at least 3. Example: `--window 3`.
-    #[arg(long, default_value_t = 5, value_name = "K")]
-    pub window: usize,
+    /// through, at least 3. Example: `--fit-points 3`.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub fit_points: usize,
 
     /// Bootstrap resamples for the laws' 95% intervals (0: none). The
     /// default, 1000, is cheap: a resample refits parabolas and lines only.
@@ -119,7 +119,7 @@ impl Args {
         let mut r = HparamsRequest::new(&self.runs);
         r.filters = self.filters.clone();
         r.tol = self.tol;
-        r.window = self.window;
+        r.window = self.fit_points;
         r.bootstrap = self.bootstrap;
         r.seed = self.seed;
         r.holdout_largest = self.holdout_largest;
