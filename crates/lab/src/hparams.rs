@@ -431,7 +431,7 @@ mod tests {
         for c in [1e10f64, 1e11, 1e12, 1e13] {
             let eta = 0.3 * c.powf(-0.125);
             for k in 0..6 {
-                let lr = 2e-4 * 2f64.powi(k);
+                let lr = 1e-3 * 2f64.powi(k);
                 let d = (lr / eta).ln();
                 csv += &format!("r,{c},{lr},{}\n", 3.0 + 0.02 * d * d);
             }
