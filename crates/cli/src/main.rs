@@ -50,6 +50,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Fit a scaling law to a table of runs (CSV, JSONL or Parquet).
     Fit(cmd::fit::Args),
+    /// Learning-rate (and batch) optima per compute budget and their power laws.
+    Hparams(cmd::hparams::Args),
     /// Existing logs into scalelab tables: TensorBoard, tracker CSV exports, lm-eval results.
     Import(cmd::import::Args),
     /// Compute-optimal exponents from IsoFLOP runs and loss curves (Approaches 1-3).
@@ -80,6 +82,7 @@ fn main() {
         Command::Emerge(args) => cmd::emerge::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Fit(args) => cmd::fit::run(args),
+        Command::Hparams(args) => cmd::hparams::run(args),
         Command::Import(args) => cmd::import::run(args),
         Command::Isoflop(args) => cmd::isoflop::run(args),
         Command::Plan(args) => cmd::plan::run(args),

@@ -215,7 +215,7 @@ pub fn group_values(c: &[f64], rel_tol: f64) -> Vec<(f64, Vec<usize>)> {
 
 /// Weighted-free least squares of `y` on a polynomial in `x` of degree
 /// `deg` (1 or 2); returns the coefficients lowest degree first.
-fn polyfit(x: &[f64], y: &[f64], deg: usize) -> Option<Vec<f64>> {
+pub(crate) fn polyfit(x: &[f64], y: &[f64], deg: usize) -> Option<Vec<f64>> {
     let k = deg + 1;
     let mut ata = vec![0.0; k * k];
     let mut aty = vec![0.0; k];

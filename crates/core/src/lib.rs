@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub mod emergence;
 pub mod fit;
 pub mod hardware;
+pub mod hparams;
 pub mod intervals;
 pub mod isoflop;
 pub mod kernels;

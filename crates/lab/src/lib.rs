@@ -16,6 +16,7 @@
 //! | [`runs`] | read a run table (CSV/TSV, JSONL, Parquet, a sweep directory, an in-memory table), `--where` filters, the drop of unfinished sweep runs |
 //! | [`compare`] | two recipes: the effective-compute multiplier, crossover, shared E |
 //! | [`fit`] | fit a law (all laws and methods), bootstrap, holdout, warnings; the `scalelab.fit/1` type |
+//! | [`hparams`] | learning-rate (and batch) optima per budget and their power laws in compute |
 //! | [`plan`] | compute-optimal N and D for budgets, with intervals; the FLOP calculator |
 //! | [`isoflop`] | IsoFLOP Approaches 1–3 |
 //! | [`design`] | an IsoFLOP pilot grid for a budget, as a sweep file |
@@ -33,6 +34,7 @@ pub mod emerge;
 pub mod error;
 pub mod eval;
 pub mod fit;
+pub mod hparams;
 pub mod import;
 pub mod isoflop;
 pub mod plan;

@@ -92,6 +92,15 @@ pub struct PlannedRun {
     /// decay, from its parent's checkpoint).
     #[serde(default)]
     pub flops_spent: f64,
+    /// Peak learning rate.
+    #[serde(default)]
+    pub lr: f64,
+    /// Sequences per step.
+    #[serde(default)]
+    pub batch: usize,
+    /// The FLOP budget the run was designed for, if any.
+    #[serde(default)]
+    pub flops_budget: Option<f64>,
 }
 
 /// What a plan costs to train, against training its runs separately.
@@ -265,6 +274,9 @@ impl Sweep {
                 steps: r.config.total_steps(),
                 schedule: r.schedule_name().into(),
                 flops_spent: 6.0 * r.params as f64 * r.tokens_spent() as f64,
+                lr: r.config.lr,
+                batch: r.config.batch,
+                flops_budget: r.flops_budget,
             })
             .collect()
     }

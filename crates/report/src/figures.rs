@@ -769,3 +769,119 @@ pub fn compare_multiplier(v: &serde_json::Value) -> Plot {
     p.alt = "How many times recipe A's compute recipe B needs to reach recipe A's loss, at recipe A's frontier computes, with its 95% bootstrap band and its geometric mean over the common compute range.".into();
     p
 }
+
+/// The figures of a `scalelab hparams` report: loss against lr per budget
+/// (log x) with the runs, the smooth fits, the fitted optimum and the
+/// near-optimal band (a box from the best loss to the threshold over the
+/// near-optimal lrs); and η_opt against C with the power law (and the
+/// held-out prediction).
+pub fn hparams(h: &serde_json::Value) -> Vec<Plot> {
+    let f = |v: &serde_json::Value| v.as_f64();
+    let budgets = h["budgets"].as_array().cloned().unwrap_or_default();
+    let mut p = Plot::new(
+        "Loss against learning rate per budget",
+        "peak learning rate",
+        "validation loss (nats/token)",
+        true,
+        false,
+    );
+    for (k, b) in budgets.iter().enumerate() {
+        let col = color(k);
+        let c = f(&b["flops"]).unwrap_or(f64::NAN);
+        let pts: Vec<(f64, f64)> = b["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|q| Some((f(&q["lr"])?, f(&q["loss"])?)))
+            .collect();
+        p.points(
+            pts,
+            col,
+            Some(&format!("C = {}", crate::html::num(c))),
+            false,
+        );
+        if let (Some(lo), Some(hi), Some(best), Some(th)) = (
+            f(&b["lr_band"][0]),
+            f(&b["lr_band"][1]),
+            f(&b["best"]["loss"]),
+            f(&b["threshold"]),
+        ) {
+            let (lo, hi) = if hi > lo {
+                (lo, hi)
+            } else {
+                (lo / 1.05, hi * 1.05)
+            };
+            p.band(vec![lo, hi], vec![best, best], vec![th, th], col, None);
+        }
+        let cv = &b["lr_curve"];
+        if let (Some(c0), Some(c1), Some(c2), Some(lo), Some(hi)) = (
+            f(&cv["coef"][0]),
+            f(&cv["coef"][1]),
+            f(&cv["coef"][2]),
+            f(&cv["range"][0]),
+            f(&cv["range"][1]),
+        ) {
+            let line: Vec<(f64, f64)> = (0..=40)
+                .map(|i| {
+                    let x = lo.ln() + (hi / lo).ln() * i as f64 / 40.0;
+                    (x.exp(), c0 + c1 * x + c2 * x * x)
+                })
+                .collect();
+            p.line(line, col, None, false);
+            if let Some(o) = f(&b["lr_opt"]) {
+                let x = o.ln();
+                p.points(vec![(o, c0 + c1 * x + c2 * x * x)], col, None, true);
+            }
+        }
+    }
+    p.alt = format!(
+        "Final validation loss against peak learning rate (log x) for {} budgets: runs as dots, the quadratic fit in ln lr as a line, its optimum as a hollow mark, the near-optimal band (lrs whose loss is within tol of the best) as a shaded box.",
+        budgets.len()
+    );
+    let mut q = Plot::new(
+        "Optimal learning rate against compute",
+        "C (FLOPs)",
+        "η_opt",
+        true,
+        true,
+    );
+    let opt: Vec<(f64, f64)> = budgets
+        .iter()
+        .filter_map(|b| Some((f(&b["flops"])?, f(&b["lr_opt"])?)))
+        .collect();
+    let bands: Vec<(f64, f64, f64)> = budgets
+        .iter()
+        .filter_map(|b| Some((f(&b["flops"])?, f(&b["lr_band"][0])?, f(&b["lr_band"][1])?)))
+        .collect();
+    q.band(
+        bands.iter().map(|b| b.0).collect(),
+        bands.iter().map(|b| b.1).collect(),
+        bands.iter().map(|b| b.2).collect(),
+        color(0),
+        Some("near-optimal lrs"),
+    );
+    q.points(opt.clone(), color(0), Some("η_opt per budget"), false);
+    let law = &h["lr_law"];
+    if let (Some(a), Some(e)) = (f(&law["coef"]), f(&law["exponent"])) {
+        let mut cs: Vec<f64> = opt.iter().map(|o| o.0).collect();
+        if let Some(c) = f(&h["holdout"]["flops"]) {
+            cs.push(c);
+        }
+        let lo = cs.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = cs.iter().cloned().fold(0.0, f64::max);
+        if lo < hi {
+            let line = (0..=20)
+                .map(|i| {
+                    let c = lo * (hi / lo).powf(i as f64 / 20.0);
+                    (c, a * c.powf(e))
+                })
+                .collect();
+            q.line(line, color(1), Some("power law (all budgets)"), false);
+        }
+    }
+    if let (Some(c), Some(v)) = (f(&h["holdout"]["flops"]), f(&h["holdout"]["predicted_lr"])) {
+        q.points(vec![(c, v)], color(2), Some("held-out prediction"), true);
+    }
+    q.alt = "The fitted optimal learning rate at each budget (dots) with the near-optimal range of lrs (band) and the power law η_opt(C) = a·C^b (line), log-log.".into();
+    vec![p, q]
+}

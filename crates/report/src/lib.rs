@@ -172,6 +172,8 @@ pub struct Inputs {
     pub emerge: Option<PathBuf>,
     /// A `scalelab compare --out` file.
     pub compare: Option<PathBuf>,
+    /// A `scalelab hparams --out` file (scalelab.hparams/1).
+    pub hparams: Option<PathBuf>,
 }
 
 impl Inputs {
@@ -185,6 +187,7 @@ impl Inputs {
             study: f("study.json"),
             emerge: f("emerge.json"),
             compare: f("compare.json"),
+            hparams: f("hparams.json"),
         }
     }
 
@@ -201,6 +204,7 @@ impl Inputs {
                 i.study = i.study.or(d.study);
                 i.emerge = i.emerge.or(d.emerge);
                 i.compare = i.compare.or(d.compare);
+                i.hparams = i.hparams.or(d.hparams);
                 continue;
             }
             if !f.is_file() {
@@ -214,6 +218,7 @@ impl Inputs {
                     Some("scalelab.study/1") => i.study = Some(f.clone()),
                     Some("scalelab.emerge/1") => i.emerge = Some(f.clone()),
                     Some("scalelab.compare/1") => i.compare = Some(f.clone()),
+                    Some("scalelab.hparams/1") => i.hparams = Some(f.clone()),
                     other => anyhow::bail!(
                         "{}: not a fit or study file (schema {:?}); give fit.json, study.json, runs.csv, curves.csv or a directory",
                         f.display(),
@@ -243,6 +248,7 @@ impl Inputs {
             && i.study.is_none()
             && i.emerge.is_none()
             && i.compare.is_none()
+            && i.hparams.is_none()
         {
             anyhow::bail!(
                 "nothing to report: give a study or sweep directory, runs.csv, or fit.json"
@@ -840,6 +846,12 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         compare_section(&mut r, c);
     }
 
+    // ---- hyperparameters --------------------------------------------------
+    let hparams = inputs.hparams.as_deref().map(read_json).transpose()?;
+    if let Some(h) = &hparams {
+        hparams_section(&mut r, h);
+    }
+
     // ---- warnings ---------------------------------------------------------
     r.push(Block::Heading("Warnings".into()));
     let mut warnings: Vec<String> = Vec::new();
@@ -847,6 +859,7 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         study.as_ref().map(|s| &s["warnings"]),
         fit_v.map(|f| &f["warnings"]),
         compare.as_ref().map(|c| &c["warnings"]),
+        hparams.as_ref().map(|h| &h["warnings"]),
     ]
     .into_iter()
     .flatten()
@@ -922,4 +935,89 @@ pub fn build_report(inputs: &Inputs, command: &str) -> Result<Report> {
         rows: facts,
     }));
     Ok(r)
+}
+
+/// "Hyperparameters across scale": a `scalelab hparams --out` file's
+/// per-budget optima and near-optimal bands, its laws, the held-out check,
+/// and the figures (loss against lr per budget; η_opt against C).
+fn hparams_section(r: &mut Report, h: &Value) {
+    r.push(Block::Heading("Hyperparameters across scale".into()));
+    let f = |v: &Value| v.as_f64().map_or("–".into(), num);
+    let budgets = h["budgets"].as_array().cloned().unwrap_or_default();
+    let rows = budgets
+        .iter()
+        .map(|b| {
+            vec![
+                f(&b["flops"]),
+                b["points"].as_array().map_or(0, |p| p.len()).to_string(),
+                f(&b["best"]["lr"]),
+                f(&b["best"]["loss"]),
+                format!("{} – {}", f(&b["lr_band"][0]), f(&b["lr_band"][1])),
+                f(&b["lr_opt"]),
+                b["lr_opt_kind"].as_str().unwrap_or("").to_string(),
+                f(&b["batch_opt"]),
+            ]
+        })
+        .collect();
+    r.push(Block::Table(HTable {
+        caption: format!(
+            "Optima per budget ({}): near-optimal = loss within {}% of the best",
+            h["table"].as_str().unwrap_or(""),
+            h["tol"].as_f64().map_or("–".into(), |t| num(t * 100.0))
+        ),
+        header: [
+            "FLOPs",
+            "runs",
+            "best lr",
+            "best loss",
+            "near-optimal lrs",
+            "η_opt (fit)",
+            "kind",
+            "B_opt",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }));
+    let law = |name: &str, l: &Value| {
+        format!(
+            "{name}(C) = {}·C^{} (exponent 95% interval {}; {} at C = {}, interval {})",
+            f(&l["coef"]),
+            f(&l["exponent"]),
+            interval(&l["exponent_ci95"]),
+            f(&l["at_ref"]),
+            f(&l["ref_flops"]),
+            interval(&l["at_ref_ci95"])
+        )
+    };
+    let mut text = law("η_opt", &h["lr_law"]);
+    if h["batch_law"].is_object() {
+        text += &format!("; {}", law("B_opt", &h["batch_law"]));
+    }
+    text += &format!(
+        ". Next sweep: [schedule] lr_rule = {{ base = {}, ref_flops = {}, exponent = {} }}.",
+        h["lr_rule"]["base"], h["lr_rule"]["ref_flops"], h["lr_rule"]["exponent"]
+    );
+    r.push(Block::Paragraph(text));
+    let ho = &h["holdout"];
+    if ho.is_object() {
+        r.push(Block::Paragraph(format!(
+            "Held out: the law fitted without C = {} predicts lr {} (95% interval {}); that budget's best run has lr {} and its smooth fit gives a loss {} above the best there at the prediction: {} its near-optimal band.",
+            f(&ho["flops"]),
+            f(&ho["predicted_lr"]),
+            interval(&ho["predicted_lr_ci95"]),
+            f(&ho["best"]["lr"]),
+            ho["loss_ratio"]
+                .as_f64()
+                .map_or("(outside the grid)".into(), |q| format!("{}%", num((q - 1.0) * 100.0))),
+            if ho["within_tol"].as_bool() == Some(true) {
+                "inside"
+            } else {
+                "outside"
+            }
+        )));
+    }
+    for p in figures::hparams(h) {
+        r.push(Block::Figure(p));
+    }
 }

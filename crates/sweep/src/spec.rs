@@ -14,6 +14,8 @@
 //! evals = 8               # validation evaluations per run (unless train.eval_every)
 //! checkpoints = 10        # checkpoints per run (unless train.checkpoint_every)
 //! lr_rule = { base = 3e-3, ref_params = 1e5, exponent = -0.25 }  # lr = base·(N/ref)^exponent
+//! # or by compute: lr = base·(C/ref_flops)^exponent (what `scalelab hparams` writes)
+//! # lr_rule = { base = 6e-3, ref_flops = 1e11, exponent = -0.1 }
 //!
 //! [[runs]]                # explicit runs …
 //! params = 3e5            # target non-embedding N (shape rule) or n_layer/d_model/n_head
@@ -24,6 +26,10 @@
 //! params = [1e4, 3e4, 1e5]
 //! tokens_per_param = [5, 20, 80]
 //! unique_tokens = [2e5, 1e6]   # optional: × unique-token budgets (data repeated)
+//! # flops = [1e11, 1e12]     # or budgets: × params (D = C/(6N)), or one size per
+//! #                          # budget and tokens_per_param (N = √(C/(6r)))
+//! # lr_factors = [0.5, 1, 2] # optional: × multiples of the lr rule (or lr = [..])
+//! # batch = [8, 16]          # optional: × batch sizes at the same tokens
 //!
 //! [design]                # … an IsoFLOP design (as `scalelab design`) …
 //! total_flops = 1e15
@@ -121,14 +127,56 @@ impl Default for Schedule {
     }
 }
 
-/// Learning rate by size: `lr = base · (N / ref_params)^exponent`.
+/// Learning rate by size, `lr = base · (N / ref_params)^exponent`, or by
+/// compute, `lr = base · (C / ref_flops)^exponent` (C the run's FLOP budget,
+/// else 6·N·D): the form `scalelab hparams` writes as its `lr_rule`.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LrRule {
     pub base: f64,
-    pub ref_params: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_params: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_flops: Option<f64>,
     #[serde(default)]
     pub exponent: f64,
+}
+
+impl LrRule {
+    /// The rule's learning rate for a run of `params` non-embedding
+    /// parameters and `flops` FLOPs.
+    pub fn lr(&self, params: f64, flops: f64) -> f64 {
+        match (self.ref_params, self.ref_flops) {
+            (Some(r), _) => self.base * (params / r).powf(self.exponent),
+            (None, Some(r)) => self.base * (flops / r).powf(self.exponent),
+            (None, None) => self.base,
+        }
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v > 0.0;
+        match (self.ref_params, self.ref_flops) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "give ref_params (lr by size) or ref_flops (lr by compute), not both".into(),
+                )
+            }
+            (None, None) => {
+                return Err("give ref_params (lr by size) or ref_flops (lr by compute)".into())
+            }
+            (Some(r), None) | (None, Some(r)) if !ok(r) => {
+                return Err(format!("the reference must be a positive number, got {r}"))
+            }
+            _ => {}
+        }
+        if !ok(self.base) || !self.exponent.is_finite() {
+            return Err(format!(
+                "base must be a positive number and exponent finite, got base = {}, exponent = {}",
+                self.base, self.exponent
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One explicit run.
@@ -153,11 +201,25 @@ pub struct RunEntry {
     pub unique_tokens: Option<f64>,
 }
 
-/// A grid of sizes × budgets (× unique-token budgets).
+/// A grid of sizes × budgets (× unique-token budgets) (× learning rates ×
+/// batch sizes).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
+    #[serde(default)]
     pub params: Vec<f64>,
+    /// FLOP budgets C: with `params`, every size at every budget (D =
+    /// C/(6N)); without, one size per budget and tokens-per-param ratio r
+    /// (N = √(C/(6r))). The runs record C as their `flops_budget`.
+    pub flops: Option<Vec<f64>>,
+    /// Learning rates: every run once per value (named `-lr…`).
+    pub lr: Option<Vec<f64>>,
+    /// Multiples of the run's learning rate (`[schedule] lr_rule`, else
+    /// `[train] lr`): every run once per factor (named `-lr…`).
+    pub lr_factors: Option<Vec<f64>>,
+    /// Batch sizes (sequences per step): every run once per value, at the
+    /// same tokens (named `-b…`).
+    pub batch: Option<Vec<u64>>,
     pub tokens: Option<Vec<f64>>,
     pub tokens_per_param: Option<Vec<f64>>,
     /// Unique-token budgets: every size and budget once per value (a run
@@ -513,6 +575,10 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             );
         }
     }
+    if let Some(rule) = &sched.lr_rule {
+        rule.check()
+            .map_err(|e| anyhow!("{}: [schedule] lr_rule: {e}", key_at(path, text, "lr_rule")))?;
+    }
     if !positive(sched.tokens_per_param) {
         bail!(
             "{}: [schedule] tokens_per_param must be positive, got {}",
@@ -546,6 +612,12 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         seed: Option<u64>,
         lr: Option<f64>,
         unique: Option<f64>,
+        /// A factor on the rule's lr (a `[grid] lr_factors` value).
+        lr_factor: Option<f64>,
+        batch: Option<u64>,
+        /// Whether the automatic name carries the lr / the batch.
+        name_lr: bool,
+        name_batch: bool,
         at: String,
     }
     let mut wants: Vec<Want> = Vec::new();
@@ -602,41 +674,129 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             seed: e.seed,
             lr: e.lr,
             unique: e.unique_tokens,
+            lr_factor: None,
+            batch: None,
+            name_lr: false,
+            name_batch: false,
             at: where_,
         });
     }
     if let Some(g) = &file.grid {
         let where_ = at(path, text, g.span());
         let g = g.get_ref();
-        let budgets: Vec<(bool, f64)> = match (&g.tokens, &g.tokens_per_param) {
-            (Some(t), None) => t.iter().map(|t| (false, *t)).collect(),
-            (None, Some(r)) => r.iter().map(|r| (true, *r)).collect(),
-            (None, None) => vec![(true, sched.tokens_per_param)],
-            _ => bail!("{where_}: [grid] gives tokens or tokens_per_param, not both"),
-        };
         let uniques: Vec<Option<f64>> = match &g.unique_tokens {
             Some(u) => u.iter().map(|u| Some(*u)).collect(),
             None => vec![None],
         };
-        for &n in &g.params {
-            let shape = shape_of(n, &where_)?;
-            let ne = shape.params().non_embedding as f64;
-            for &(ratio, v) in &budgets {
-                let tokens = if ratio { v * ne } else { v };
-                if !positive(tokens) {
-                    bail!("{where_}: [grid] tokens must be positive, got {v}");
+        // (lr, factor) per run of the lr axis
+        let lrs: Vec<(Option<f64>, Option<f64>)> = match (&g.lr, &g.lr_factors) {
+            (Some(_), Some(_)) => bail!("{where_}: [grid] gives lr or lr_factors, not both"),
+            (Some(v), None) | (None, Some(v)) if v.is_empty() => {
+                bail!("{where_}: [grid] lr / lr_factors is empty")
+            }
+            (Some(v), None) => v.iter().map(|l| (Some(*l), None)).collect(),
+            (None, Some(v)) => v.iter().map(|f| (None, Some(*f))).collect(),
+            (None, None) => vec![(None, None)],
+        };
+        for (lr, f) in &lrs {
+            if let Some(v) = lr.or(*f) {
+                if !positive(v) {
+                    bail!(
+                        "{where_}: [grid] learning rates and lr_factors must be positive, got {v}"
+                    );
                 }
-                for &unique in &uniques {
-                    wants.push(Want {
-                        name: None,
-                        shape,
-                        tokens,
-                        budget: None,
-                        seed: None,
-                        lr: None,
-                        unique,
-                        at: where_.clone(),
-                    });
+            }
+        }
+        let batches: Vec<Option<u64>> = match &g.batch {
+            Some(b) if b.is_empty() => bail!("{where_}: [grid] batch is empty"),
+            Some(b) => {
+                if b.contains(&0) {
+                    bail!("{where_}: [grid] batch sizes must be positive");
+                }
+                b.iter().map(|b| Some(*b)).collect()
+            }
+            None => vec![None],
+        };
+        // (shape, tokens, budget) of each size-and-budget cell
+        let mut cells: Vec<(GptShape, f64, Option<f64>)> = Vec::new();
+        match &g.flops {
+            Some(cs) => {
+                if g.tokens.is_some() {
+                    bail!("{where_}: [grid] with flops gives params or tokens_per_param, not tokens (D = C/(6N))");
+                }
+                if !g.params.is_empty() && g.tokens_per_param.is_some() {
+                    bail!("{where_}: [grid] with flops gives params (each size at each budget) or tokens_per_param (one size per budget), not both");
+                }
+                for &c in cs {
+                    if !positive(c) {
+                        bail!("{where_}: [grid] flops must be positive, got {c}");
+                    }
+                    let sizes: Vec<f64> = if g.params.is_empty() {
+                        let ratios = g
+                            .tokens_per_param
+                            .clone()
+                            .unwrap_or(vec![sched.tokens_per_param]);
+                        let mut v = Vec::new();
+                        for r in ratios {
+                            if !positive(r) {
+                                bail!(
+                                    "{where_}: [grid] tokens_per_param must be positive, got {r}"
+                                );
+                            }
+                            v.push((c / (6.0 * r)).sqrt());
+                        }
+                        v
+                    } else {
+                        g.params.clone()
+                    };
+                    for n in sizes {
+                        let shape = shape_of(n, &where_)?;
+                        let ne = shape.params().non_embedding as f64;
+                        cells.push((shape, c / (6.0 * ne), Some(c)));
+                    }
+                }
+            }
+            None => {
+                if g.params.is_empty() {
+                    bail!("{where_}: [grid] needs params (sizes), or flops (budgets)");
+                }
+                let budgets: Vec<(bool, f64)> = match (&g.tokens, &g.tokens_per_param) {
+                    (Some(t), None) => t.iter().map(|t| (false, *t)).collect(),
+                    (None, Some(r)) => r.iter().map(|r| (true, *r)).collect(),
+                    (None, None) => vec![(true, sched.tokens_per_param)],
+                    _ => bail!("{where_}: [grid] gives tokens or tokens_per_param, not both"),
+                };
+                for &n in &g.params {
+                    let shape = shape_of(n, &where_)?;
+                    let ne = shape.params().non_embedding as f64;
+                    for &(ratio, v) in &budgets {
+                        cells.push((shape, if ratio { v * ne } else { v }, None));
+                    }
+                }
+            }
+        }
+        for (shape, tokens, budget) in cells {
+            if !positive(tokens) {
+                bail!("{where_}: [grid] tokens must be positive, got {tokens}");
+            }
+            for &unique in &uniques {
+                for &(lr, lr_factor) in &lrs {
+                    for &batch in &batches {
+                        wants.push(Want {
+                            name: None,
+                            shape,
+                            tokens,
+                            budget,
+                            seed: None,
+                            lr,
+                            unique,
+                            lr_factor,
+                            batch,
+                            name_lr: lrs.len() > 1,
+                            name_batch: batches.len() > 1,
+                            at: where_.clone(),
+                        });
+                    }
                 }
             }
         }
@@ -712,6 +872,10 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             seed: None,
             lr: None,
             unique: None,
+            lr_factor: None,
+            batch: None,
+            name_lr: false,
+            name_batch: false,
             at: where_,
         });
     }
@@ -744,6 +908,9 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
             );
         }
         t.insert("tokens".into(), (w.tokens.round().max(1.0) as i64).into());
+        if let Some(b) = w.batch {
+            t.insert("batch".into(), (b.min(i64::MAX as u64) as i64).into());
+        }
         let mut cfg: TrainConfig = t
             .try_into()
             .map_err(|e| anyhow!("{}: {}", w.at, e.to_string().trim_end()))?;
@@ -763,7 +930,20 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
         if let Some(lr) = w.lr {
             cfg.lr = lr;
         } else if let (Some(rule), false) = (sched.lr_rule, lr_explicit) {
-            cfg.lr = rule.base * (n.non_embedding as f64 / rule.ref_params).powf(rule.exponent);
+            let ne = n.non_embedding as f64;
+            let flops = w.budget.unwrap_or(6.0 * ne * w.tokens);
+            cfg.lr = rule.lr(ne, flops);
+        }
+        if let Some(f) = w.lr_factor {
+            cfg.lr *= f;
+        }
+        if !positive(cfg.lr) {
+            bail!(
+                "{}: run {}: the learning rate must be a positive number, got {} (check [schedule] lr_rule and [grid] lr_factors)",
+                w.at,
+                i + 1,
+                cfg.lr
+            );
         }
         let steps = cfg.total_steps().max(1);
         if !eval_explicit {
@@ -781,10 +961,17 @@ pub fn resolve(path: &Path, text: &str, file: &SweepFile, check: &Check) -> Resu
                     short(n.non_embedding as f64),
                     short(cfg.total_steps() as f64 * (cfg.batch * cfg.context) as f64)
                 );
-                match cfg.unique_tokens {
+                let mut name = match cfg.unique_tokens {
                     Some(u) => format!("{base}-u{}", short(u as f64)),
                     None => base,
+                };
+                if w.name_lr {
+                    name += &format!("-lr{}", short(cfg.lr));
                 }
+                if w.name_batch {
+                    name += &format!("-b{}", cfg.batch);
+                }
+                name
             }
         };
         if let (Some(_), Some(u)) = (&trainer, cfg.unique_tokens) {
@@ -1187,5 +1374,61 @@ mod tests {
             err.contains("unique_tokens = 3200 is not supported"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_budget_grid_with_lr_and_batch_axes_names_every_run_and_follows_the_compute_rule() {
+        let text = "[train]\ndata = \"synth\"\ncontext = 16\nbatch = 2\n\
+                    [schedule]\nlr_rule = { base = 4e-3, ref_flops = 1e10, exponent = -0.5 }\n\
+                    [grid]\nflops = [1e10, 4e10]\ntokens_per_param = 20\nlr_factors = [0.5, 1, 2]\nbatch = [2, 4]\n";
+        // tokens_per_param is a list in a grid
+        let text = text.replace("tokens_per_param = 20", "tokens_per_param = [20]");
+        let plan = resolve_text(&text).unwrap();
+        assert_eq!(plan.runs.len(), 12);
+        let names: BTreeSet<&str> = plan.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), 12, "{names:?}");
+        for r in &plan.runs {
+            let c = r.flops_budget.unwrap();
+            assert!(c == 1e10 || c == 4e10);
+            // N ≈ √(C/120), D = C/(6N)
+            let n = r.params as f64;
+            // (shapes are coarse at these sizes)
+            let ratio = n / (c / 120.0).sqrt();
+            assert!(ratio > 0.6 && ratio < 1.6, "{n} at {c}");
+            assert!((6.0 * n * r.tokens() as f64 / c - 1.0).abs() < 0.05);
+            let base = 4e-3 * (c / 1e10).powf(-0.5);
+            let f = r.config.lr / base;
+            assert!(
+                [0.5, 1.0, 2.0].iter().any(|g| (f - g).abs() < 1e-9),
+                "{} {f}",
+                r.name
+            );
+            assert!(
+                r.name.contains(&format!("-b{}", r.config.batch)),
+                "{}",
+                r.name
+            );
+            assert!(r.name.contains("-lr"), "{}", r.name);
+        }
+        assert!(plan.runs.iter().any(|r| r.config.batch == 4));
+        // a budget grid × sizes: D = C/(6N) per size
+        let iso = "[train]\ndata = \"synth\"\ncontext = 16\nbatch = 2\nlr = 1e-3\n\
+                   [grid]\nflops = [1e10]\nparams = [5e3, 1e4]\nlr = [1e-3, 3e-3]\n";
+        let plan = resolve_text(iso).unwrap();
+        assert_eq!(plan.runs.len(), 4);
+        let lrs: BTreeSet<String> = plan.runs.iter().map(|r| r.config.lr.to_string()).collect();
+        assert_eq!(lrs.len(), 2);
+        // refused: both lr and lr_factors, a rule with both references
+        let both = iso.replace("lr = [1e-3, 3e-3]", "lr = [1e-3]\nlr_factors = [1]");
+        let e = format!("{:#}", resolve_text(&both).unwrap_err());
+        assert!(
+            e.contains("lr or lr_factors") && e.contains("names.toml:"),
+            "{e}"
+        );
+        let rule = text.replace("ref_flops = 1e10", "ref_flops = 1e10, ref_params = 1e4");
+        let e = format!("{:#}", resolve_text(&rule).unwrap_err());
+        assert!(e.contains("names.toml:6") && e.contains("not both"), "{e}");
+        let neg = text.replace("[0.5, 1, 2]", "[0.5, -1]");
+        assert!(format!("{:#}", resolve_text(&neg).unwrap_err()).contains("positive"));
     }
 }

@@ -21,7 +21,8 @@
 //!   trained itself: a branch's `flops` is that of a full run to its D, what
 //!   a law needs, while it trains only its decay), `unique_tokens` (the
 //!   distinct tokens among D: all of them unless the run's `unique_tokens`
-//!   budget limits them) and `epochs` (D over them).
+//!   budget limits them), `epochs` (D over them) and `batch` (sequences
+//!   per step, for `scalelab hparams`).
 //!   A run whose status is `done` but whose results no longer read (see
 //!   [`crate::run::check_done`]) is listed `failed` with the reason.
 //! * `curves.csv`: every intermediate evaluation — `run`, `params`,
@@ -73,6 +74,7 @@ pub const RUN_COLUMNS: &[&str] = &[
     "flops_spent",
     "unique_tokens",
     "epochs",
+    "batch",
 ];
 
 /// Column names of `curves.csv`.
@@ -167,10 +169,15 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
 
 /// The cells of the data columns: `unique_tokens` (the distinct tokens the
 /// run trained on: all of its `tokens` unless `unique_tokens` limits them)
-/// and `epochs` over them, what `fit --law data-constrained` reads.
+/// and `epochs` over them, what `fit --law data-constrained` reads; then
+/// the run's `batch` (sequences per step), what `hparams` reads.
 fn data_cells(r: &crate::spec::RunPlan, tokens: f64) -> Vec<Cell> {
     let unique = (r.config.unique_tokens_seen() as f64).min(tokens);
-    vec![num(unique), num(tokens / unique)]
+    vec![
+        num(unique),
+        num(tokens / unique),
+        num(r.config.batch as f64),
+    ]
 }
 
 /// The cells of the schedule columns (`schedule` … `flops_spent`).

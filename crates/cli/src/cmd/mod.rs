@@ -5,6 +5,7 @@ pub mod design;
 pub mod emerge;
 pub mod eval;
 pub mod fit;
+pub mod hparams;
 pub mod import;
 pub mod isoflop;
 pub mod plan;

@@ -262,7 +262,7 @@ impl std::error::Error for FailedRuns {}
 /// The dry run's table of runs.
 fn print_runs(runs: &[PlannedRun]) {
     println!(
-        "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8} {:>8} {:>11}",
+        "{:<28} {:>7} {:>7} {:>5} {:>11} {:>11} {:>10} {:>8} {:>8} {:>11} {:>10} {:>5}",
         "run",
         "layers",
         "d_model",
@@ -272,11 +272,13 @@ fn print_runs(runs: &[PlannedRun]) {
         "flops",
         "steps",
         "schedule",
-        "flops_spent"
+        "flops_spent",
+        "lr",
+        "batch"
     );
     for r in runs {
         println!(
-            "{:<28} {:>7} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>10.3e} {:>8} {:>8} {:>11.3e}",
+            "{:<28} {:>7} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>10.3e} {:>8} {:>8} {:>11.3e} {:>10.4e} {:>5}",
             r.run,
             r.layers,
             r.d_model,
@@ -286,7 +288,9 @@ fn print_runs(runs: &[PlannedRun]) {
             r.flops,
             r.steps,
             r.schedule,
-            r.flops_spent
+            r.flops_spent,
+            r.lr,
+            r.batch
         );
     }
 }

@@ -284,6 +284,7 @@ const DOCUMENTS: &[&str] = &[
     "docs/compare.md",
     "docs/emerge.md",
     "docs/fit.md",
+    "docs/hparams.md",
     "docs/import.md",
     "docs/plan.md",
     "docs/python.md",
@@ -392,6 +393,11 @@ fn docs_emerge() {
 #[test]
 fn docs_fit() {
     check("docs/fit.md");
+}
+
+#[test]
+fn docs_hparams() {
+    check("docs/hparams.md");
 }
 
 #[test]

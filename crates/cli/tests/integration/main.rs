@@ -14,6 +14,7 @@ mod design_simulate;
 mod emerge;
 mod examples;
 mod fit;
+mod hparams;
 mod import;
 mod isoflop;
 mod json;
