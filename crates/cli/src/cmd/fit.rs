@@ -236,22 +236,13 @@ pub fn run(args: Args) -> Result<()> {
     scalelab::threads::init(args.threads)?;
     let bars = crate::progress::Bars::new(args.quiet);
     let report = scalelab::fit::fit(&args.request(), &bars)?;
-    let json = serde_json::to_string_pretty(&report)?;
-    if let Some(path) = &args.out {
-        scalelab::error::write_file("--out", path, (json.clone() + "\n").as_bytes())?;
-    }
-    if args.json {
-        println!("{json}");
-    } else {
-        print!("{}", render(&report));
-    }
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
-    }
-    if let (Some(path), false) = (&args.out, args.json) {
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
+    super::emit_report(
+        &report,
+        || render(&report),
+        &report.warnings,
+        args.out.as_deref(),
+        args.json,
+    )
 }
 
 /// A number with about five significant digits, in plain or scientific
