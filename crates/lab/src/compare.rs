@@ -276,19 +276,7 @@ pub fn compare(req: &CompareRequest) -> Result<CompareReport> {
 
 /// Reads a `scalelab.compare/1` file back.
 pub fn read_compare(path: &Path) -> Result<CompareReport> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let r: CompareReport = serde_json::from_str(&text).map_err(|e| {
-        Error::input(
-            path,
-            Some(e.line()),
-            format!(
-                "{}:{}:{}: not a {COMPARE_SCHEMA} file: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+    let r: CompareReport = crate::error::read_json_report(COMPARE_SCHEMA, path)?;
     if r.schema != COMPARE_SCHEMA {
         return Err(Error::input(
             path,

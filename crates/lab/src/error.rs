@@ -111,3 +111,25 @@ pub fn write_file(what: &str, path: &std::path::Path, bytes: &[u8]) -> Result<()
     scalelab_common::write_atomic(path, bytes)
         .map_err(|e| Error::io(format!("cannot write {what}"), path, e))
 }
+
+/// Reads a JSON report that a command wrote with `--out`; a file that does
+/// not parse as one is an error naming its path, line and column and
+/// `what` it should be (e.g. "scalelab.compare/1").
+pub fn read_json_report<T: serde::de::DeserializeOwned>(
+    what: &str,
+    path: &std::path::Path,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::input(
+            path,
+            Some(e.line()),
+            format!(
+                "{}:{}:{}: not a {what} file: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}

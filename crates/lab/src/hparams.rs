@@ -403,19 +403,7 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
 
 /// Reads a report written with `--out` (for `scalelab report`).
 pub fn read(path: &Path) -> Result<HparamsReport> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::input(
-            path,
-            Some(e.line()),
-            format!(
-                "{}:{}:{}: not a scalelab.hparams/1 file: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ),
-        )
-    })
+    crate::error::read_json_report("scalelab.hparams/1", path)
 }
 
 #[cfg(test)]
