@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# CI builds once, on a clean clone: incremental compilation's bookkeeping
+# only costs time there.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+
 echo "== toolchain"
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -80,18 +84,28 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# One build of every test target and of the Python extension, in one cargo
+# invocation: cargo resolves the dependencies' features once for all of
+# them. Built apart after `cargo test`, the extension would see other
+# features (the tests' dev-dependencies turn some on) and recompile the
+# engine, the renderer and the library under it, minutes on 2 cores.
+echo "== cargo build (tests and the Python extension)"
+if [ "$HAVE_PY" = 1 ]; then
+  PYO3_PYTHON="$SCALELAB_PYTHON" cargo build --locked --profile test --workspace --lib --bins --tests --examples
+else
+  cargo build --locked --profile test --workspace --exclude scalelab-py --lib --bins --tests --examples
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
 
-# The Python package (crates/py + python/): build the extension module with
-# the test profile (so cargo reuses everything `cargo test` compiled and
-# builds only the extension crate and pyo3; a maturin wheel build would
-# recompile the workspace under another profile, minutes on 2 cores), put it
-# beside the package's Python files and run the pytest suite against the CLI
-# that `cargo test` built. `pip install ./python` builds the wheel itself.
+# The Python package (crates/py + python/): the extension module built above
+# with the test profile (a maturin wheel build would recompile the workspace
+# under another profile, minutes on 2 cores) goes beside the package's
+# Python files, and the pytest suite runs against the CLI that `cargo test`
+# built. `pip install ./python` builds the wheel itself.
 echo "== python package"
 if [ "$HAVE_PY" = 1 ]; then
-  PYO3_PYTHON="$SCALELAB_PYTHON" cargo build --locked --profile test -p scalelab-py --lib
   PKG="$TARGET/python-test"
   rm -rf "$PKG" && mkdir -p "$PKG"
   cp -r python/scalelab "$PKG/"
