@@ -238,9 +238,10 @@ fn coordinate_check_passes_under_mup_and_fails_under_standard() {
             "seed {seed}: μP logit change grows {}x\n{table}",
             mp.logit_growth()
         );
-        // Standard: it grows with the width (8x wider here).
+        // Standard: it grows with the width (8x wider here; measured 3.2–4.5x
+        // over seeds 0–2, docs/mup.md).
         assert!(
-            sp.logit_growth() > 3.0,
+            sp.logit_growth() > 2.5,
             "seed {seed}: standard logit change grows only {}x\n{table}",
             sp.logit_growth()
         );
