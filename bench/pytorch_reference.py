@@ -14,6 +14,14 @@ Two commands:
            test `fixture_matches_pytorch`.
                python3 bench/pytorch_reference.py fixture
 
+  fixture --mup
+           writes crates/engine/tests/data/gpt_mup_fixture.safetensors: the
+           same under muP (maximal-update parametrisation) at width 16 with
+           base width 4 and base head dimension 2, so every muP factor
+           (init, output multiplier, attention scale, per-tensor learning
+           rates) differs from 1; used by `mup_fixture_matches_pytorch`.
+               python3 bench/pytorch_reference.py fixture --mup
+
   bench    times training steps (forward, backward, clipping, AdamW) and
            prints one JSON line: median tokens/s after warm-up, peak RSS.
                python3 bench/pytorch_reference.py bench --n-layer 2 \
@@ -32,9 +40,18 @@ import sys
 import time
 
 
-def build(torch, F, n_layer, d_model, n_head, context, vocab, d_ff=None, sdpa=True):
+def build(torch, F, n_layer, d_model, n_head, context, vocab, d_ff=None, sdpa=True, mup=None):
+    """mup: None (standard) or dict(base_width=, base_head_dim=): logits
+    times base_width/d_model, attention scores times sqrt(base_head_dim)/hs
+    instead of 1/sqrt(hs)."""
     nn = torch.nn
     d_ff = d_ff or 4 * d_model
+    out_mult = 1.0 if mup is None else mup["base_width"] / d_model
+    hs0 = d_model // n_head
+    if mup is None or mup["base_head_dim"] == hs0:
+        att_scale = 1.0 / math.sqrt(hs0)
+    else:
+        att_scale = math.sqrt(mup["base_head_dim"]) / hs0
 
     class Block(nn.Module):
         def __init__(self):
@@ -54,9 +71,9 @@ def build(torch, F, n_layer, d_model, n_head, context, vocab, d_ff=None, sdpa=Tr
             k = k.view(B, T, n_head, hs).transpose(1, 2)
             v = v.view(B, T, n_head, hs).transpose(1, 2)
             if sdpa:
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=att_scale)
             else:
-                att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+                att = (q @ k.transpose(-2, -1)) * att_scale
                 mask = torch.ones(T, T, dtype=torch.bool).tril()
                 att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
                 y = att @ v
@@ -79,14 +96,26 @@ def build(torch, F, n_layer, d_model, n_head, context, vocab, d_ff=None, sdpa=Tr
             for b in self.blocks:
                 x = b(x)
             logits = self.lnf(x) @ self.wte.weight.t()
+            if out_mult != 1.0:
+                logits = logits * out_mult
             loss = F.cross_entropy(logits.view(-1, vocab), targets.view(-1))
             return logits, loss
 
     return GPT()
 
 
-def init_like_engine(torch, model, n_layer):
-    """GPT-2 style init (the engine's distribution, not its random stream)."""
+HIDDEN = ("qkv.weight", "proj.weight", "fc.weight", "fc_proj.weight")
+
+
+def is_hidden(name):
+    """muP's hidden matrices: qkv_w, attn_proj_w, fc_w, fc_proj_w."""
+    return name.startswith("blocks.") and name.endswith(HIDDEN)
+
+
+def init_like_engine(torch, model, n_layer, width_mult=1.0):
+    """GPT-2 style init (the engine's distribution, not its random stream);
+    under muP (width_mult = d_model / base_width) the hidden matrices' std is
+    divided by sqrt(width_mult)."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name == "lnf.weight":
@@ -94,7 +123,9 @@ def init_like_engine(torch, model, n_layer):
             elif p.dim() == 1:
                 p.normal_(0.0, 0.02)  # nonzero biases exercise every gradient
             elif name.endswith("proj.weight"):
-                p.normal_(0.0, 0.02 / math.sqrt(2 * n_layer))
+                p.normal_(0.0, 0.02 / math.sqrt(2 * n_layer) / math.sqrt(width_mult))
+            elif is_hidden(name):
+                p.normal_(0.0, 0.02 / math.sqrt(width_mult))
             else:
                 p.normal_(0.0, 0.02)
 
@@ -124,27 +155,59 @@ def engine_tensors(torch, model, grads=False):
     }
 
 
-def make_optimizer(torch, model, lr, weight_decay):
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.95), eps=1e-8,
-    )
+def make_optimizer(torch, model, lr, weight_decay, width_mult=1.0):
+    """AdamW; under muP the hidden matrices' group has lr / width_mult (its
+    weight decay stays coupled to its lr, as in PyTorch's per-group AdamW)."""
+    named = list(model.named_parameters())
+    hidden = [p for n, p in named if p.dim() >= 2 and is_hidden(n)]
+    decay = [p for n, p in named if p.dim() >= 2 and not is_hidden(n)]
+    no_decay = [p for n, p in named if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0},
+              {"params": hidden, "weight_decay": weight_decay, "lr": lr / width_mult}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def save_safetensors(torch, tensors, path, metadata):
+    """safetensors.torch.save_file when installed, else the same format
+    written here (8-byte little-endian header length, JSON header, data)."""
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        save_file = None
+    if save_file is not None:
+        save_file(tensors, path, metadata=metadata)
+        return
+    dtypes = {torch.float64: "F64", torch.float32: "F32", torch.int32: "I32", torch.int64: "I64"}
+    header, blobs, off = {"__metadata__": metadata}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": dtypes[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little"))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
 
 
 def fixture(args):
     import torch
     import torch.nn.functional as F
-    from safetensors.torch import save_file
 
     torch.manual_seed(1234)
     torch.set_default_dtype(torch.float64)
     cfg = dict(n_layer=2, d_model=16, n_head=2, context=72, vocab=50)
     B, T = 2, 72  # T > 64 exercises the engine's blocked causal attention
     lr, wd, clip = 1e-2, 0.1, 0.05
-    model = build(torch, F, sdpa=False, **cfg)
-    init_like_engine(torch, model, cfg["n_layer"])
+    mup = dict(base_width=4, base_head_dim=2) if args.mup else None
+    width_mult = cfg["d_model"] / mup["base_width"] if mup else 1.0
+    model = build(torch, F, sdpa=False, mup=mup, **cfg)
+    init_like_engine(torch, model, cfg["n_layer"], width_mult)
     tokens = torch.randint(0, cfg["vocab"], (B, T))
     targets = torch.randint(0, cfg["vocab"], (B, T))
     out = {f"param.{k}": v.clone() for k, v in engine_tensors(torch, model).items()}
@@ -152,7 +215,7 @@ def fixture(args):
     loss.backward()
     out.update({f"grad.{k}": v.clone() for k, v in engine_tensors(torch, model, grads=True).items()})
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    opt = make_optimizer(torch, model, lr, wd)
+    opt = make_optimizer(torch, model, lr, wd, width_mult)
     opt.step()
     out.update({f"adamw.{k}": v.clone() for k, v in engine_tensors(torch, model).items()})
     out["tokens"] = tokens.to(torch.int32)
@@ -163,9 +226,12 @@ def fixture(args):
     meta = {k: str(v) for k, v in cfg.items()}
     meta.update(batch=str(B), seq=str(T), lr=str(lr), weight_decay=str(wd), grad_clip=str(clip),
                 beta1="0.9", beta2="0.95", eps="1e-8", torch=torch.__version__)
-    path = args.out
+    if mup:
+        meta.update({f"mup_{k}": str(v) for k, v in mup.items()})
+    path = args.out or os.path.join(args.here, "..", "crates", "engine", "tests", "data",
+                                    "gpt_mup_fixture.safetensors" if mup else "gpt_fixture.safetensors")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    save_file({k: v.contiguous() for k, v in out.items()}, path, metadata=meta)
+    save_safetensors(torch, {k: v.contiguous() for k, v in out.items()}, path, meta)
     print(f"wrote {path} ({os.path.getsize(path)} bytes), loss {loss.item():.6f}")
 
 
@@ -209,7 +275,9 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     fx = sub.add_parser("fixture")
     here = os.path.dirname(os.path.abspath(__file__))
-    fx.add_argument("--out", default=os.path.join(here, "..", "crates", "engine", "tests", "data", "gpt_fixture.safetensors"))
+    fx.add_argument("--out", help="default: crates/engine/tests/data/gpt_fixture.safetensors (gpt_mup_fixture with --mup)")
+    fx.add_argument("--mup", action="store_true", help="the muP fixture (width 16, base width 4, base head dim 2)")
+    fx.set_defaults(here=here)
     bn = sub.add_parser("bench")
     for name, default in [("n-layer", 2), ("d-model", 64), ("n-head", 4), ("context", 128),
                           ("batch", 16), ("vocab", 256), ("threads", 1), ("steps", 30)]:

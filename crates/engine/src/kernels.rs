@@ -539,8 +539,26 @@ pub fn attention_forward<T: Real>(
     nh: usize,
     threads: usize,
 ) {
+    let scale = 1.0 / ((c / nh) as f64).sqrt();
+    attention_forward_scaled(out, att, qkv, b, t, c, nh, scale, threads)
+}
+
+/// [`attention_forward`] with scores `scale · q·k` instead of `q·k / √hs`
+/// (μP's attention scaling).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_forward_scaled<T: Real>(
+    out: &mut [T],
+    att: &mut [T],
+    qkv: &[T],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    scale: f64,
+    threads: usize,
+) {
     let hs = c / nh;
-    let scale = T::from_f64(1.0 / (hs as f64).sqrt());
+    let scale = T::from_f64(scale);
     let po = SyncPtr::new(out.as_mut_ptr());
     let pa = SyncPtr::new(att.as_mut_ptr());
     let c3 = 3 * c;
@@ -646,8 +664,27 @@ pub fn attention_backward<T: Real>(
     nh: usize,
     threads: usize,
 ) {
+    let scale = 1.0 / ((c / nh) as f64).sqrt();
+    attention_backward_scaled(dqkv, scratch, dout, qkv, att, b, t, c, nh, scale, threads)
+}
+
+/// [`attention_backward`] for [`attention_forward_scaled`] with `scale`.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_scaled<T: Real>(
+    dqkv: &mut [T],
+    scratch: &mut [T],
+    dout: &[T],
+    qkv: &[T],
+    att: &[T],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+    scale: f64,
+    threads: usize,
+) {
     let hs = c / nh;
-    let scale = T::from_f64(1.0 / (hs as f64).sqrt());
+    let scale = T::from_f64(scale);
     let c3 = 3 * c;
     let chunks = threads.max(1).min(b * nh);
     let pdq = SyncPtr::new(dqkv.as_mut_ptr());
@@ -848,5 +885,17 @@ pub fn copy<T: Real>(dst: &mut [T], src: &[T], threads: usize) {
     for_chunks(src.len(), threads, |_, r| {
         let d = unsafe { std::slice::from_raw_parts_mut(p.get().add(r.start), r.len()) };
         d.copy_from_slice(&src[r]);
+    });
+}
+
+/// `dst *= k` in parallel (μP's output multiplier on the logits and their
+/// gradient).
+pub fn scale_inplace<T: Real>(dst: &mut [T], k: T, threads: usize) {
+    let p = SyncPtr::new(dst.as_mut_ptr());
+    for_chunks(dst.len(), threads, |_, r| {
+        let d = unsafe { std::slice::from_raw_parts_mut(p.get().add(r.start), r.len()) };
+        for x in d {
+            *x *= k;
+        }
     });
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod infer;
 pub mod kernels;
 pub mod model;
+pub mod mup;
 pub mod optim;
 mod par;
 pub mod real;
@@ -26,6 +27,7 @@ pub mod train;
 
 pub use data::TokenSource;
 pub use error::EngineError;
+pub use model::Parametrization;
 pub use optim::{DecayShape, ScheduleKind};
 pub use par::simd_level_name;
-pub use train::{RunSummary, StepReport, TrainConfig, Trainer};
+pub use train::{ParamKind, RunSummary, StepReport, TrainConfig, Trainer};

@@ -43,6 +43,7 @@ use crate::real::Real;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scalelab_core::accounting::GptShape;
+use serde::{Deserialize, Serialize};
 
 /// Number of parameter tensors.
 pub const N_TENSORS: usize = 16;
@@ -143,6 +144,113 @@ impl ParamLayout {
     /// The spec of the tensor called `name`.
     pub fn get(&self, name: &str) -> Option<&TensorSpec> {
         self.tensors.iter().find(|t| t.name == name)
+    }
+}
+
+/// How initialisation, the output head, attention and per-tensor learning
+/// rates depend on the width `C` (`d_model`).
+///
+/// * [`Parametrization::Standard`]: GPT-2 initialisation, logits
+///   `lnf · wteᵀ`, attention scores `q·k / √d_head`, one learning rate.
+/// * [`Parametrization::Mup`]: the maximal-update parametrisation (Yang et
+///   al. 2021, "Tensor Programs V") for Adam, relative to a base width. With
+///   `m = C / base_width`:
+///   - hidden matrices (`qkv_w`, `attn_proj_w`, `fc_w`, `fc_proj_w`): init
+///     std divided by `√m` and AdamW learning rate divided by `m` (weight
+///     decay is coupled to the learning rate as in PyTorch's AdamW, so the
+///     per-step decay `lr·wd` of these tensors is divided by `m` too, as in
+///     the `mup` package's `MuAdamW`);
+///   - embeddings (`wte`, `wpe`), biases, LayerNorm: unchanged;
+///   - output logits multiplied by `1/m` (the tied head's readout
+///     multiplier), forward and backward;
+///   - attention scores scaled by `√base_head_dim / d_head` instead of
+///     `1/√d_head` (equal when `d_head == base_head_dim`: with the head
+///     dimension fixed across widths the attention is unchanged).
+///
+///   At `C == base_width` and `d_head == base_head_dim` every one of these
+///   factors is exactly 1 and the model is bit-for-bit the standard one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Parametrization {
+    #[default]
+    Standard,
+    Mup {
+        base_width: usize,
+        base_head_dim: usize,
+    },
+}
+
+/// Whether tensor `i` of the layout is a hidden (width × width) matrix.
+fn is_hidden_matrix(i: usize) -> bool {
+    matches!(i, QKVW | PROJW | FCW | FCPW)
+}
+
+impl Parametrization {
+    /// `m = d_model / base_width` (1 under standard parametrisation).
+    pub fn width_mult(&self, d_model: usize) -> f64 {
+        match *self {
+            Parametrization::Standard => 1.0,
+            Parametrization::Mup { base_width, .. } => d_model as f64 / base_width as f64,
+        }
+    }
+
+    /// The factor applied to the logits (`1/m` under μP).
+    pub fn output_mult(&self, d_model: usize) -> f64 {
+        1.0 / self.width_mult(d_model)
+    }
+
+    /// The attention-score scale for head dimension `head_dim`.
+    pub fn attn_scale(&self, head_dim: usize) -> f64 {
+        match *self {
+            Parametrization::Mup { base_head_dim, .. } if base_head_dim != head_dim => {
+                (base_head_dim as f64).sqrt() / head_dim as f64
+            }
+            _ => 1.0 / (head_dim as f64).sqrt(),
+        }
+    }
+
+    /// The factor on the standard init std of tensor `i` of the layout.
+    pub fn init_std_mult(&self, i: usize, d_model: usize) -> f64 {
+        if is_hidden_matrix(i) {
+            1.0 / self.width_mult(d_model).sqrt()
+        } else {
+            1.0
+        }
+    }
+
+    /// The learning-rate multiplier of every tensor of the layout (all 1
+    /// under standard parametrisation), for [`crate::optim::adamw_step`].
+    pub fn lr_mults(&self, d_model: usize) -> [f64; N_TENSORS] {
+        let m = self.width_mult(d_model);
+        std::array::from_fn(|i| if is_hidden_matrix(i) { 1.0 / m } else { 1.0 })
+    }
+
+    /// Checks the base shape against the model's: a clear message otherwise.
+    pub fn validate(&self, shape: &GptShape) -> Result<(), String> {
+        match *self {
+            Parametrization::Standard => Ok(()),
+            Parametrization::Mup {
+                base_width,
+                base_head_dim,
+            } => {
+                if base_width == 0 {
+                    return Err("mup_base_width must be at least 1".into());
+                }
+                if base_head_dim == 0 {
+                    return Err("mup_base_head_dim must be at least 1".into());
+                }
+                let _ = shape;
+                Ok(())
+            }
+        }
+    }
+
+    /// `"standard"` or `"mup"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Parametrization::Standard => "standard",
+            Parametrization::Mup { .. } => "mup",
+        }
     }
 }
 
@@ -258,6 +366,20 @@ impl<T: Real> Activations<T> {
         elems * std::mem::size_of::<T>() as u128 + n * 8
     }
 
+    /// The residual stream entering layer `l` of the last forward pass
+    /// (`l == n_layer`: the final one, before the last LayerNorm), (N, C).
+    pub fn residual(&self, l: usize) -> &[T] {
+        let nc = self.lnf.len();
+        &self.res[l * nc..(l + 1) * nc]
+    }
+
+    /// Layer `l`'s attention output (before its output projection) of the
+    /// last forward pass, (N, C).
+    pub fn attention_out(&self, l: usize) -> &[T] {
+        let nc = self.lnf.len();
+        &self.atty[l * nc..(l + 1) * nc]
+    }
+
     /// Bytes held by the activation buffers.
     pub fn bytes(&self) -> usize {
         let t = std::mem::size_of::<T>();
@@ -310,6 +432,8 @@ pub struct Gpt<T: Real> {
     pub params: Vec<T>,
     /// Gradients of the mean loss of the last `backward`, same layout.
     pub grads: Vec<T>,
+    /// How the model depends on its width (see [`Parametrization`]).
+    pub parametrization: Parametrization,
     threads: usize,
     /// Activation buffers: one per replica, in batch order (empty until
     /// [`Gpt::ensure_activations`]).
@@ -335,6 +459,19 @@ impl<T: Real> Gpt<T> {
     /// normal(0, 0.02/√(2L)), biases 0, LayerNorm gains 1.
     /// The shape must be valid and have a tied head.
     pub fn new(shape: GptShape, seed: u64, threads: usize) -> Self {
+        Self::with_parametrization(shape, Parametrization::Standard, seed, threads)
+    }
+
+    /// A model under parametrisation `par`: the initialisation of
+    /// [`Gpt::new`] with every tensor's std multiplied by
+    /// [`Parametrization::init_std_mult`] (the random stream is the same, so
+    /// at the base width the parameters are identical to [`Gpt::new`]'s).
+    pub fn with_parametrization(
+        shape: GptShape,
+        par: Parametrization,
+        seed: u64,
+        threads: usize,
+    ) -> Self {
         assert!(
             shape.validate().is_ok() && shape.tied_head,
             "invalid shape {shape:?}"
@@ -348,11 +485,15 @@ impl<T: Real> Gpt<T> {
             match i {
                 LN1W | LN2W | LNFW => p.fill(T::ONE),
                 QKVB | PROJB | FCB | FCPB | LN1B | LN2B | LNFB => {}
-                PROJW | FCPW => fill_normal(p, resid_std, &mut rng),
-                _ => fill_normal(p, 0.02, &mut rng),
+                PROJW | FCPW => {
+                    fill_normal(p, resid_std * par.init_std_mult(i, shape.d_model), &mut rng)
+                }
+                _ => fill_normal(p, 0.02 * par.init_std_mult(i, shape.d_model), &mut rng),
             }
         }
-        Self::from_params(shape, layout, params, threads)
+        let mut gpt = Self::from_params(shape, layout, params, threads);
+        gpt.parametrization = par;
+        gpt
     }
 
     fn from_params(shape: GptShape, layout: ParamLayout, params: Vec<T>, threads: usize) -> Self {
@@ -362,6 +503,7 @@ impl<T: Real> Gpt<T> {
             layout,
             params,
             grads,
+            parametrization: Parametrization::Standard,
             threads: threads.max(1),
             acts: Vec::new(),
             grad_parts: Vec::new(),
@@ -481,12 +623,14 @@ impl<T: Real> Gpt<T> {
         let n = self.tokens.len();
         let dscale = for_backward.then(|| T::from_f64(1.0 / n as f64));
         let (s, layout, p) = (&self.shape, &self.layout, &self.params[..]);
+        let par = self.parametrization;
         let (tokens, targets) = (&self.tokens[..], &self.targets[..]);
         let th = if self.acts.len() > 1 { 1 } else { self.threads };
         let run = |a: &mut Activations<T>| {
             let rows = a.row0 * a.seq..(a.row0 + a.batch) * a.seq;
             forward_pass(
                 s,
+                &par,
                 layout,
                 p,
                 a,
@@ -511,12 +655,22 @@ impl<T: Real> Gpt<T> {
     pub fn backward(&mut self) {
         assert!(!self.acts.is_empty(), "activations allocated");
         let (s, layout, p) = (&self.shape, &self.layout, &self.params[..]);
+        let par = &self.parametrization;
         let tokens = &self.tokens[..];
         let rows = |a: &Activations<T>| a.row0 * a.seq..(a.row0 + a.batch) * a.seq;
         if self.acts.len() == 1 {
             let a = &mut self.acts[0];
             let r = rows(a);
-            backward_pass(s, layout, p, a, &mut self.grads, &tokens[r], self.threads);
+            backward_pass(
+                s,
+                par,
+                layout,
+                p,
+                a,
+                &mut self.grads,
+                &tokens[r],
+                self.threads,
+            );
             return;
         }
         use rayon::prelude::*;
@@ -527,14 +681,14 @@ impl<T: Real> Gpt<T> {
             || {
                 let a = &mut first[0];
                 let r = rows(a);
-                backward_pass(s, layout, p, a, grads, &tokens[r], 1)
+                backward_pass(s, par, layout, p, a, grads, &tokens[r], 1)
             },
             || {
                 rest.par_iter_mut()
                     .zip(parts.par_iter_mut())
                     .for_each(|(a, g)| {
                         let r = rows(a);
-                        backward_pass(s, layout, p, a, g, &tokens[r], 1)
+                        backward_pass(s, par, layout, p, a, g, &tokens[r], 1)
                     })
             },
         );
@@ -558,7 +712,7 @@ impl<T: Real> Gpt<T> {
     /// Converts the parameters to another scalar type (e.g. f32 → f64 for
     /// gradient checks).
     pub fn cast<U: Real>(&self) -> Gpt<U> {
-        Gpt::from_params(
+        let mut g = Gpt::from_params(
             self.shape,
             self.layout.clone(),
             self.params
@@ -566,7 +720,9 @@ impl<T: Real> Gpt<T> {
                 .map(|x| U::from_f64(x.to_f64()))
                 .collect(),
             self.threads,
-        )
+        );
+        g.parametrization = self.parametrization;
+        g
     }
 }
 
@@ -576,6 +732,7 @@ impl<T: Real> Gpt<T> {
 #[allow(clippy::too_many_arguments)]
 fn forward_pass<T: Real>(
     s: &GptShape,
+    par: &Parametrization,
     layout: &ParamLayout,
     p: &[T],
     a: &mut Activations<T>,
@@ -590,6 +747,7 @@ fn forward_pass<T: Real>(
     let lay = &layout.tensors;
     let pt = |i: usize| &p[lay[i].range()];
     let nc = n * c;
+    let attn_scale = par.attn_scale(c / nh);
 
     encoder_forward(&mut a.res[..nc], tokens, pt(WTE), pt(WPE), t, c);
     for l in 0..l_n {
@@ -624,7 +782,7 @@ fn forward_pass<T: Real>(
         let atty = &mut a.atty[l * nc..(l + 1) * nc];
         let att_len = b * nh * t * t;
         let att = &mut a.att[l * att_len..(l + 1) * att_len];
-        attention_forward(atty, att, qkv, b, t, c, nh, th);
+        attention_forward_scaled(atty, att, qkv, b, t, c, nh, attn_scale, th);
         let res2 = &mut a.res2[l * nc..(l + 1) * nc];
         copy(res2, res_in, th);
         let w = &pt(PROJW)[l * c * c..(l + 1) * c * c];
@@ -694,6 +852,10 @@ fn forward_pass<T: Real>(
         th,
     );
     matmul_forward(&mut a.logits, &a.lnf, pt(WTE), None, c, v, false, th);
+    let out_mult = par.output_mult(c);
+    if out_mult != 1.0 {
+        scale_inplace(&mut a.logits, T::from_f64(out_mult), th);
+    }
     crossentropy_forward_backward(&mut a.logits, &mut a.losses, targets, v, dscale, th);
 }
 
@@ -702,6 +864,7 @@ fn forward_pass<T: Real>(
 #[allow(clippy::too_many_arguments)]
 fn backward_pass<T: Real>(
     s: &GptShape,
+    par: &Parametrization,
     layout: &ParamLayout,
     p: &[T],
     a: &mut Activations<T>,
@@ -728,7 +891,13 @@ fn backward_pass<T: Real>(
         views;
     let _ = v;
 
-    // Output head (tied): logits = lnf · wteᵀ.
+    // Output head (tied): logits = out_mult · lnf · wteᵀ, so the gradient
+    // reaching the matmul is out_mult · dlogits.
+    let out_mult = par.output_mult(c);
+    if out_mult != 1.0 {
+        scale_inplace(&mut a.logits, T::from_f64(out_mult), th);
+    }
+    let attn_scale = par.attn_scale(c / nh);
     matmul_backward_params(dwte, None, &a.logits, &a.lnf, c, v, th);
     matmul_backward_input(&mut a.dtmp, &a.logits, pt(WTE), c, v, th);
     zero(&mut a.dres, th);
@@ -804,7 +973,7 @@ fn backward_pass<T: Real>(
         matmul_backward_input(&mut a.dtmp, &a.dres, &pt(PROJW)[w_range], c, c, th);
         let att_len = b * nh * t * t;
         let qkv = &a.qkv[l * 3 * nc..(l + 1) * 3 * nc];
-        attention_backward(
+        attention_backward_scaled(
             &mut a.dqkv,
             &mut a.datt,
             &a.dtmp,
@@ -814,6 +983,7 @@ fn backward_pass<T: Real>(
             t,
             c,
             nh,
+            attn_scale,
             th,
         );
         let ln1 = &a.ln1[l * nc..(l + 1) * nc];

@@ -76,6 +76,12 @@ pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
 /// One AdamW step (the `step`-th, counting from 1) on the flat buffers,
 /// with gradients multiplied by `grad_scale` (the clipping factor) on the fly.
 /// Weight decay applies to the tensors the layout marks `decay`.
+///
+/// `lr_mults` holds one learning-rate multiplier per layout tensor (μP's
+/// per-layer rates, see [`crate::model::Parametrization::lr_mults`]), or is
+/// empty for 1 everywhere. Tensor `i` steps with `lr · lr_mults[i]`, and its
+/// weight decay is coupled to that rate (`p ← p·(1 − lr·lr_mults[i]·wd)`),
+/// as PyTorch's AdamW does per parameter group.
 #[allow(clippy::too_many_arguments)]
 pub fn adamw_step<T: Real>(
     params: &mut [T],
@@ -85,13 +91,17 @@ pub fn adamw_step<T: Real>(
     layout: &ParamLayout,
     cfg: &AdamWConfig,
     lr: f64,
+    lr_mults: &[f64],
     step: u64,
     grad_scale: f64,
     threads: usize,
 ) {
+    assert!(
+        lr_mults.is_empty() || lr_mults.len() == layout.tensors.len(),
+        "one learning-rate multiplier per tensor"
+    );
     let bc1 = 1.0 - cfg.beta1.powi(step as i32);
     let bc2 = 1.0 - cfg.beta2.powi(step as i32);
-    let step_size = T::from_f64(lr / bc1);
     let inv_bc2_sqrt = T::from_f64(1.0 / bc2.sqrt());
     let b1 = T::from_f64(cfg.beta1);
     let b2 = T::from_f64(cfg.beta2);
@@ -102,7 +112,9 @@ pub fn adamw_step<T: Real>(
     let pp = SyncPtr::new(params.as_mut_ptr());
     let pm = SyncPtr::new(m.as_mut_ptr());
     let pv = SyncPtr::new(v.as_mut_ptr());
-    for spec in &layout.tensors {
+    for (ti, spec) in layout.tensors.iter().enumerate() {
+        let lr = lr * lr_mults.get(ti).copied().unwrap_or(1.0);
+        let step_size = T::from_f64(lr / bc1);
         let decay = T::from_f64(if spec.decay {
             1.0 - lr * cfg.weight_decay
         } else {

@@ -7,7 +7,7 @@
 use crate::checkpoint::{self, CheckpointState};
 use crate::data::TokenSource;
 use crate::error::{EngineError, Result};
-use crate::model::Gpt;
+use crate::model::{Gpt, Parametrization, N_TENSORS};
 use crate::optim::{
     adamw_step, clip_factor, grad_norm, wsd_decay_steps, AdamWConfig, DecayShape, LrSchedule,
     ScheduleKind,
@@ -115,6 +115,42 @@ pub struct TrainConfig {
     /// or when the loss or gradient norm is not finite.
     #[serde(default = "d_divergence_factor")]
     pub divergence_factor: f64,
+    /// `standard` (GPT-2 initialisation, one learning rate; the default) or
+    /// `mup` (maximal-update parametrisation relative to `mup_base_width`,
+    /// see [`Parametrization`]).
+    #[serde(default, skip_serializing_if = "ParamKind::is_standard")]
+    pub parametrization: ParamKind,
+    /// μP: the base width at which μP equals standard parametrisation
+    /// (required with `parametrization = "mup"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mup_base_width: Option<usize>,
+    /// μP: the head dimension at which the attention scale is the standard
+    /// `1/√d_head` (default: the model's own head dimension, so attention is
+    /// unchanged when widths scale the number of heads at a fixed head
+    /// dimension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mup_base_head_dim: Option<usize>,
+}
+
+/// The `parametrization` key of a training configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamKind {
+    #[default]
+    Standard,
+    Mup,
+}
+
+impl ParamKind {
+    pub fn is_standard(&self) -> bool {
+        *self == ParamKind::Standard
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamKind::Standard => "standard",
+            ParamKind::Mup => "mup",
+        }
+    }
 }
 
 fn d_context() -> usize {
@@ -197,6 +233,9 @@ impl Default for TrainConfig {
             data: d_data(),
             val_fraction: d_val_fraction(),
             divergence_factor: d_divergence_factor(),
+            parametrization: ParamKind::Standard,
+            mup_base_width: None,
+            mup_base_head_dim: None,
         }
     }
 }
@@ -228,6 +267,21 @@ impl TrainConfig {
             context: self.context,
             vocab: self.vocab.unwrap_or(data_vocab),
             tied_head: true,
+        }
+    }
+
+    /// The resolved parametrisation (μP's base head dimension defaults to
+    /// the model's head dimension). Call after [`Self::validate_settings`];
+    /// an unset `mup_base_width` reads as the model's width.
+    pub fn parametrization(&self) -> Parametrization {
+        match self.parametrization {
+            ParamKind::Standard => Parametrization::Standard,
+            ParamKind::Mup => Parametrization::Mup {
+                base_width: self.mup_base_width.unwrap_or(self.d_model),
+                base_head_dim: self
+                    .mup_base_head_dim
+                    .unwrap_or(self.d_model / self.n_head.max(1)),
+            },
         }
     }
 
@@ -432,6 +486,31 @@ impl TrainConfig {
         if self.divergence_factor.is_nan() || self.divergence_factor <= 1.0 {
             return err("divergence_factor must be above 1".into());
         }
+        match self.parametrization {
+            ParamKind::Standard => {
+                if self.mup_base_width.is_some() || self.mup_base_head_dim.is_some() {
+                    return err(
+                        "mup_base_width and mup_base_head_dim need parametrization = \"mup\""
+                            .into(),
+                    );
+                }
+            }
+            ParamKind::Mup => {
+                match self.mup_base_width {
+                    None => {
+                        return err(
+                            "parametrization = \"mup\" needs mup_base_width (the width at which μP equals standard parametrisation)"
+                                .into(),
+                        )
+                    }
+                    Some(0) => return err("mup_base_width must be at least 1".into()),
+                    _ => {}
+                }
+                if self.mup_base_head_dim == Some(0) {
+                    return err("mup_base_head_dim must be at least 1".into());
+                }
+            }
+        }
         Ok(shape)
     }
 }
@@ -496,6 +575,8 @@ pub struct Trainer {
     shape: GptShape,
     schedule: LrSchedule,
     adam: AdamWConfig,
+    /// Per-tensor learning-rate multipliers (μP; all 1 otherwise).
+    lr_mults: [f64; N_TENSORS],
     model: Gpt<f32>,
     m: Vec<f32>,
     v: Vec<f32>,
@@ -713,7 +794,8 @@ impl Trainer {
             .map_err(|e| {
                 EngineError::Config(format!("cannot start {} threads: {e}", cfg.threads))
             })?;
-        let mut model = Gpt::<f32>::new(shape, cfg.seed, cfg.threads);
+        let par = cfg.parametrization();
+        let mut model = Gpt::<f32>::with_parametrization(shape, par, cfg.seed, cfg.threads);
         model.ensure_activations(cfg.batch, cfg.context);
         let n = model.layout.total;
         let total = cfg.total_steps();
@@ -726,6 +808,7 @@ impl Trainer {
                 weight_decay: cfg.weight_decay,
             },
             flops_per_token: shape.flops_per_token().exact,
+            lr_mults: par.lr_mults(shape.d_model),
             shape,
             model,
             m: vec![0.0; n],
@@ -803,6 +886,7 @@ impl Trainer {
         let clip = self.cfg.grad_clip;
         let limit = self.cfg.divergence_factor * (self.shape.vocab as f64).ln().max(1.0);
         let (model, m, v, adam) = (&mut self.model, &mut self.m, &mut self.v, &self.adam);
+        let lr_mults = &self.lr_mults[..];
         let t0 = Instant::now();
         let (loss, norm) = self.pool.install(|| {
             let loss = model.forward(true);
@@ -818,6 +902,7 @@ impl Trainer {
                     &model.layout,
                     adam,
                     lr,
+                    lr_mults,
                     s + 1,
                     scale,
                     threads,

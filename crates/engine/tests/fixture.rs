@@ -1,6 +1,7 @@
 //! The engine against a PyTorch reference: weights, inputs, logits, loss,
 //! every gradient and the parameters after one clipped AdamW step, written by
-//! `python3 bench/pytorch_reference.py fixture` in float64.
+//! `python3 bench/pytorch_reference.py fixture` in float64 (and, under μP,
+//! by `... fixture --mup`).
 //!
 //! Tolerances: the f64 engine must agree to 1e-9 relative to the largest
 //! magnitude of each tensor (it uses exact exp/tanh, so only summation order
@@ -12,7 +13,7 @@
 
 use safetensors::SafeTensors;
 use scalelab_core::accounting::GptShape;
-use scalelab_engine::model::{Gpt, TENSOR_NAMES};
+use scalelab_engine::model::{Gpt, Parametrization, TENSOR_NAMES};
 use scalelab_engine::optim::{adamw_step, clip_factor, grad_norm, AdamWConfig};
 use scalelab_engine::real::Real;
 
@@ -22,13 +23,26 @@ struct Fixture {
 
 impl Fixture {
     fn load() -> Self {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/gpt_fixture.safetensors"
-        );
+        Self::load_file("gpt_fixture.safetensors")
+    }
+    fn load_file(file: &str) -> Self {
+        let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
         Fixture {
-            bytes: std::fs::read(path)
-                .expect("fixture file (regenerate with bench/pytorch_reference.py fixture)"),
+            bytes: std::fs::read(path).expect(
+                "fixture file (regenerate with bench/pytorch_reference.py fixture [--mup])",
+            ),
+        }
+    }
+    /// The fixture's parametrisation: μP when it records a base width.
+    fn parametrization(&self) -> Parametrization {
+        let (_, m) = SafeTensors::read_metadata(&self.bytes).unwrap();
+        let m = m.metadata().as_ref().unwrap();
+        match (m.get("mup_base_width"), m.get("mup_base_head_dim")) {
+            (Some(w), Some(h)) => Parametrization::Mup {
+                base_width: w.parse().unwrap(),
+                base_head_dim: h.parse().unwrap(),
+            },
+            _ => Parametrization::Standard,
         }
     }
     fn st(&self) -> SafeTensors<'_> {
@@ -74,7 +88,9 @@ fn run<T: Real>(fx: &Fixture, tol_act: f64, tol_step: f64) {
     );
     let (b, t) = (fx.meta("batch") as usize, fx.meta("seq") as usize);
     for threads in [1, 3] {
-        let mut gpt = Gpt::<T>::new(shape, 0, threads);
+        let par = fx.parametrization();
+        let mut gpt = Gpt::<T>::with_parametrization(shape, par, 0, threads);
+        let lr_mults = par.lr_mults(shape.d_model);
         for name in TENSOR_NAMES {
             let src = fx.f64s(&format!("param.{name}"));
             let spec = gpt.layout.get(name).unwrap().clone();
@@ -140,6 +156,7 @@ fn run<T: Real>(fx: &Fixture, tol_act: f64, tol_step: f64) {
             &gpt.layout,
             &cfg,
             fx.meta("lr"),
+            &lr_mults,
             1,
             clip,
             threads,
@@ -168,4 +185,29 @@ fn fixture_matches_pytorch_in_f64() {
 #[test]
 fn fixture_matches_pytorch_in_f32() {
     run::<f32>(&Fixture::load(), 2e-4, 5e-5);
+}
+
+/// μP at width 16 against base width 4 and base head dimension 2 (every μP
+/// factor differs from 1), written by
+/// `python3 bench/pytorch_reference.py fixture --mup`.
+fn mup_fixture() -> Fixture {
+    let fx = Fixture::load_file("gpt_mup_fixture.safetensors");
+    assert_eq!(
+        fx.parametrization(),
+        Parametrization::Mup {
+            base_width: 4,
+            base_head_dim: 2
+        }
+    );
+    fx
+}
+
+#[test]
+fn mup_fixture_matches_pytorch_in_f64() {
+    run::<f64>(&mup_fixture(), 1e-9, 1e-12);
+}
+
+#[test]
+fn mup_fixture_matches_pytorch_in_f32() {
+    run::<f32>(&mup_fixture(), 2e-4, 5e-5);
 }

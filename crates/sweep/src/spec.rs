@@ -458,7 +458,16 @@ fn base_config(path: &Path, text: &str, file: &SweepFile) -> Result<toml::Table>
     let allowed: Vec<String> = {
         let t: toml::Table = toml::from_str(&TrainConfig::default().to_toml()).expect("toml");
         let mut k: Vec<String> = t.keys().cloned().collect();
-        k.extend(["vocab", "warmup_steps"].map(String::from));
+        k.extend(
+            [
+                "vocab",
+                "warmup_steps",
+                "parametrization",
+                "mup_base_width",
+                "mup_base_head_dim",
+            ]
+            .map(String::from),
+        );
         k.retain(|k| !PER_RUN_KEYS.contains(&k.as_str()));
         k.sort();
         k.dedup();

@@ -22,7 +22,8 @@
 //!   a law needs, while it trains only its decay), `unique_tokens` (the
 //!   distinct tokens among D: all of them unless the run's `unique_tokens`
 //!   budget limits them), `epochs` (D over them) and `batch` (sequences
-//!   per step, for `scalelab hparams`).
+//!   per step, for `scalelab hparams`), `parametrization` (`standard` or
+//!   `mup`) and `mup_base_width` (μP's base width; empty otherwise).
 //!   A run whose status is `done` but whose results no longer read (see
 //!   [`crate::run::check_done`]) is listed `failed` with the reason.
 //! * `curves.csv`: every intermediate evaluation — `run`, `params`,
@@ -75,6 +76,8 @@ pub const RUN_COLUMNS: &[&str] = &[
     "unique_tokens",
     "epochs",
     "batch",
+    "parametrization",
+    "mup_base_width",
 ];
 
 /// Column names of `curves.csv`.
@@ -170,13 +173,16 @@ pub fn rows(dir: &Path, plan: &SweepPlan) -> (Vec<Vec<Cell>>, Vec<Vec<Cell>>) {
 /// The cells of the data columns: `unique_tokens` (the distinct tokens the
 /// run trained on: all of its `tokens` unless `unique_tokens` limits them)
 /// and `epochs` over them, what `fit --law data-constrained` reads; then
-/// the run's `batch` (sequences per step), what `hparams` reads.
+/// the run's `batch` (sequences per step), what `hparams` reads; then its
+/// parametrisation and μP base width.
 fn data_cells(r: &crate::spec::RunPlan, tokens: f64) -> Vec<Cell> {
     let unique = (r.config.unique_tokens_seen() as f64).min(tokens);
     vec![
         num(unique),
         num(tokens / unique),
         num(r.config.batch as f64),
+        Cell::Str(r.config.parametrization.as_str().into()),
+        opt(r.config.mup_base_width.map(|w| w as f64)),
     ]
 }
 
