@@ -6,8 +6,9 @@ embeddings, pre-LayerNorm blocks with causal multi-head attention through a
 fused QKV projection and a 4x GELU-tanh MLP, biases everywhere, a final
 LayerNorm, output head tied to the token embedding, no dropout), the same
 initialisation, AdamW, global-norm clipping, warm-up + cosine schedule,
-evaluation, checkpoint and divergence rules, and the same parameter and FLOP
-accounting, so on the same data and configuration it reaches the same loss.
+evaluation, checkpoint and divergence rules, the same muP option, and the same
+parameter and FLOP accounting, so on the same data and configuration it
+reaches the same loss.
 It runs on CPU, on a GPU (bf16 autocast, flash attention, optional
 torch.compile) and data-parallel under torchrun. Copy it and change it.
 Needs torch >= 2.1 and numpy.
@@ -98,6 +99,11 @@ class Config:
     eval_batches: int = 8
     checkpoint_every: int = 0  # 0: only at the end
     divergence_factor: float = 3.0
+    # standard | mup (the engine's maximal-update parametrisation, relative to
+    # a base width; the base head dimension defaults to the model's own)
+    parametrization: str = "standard"
+    mup_base_width: Optional[int] = None
+    mup_base_head_dim: Optional[int] = None
     # data and outputs
     train_data: Optional[str] = None
     val_data: Optional[str] = None
@@ -164,11 +170,36 @@ def lr_at(step: int, c: Config) -> float:
     return low + (c.lr - low) * 0.5 * (1.0 + math.cos(math.pi * p))
 
 
+# ----------------------------------------------------------------------- muP
+HIDDEN = ("qkv.weight", "proj.weight", "fc.weight", "fc_proj.weight")
+
+
+def is_hidden(name: str) -> bool:
+    """muP's hidden (width x width) matrices: each block's qkv, proj, fc and fc_proj weights."""
+    return name.startswith("blocks.") and name.endswith(HIDDEN)
+
+
+def width_mult(c: Config) -> float:
+    """m = d_model / base_width under muP, 1 under standard parametrisation."""
+    return c.d_model / c.mup_base_width if c.parametrization == "mup" else 1.0
+
+
+def attn_scale(c: Config) -> Optional[float]:
+    """The attention-score scale: None (1/sqrt(head_dim), SDPA's default) unless
+    muP's base head dimension differs from the head dimension, then
+    sqrt(base_head_dim) / head_dim, as the engine."""
+    hd = c.d_model // c.n_head
+    if c.parametrization == "mup" and c.mup_base_head_dim != hd:
+        return math.sqrt(c.mup_base_head_dim) / hd
+    return None
+
+
 # --------------------------------------------------------------------- model
 class Block(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
         self.n_head = c.n_head
+        self.scale = attn_scale(c)
         self.ln1 = nn.LayerNorm(c.d_model)
         self.qkv = nn.Linear(c.d_model, 3 * c.d_model)  # columns [q | k | v]
         self.proj = nn.Linear(c.d_model, c.d_model)
@@ -180,7 +211,7 @@ class Block(nn.Module):
         B, T, C = x.shape
         qkv = self.qkv(self.ln1(x)).view(B, T, 3, self.n_head, C // self.n_head)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, T, head_dim)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
         return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
 
@@ -193,33 +224,49 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.lnf = nn.LayerNorm(c.d_model)
         # GPT-2 init as the engine: matrices and embeddings N(0, 0.02), the two
-        # residual output projections N(0, 0.02/sqrt(2L)), biases 0, LN gains 1.
+        # residual output projections N(0, 0.02/sqrt(2L)), biases 0, LN gains 1;
+        # under muP the hidden matrices' std is divided by sqrt(m) and the
+        # logits are multiplied by 1/m (m = d_model / base_width).
         resid_std = 0.02 / math.sqrt(2 * c.n_layer)
+        m = width_mult(c)
+        self.out_mult = 1.0 / m
         for name, p in self.named_parameters():
             if isinstance(self.get_submodule(name.rsplit(".", 1)[0]), nn.LayerNorm):
                 nn.init.ones_(p) if name.endswith("weight") else nn.init.zeros_(p)
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
             else:  # wte, wpe, qkv and fc weights; proj and fc_proj are the residual outputs
-                nn.init.normal_(p, 0.0, resid_std if name.endswith("proj.weight") else 0.02)
+                std = resid_std if name.endswith("proj.weight") else 0.02
+                nn.init.normal_(p, 0.0, std / math.sqrt(m) if is_hidden(name) else std)
 
     def forward(self, idx, targets):
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         for block in self.blocks:
             x = block(x)
         logits = F.linear(self.lnf(x), self.wte.weight)  # tied head, no bias
+        if self.out_mult != 1.0:
+            logits = logits * self.out_mult
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
 def make_optimizer(model, c: Config, fused=False):
     """The engine's AdamW, which is torch's: p *= 1 - lr*wd, then the Adam step
     with bias correction and eps added after sqrt(v_hat); weight decay on the
-    matrices and embeddings, not on biases and LayerNorms."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": c.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}],
-                             lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, fused=fused)
+    matrices and embeddings, not on biases and LayerNorms. Each group's
+    "lr_mult" scales the schedule's lr: 1/m for muP's hidden matrices (their
+    decay stays coupled to their lr, as the engine's), 1 otherwise."""
+    named = list(model.named_parameters())
+    m = width_mult(c)
+    apart = lambda n: m != 1.0 and is_hidden(n)  # a group of their own only when their lr differs
+    groups = [{"params": [p for n, p in named if p.dim() >= 2 and not apart(n)], "weight_decay": c.weight_decay,
+               "lr_mult": 1.0},
+              {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0, "lr_mult": 1.0}]
+    if m != 1.0:
+        groups.append({"params": [p for n, p in named if p.dim() >= 2 and apart(n)],
+                       "weight_decay": c.weight_decay, "lr_mult": 1.0 / m})
+    for g in groups:
+        g["lr"] = c.lr * g["lr_mult"]
+    return torch.optim.AdamW(groups, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, fused=fused)
 
 
 # ---------------------------------------------------------------------- data
@@ -296,12 +343,15 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", metavar="PATH", help="run.json written by scalelab (default: $SCALELAB_CONFIG)")
     for f in ["n-layer", "d-model", "n-head", "d-ff", "context", "batch", "vocab", "steps", "tokens", "warmup-steps",
-              "seed", "threads", "eval-every", "eval-batches", "checkpoint-every"]:
+              "seed", "threads", "eval-every", "eval-batches", "checkpoint-every", "mup-base-width",
+              "mup-base-head-dim"]:
         ap.add_argument(f"--{f}", type=int, metavar="N")
     for f in ["lr", "min-lr-ratio", "weight-decay", "grad-clip", "decay-fraction"]:
         ap.add_argument(f"--{f}", type=float, metavar="X")
     ap.add_argument("--lr-schedule", choices=["cosine", "wsd", "constant"], help="the schedule after the warm-up")
     ap.add_argument("--decay-shape", choices=["linear", "cosine", "1-sqrt"], help="the WSD decay's shape")
+    ap.add_argument("--parametrization", choices=["standard", "mup"],
+                    help="mup: the engine's maximal-update parametrisation (needs --mup-base-width)")
     ap.add_argument("--train-data", metavar="PATH", help="SLTOKENS shard, or a directory of *.bin shards")
     ap.add_argument("--val-data", metavar="PATH", help="SLTOKENS shard or directory for validation")
     ap.add_argument("--out", metavar="DIR", help="run directory: metrics.jsonl, summary.json, checkpoint.pt")
@@ -396,6 +446,19 @@ def validate(c: Config):
         raise UsageError("beta1, beta2 must be in [0, 1), eps > 0, weight_decay and grad_clip >= 0")
     if not c.divergence_factor > 1:
         raise UsageError("divergence_factor must be above 1")
+    if c.parametrization == "standard":
+        if c.mup_base_width is not None or c.mup_base_head_dim is not None:
+            raise UsageError("--mup-base-width and --mup-base-head-dim need --parametrization mup")
+    elif c.parametrization == "mup":
+        if c.mup_base_width is None:
+            raise UsageError("--parametrization mup needs --mup-base-width (the width at which muP equals "
+                             "standard parametrisation)")
+        if c.mup_base_head_dim is None:
+            c.mup_base_head_dim = c.d_model // c.n_head
+        if c.mup_base_width < 1 or c.mup_base_head_dim < 1:
+            raise UsageError("--mup-base-width and --mup-base-head-dim must be at least 1")
+    else:
+        raise UsageError(f"--parametrization must be standard or mup, got {c.parametrization!r}")
 
 
 def load_checkpoint(path, device="cpu"):
@@ -454,6 +517,12 @@ def train(args, c: Config):
                   ["n_layer", "d_model", "n_head", "d_ff", "context", "vocab"] if ck["config"].get(k) != getattr(c, k)]
         if differ:
             raise UsageError(f"{c.resume}: the checkpoint's model shape differs from this run's ({', '.join(differ)})")
+        was = (ck["config"].get("parametrization", "standard"), ck["config"].get("mup_base_width"),
+               ck["config"].get("mup_base_head_dim"))
+        if was != (c.parametrization, c.mup_base_width, c.mup_base_head_dim):
+            raise UsageError(f"{c.resume}: the checkpoint was trained with parametrization {was[0]} "
+                             f"(base width {was[1]}, base head dim {was[2]}), this run asks for {c.parametrization} "
+                             f"(base width {c.mup_base_width}, base head dim {c.mup_base_head_dim})")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, train_loss, last_val = ck["step"], ck["train_loss"], ck["val_loss"]
@@ -504,7 +573,7 @@ def train(args, c: Config):
                       f"(limit {limit:.4g})", file=sys.stderr)
             sys.exit(3)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
@@ -549,6 +618,7 @@ def train(args, c: Config):
             "flops": step * tokens_per_step * fpt, "flops_per_token": fpt, "tokens_per_second": tps,
             "gflops_per_second": tps * fpt / 1e9, "mfu": mfu, "peak_memory_mb": mem,
             "device": device.type, "device_name": name, "dtype": dtype, "world_size": world,
+            "parametrization": c.parametrization, "mup_base_width": c.mup_base_width,
             "threads": torch.get_num_threads(), "torch_version": torch.__version__})
         metrics.close()
 

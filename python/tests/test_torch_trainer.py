@@ -23,6 +23,7 @@ from conftest import REPO  # noqa: E402
 
 TRAINER = REPO / "trainers" / "torch_gpt.py"
 FIXTURE = REPO / "crates" / "engine" / "tests" / "data" / "gpt_fixture.safetensors"
+MUP_FIXTURE = REPO / "crates" / "engine" / "tests" / "data" / "gpt_mup_fixture.safetensors"
 SHAPE = dict(n_layer=1, d_model=16, n_head=2, d_ff=64, context=16, batch=4, vocab=32)
 STEPS = 40
 
@@ -158,10 +159,13 @@ def test_wsd_schedule_matches_the_engines_log(cli, tmp_path):
             assert math.isclose(r["lr"], tg.lr_at(r["step"] - 1, c), rel_tol=1e-14, abs_tol=1e-18), (shape, r)
 
 
-def test_model_and_adamw_match_the_engines_fixture():
-    """The fixture the engine is tested against: weights, loss, every gradient
-    and the weights after one clipped AdamW step (float64)."""
-    raw = FIXTURE.read_bytes()
+@pytest.mark.parametrize("fixture", [FIXTURE, MUP_FIXTURE], ids=["standard", "mup"])
+def test_model_and_adamw_match_the_engines_fixture(fixture):
+    """The fixtures the engine is tested against: weights, loss, every gradient
+    and the weights after one clipped AdamW step (float64). The muP one (width
+    16, base width 4, base head dimension 2) has every muP factor away from 1:
+    logits x 1/4, attention scale sqrt(2)/8, hidden matrices' lr / 4."""
+    raw = fixture.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     head = json.loads(raw[8:8 + n])
     meta = head.pop("__metadata__")
@@ -172,6 +176,11 @@ def test_model_and_adamw_match_the_engines_fixture():
                   lr=float(meta["lr"]), weight_decay=float(meta["weight_decay"]), eps=float(meta["eps"]),
                   beta1=float(meta["beta1"]), beta2=float(meta["beta2"]))
     c.d_ff = 4 * c.d_model
+    if "mup_base_width" in meta:
+        c.parametrization = "mup"
+        c.mup_base_width = int(meta["mup_base_width"])
+        c.mup_base_head_dim = int(meta["mup_base_head_dim"])
+        assert tg.width_mult(c) == 4.0 and tg.attn_scale(c) == math.sqrt(2) / 8
     model = tg.GPT(c).double()
     names = {"ln1_w": "ln1.weight", "ln1_b": "ln1.bias", "qkv_w": "qkv.weight", "qkv_b": "qkv.bias",
              "attn_proj_w": "proj.weight", "attn_proj_b": "proj.bias", "ln2_w": "ln2.weight", "ln2_b": "ln2.bias",
@@ -286,6 +295,35 @@ def test_bad_data_exits_2_naming_the_file(shards, tmp_path, capsys):
                 del os.environ[k]
         err = capsys.readouterr().err
         assert all(w in err for w in words), (over, err)
+
+
+def test_mup_at_its_base_width_is_standard_and_bad_mup_settings_exit_2(shards, whole_run, tmp_path, capsys):
+    """muP at base width = d_model and base head dim = head dim: every factor
+    is 1, so the same seed gives the same weights, loss and AdamW step. Bad
+    settings, and a checkpoint of another parametrisation, exit 2."""
+    def one_step(**mup):
+        c = tg.Config(**SHAPE, lr=1e-2, steps=STEPS, **mup)
+        tg.validate(c)
+        torch.manual_seed(0)
+        model = tg.GPT(c).double()
+        x = torch.randint(0, c.vocab, (2, c.context))
+        loss = model(x, x)
+        loss.backward()
+        tg.make_optimizer(model, c).step()
+        return loss.item(), [p.detach().clone() for p in model.parameters()]
+
+    std, mup = one_step(), one_step(parametrization="mup", mup_base_width=SHAPE["d_model"])
+    assert std[0] == mup[0]
+    assert all(torch.equal(a, b) for a, b in zip(std[1], mup[1]))
+    cases = [(["--parametrization", "mup"], "needs --mup-base-width"),
+             (["--mup-base-width", "8"], "need --parametrization mup"),
+             (["--parametrization", "mup", "--mup-base-width", "0"], "at least 1"),
+             (["--parametrization", "mup", "--mup-base-width", "8", "--resume", whole_run / "checkpoint.pt"],
+              "trained with parametrization standard")]
+    for args, words in cases:
+        assert tg.main(["--config", str(run_json(shards, tmp_path / "run")), *map(str, args)]) == 2, args
+        err = capsys.readouterr().err
+        assert words in err, (args, err)
 
 
 def test_other_shards_give_seeded_windows(tmp_path):

@@ -30,7 +30,7 @@
 
 use crate::spec::{RunPlan, SweepPlan};
 use anyhow::{anyhow, bail, Context, Result};
-use scalelab_engine::{RunSummary, StepReport};
+use scalelab_engine::{Parametrization, RunSummary, StepReport};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -118,6 +118,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "eval_batches",
     "checkpoint_every",
     "divergence_factor",
+    "parametrization",
+    "mup_base_width",
+    "mup_base_head_dim",
     "params",
     "params_total",
     "flops_budget",
@@ -515,6 +518,18 @@ fn values(
     v.insert("eval_batches", c.eval_batches.to_string());
     v.insert("checkpoint_every", c.checkpoint_every.to_string());
     v.insert("divergence_factor", c.divergence_factor.to_string());
+    // μP's base shape, resolved as the engine resolves it (the base head
+    // dimension defaults to the model's own); empty under standard.
+    v.insert("parametrization", c.parametrization.as_str().to_string());
+    let (base_width, base_head_dim) = match c.parametrization() {
+        Parametrization::Mup {
+            base_width,
+            base_head_dim,
+        } => (base_width.to_string(), base_head_dim.to_string()),
+        Parametrization::Standard => (String::new(), String::new()),
+    };
+    v.insert("mup_base_width", base_width);
+    v.insert("mup_base_head_dim", base_head_dim);
     v.insert("params", r.params.to_string());
     v.insert("params_total", r.params_total.to_string());
     v.insert(
@@ -532,7 +547,13 @@ fn run_json(values: &BTreeMap<&'static str, String>) -> Value {
         let typed = match *k {
             "name" | "sweep_dir" | "run_dir" | "metrics" | "summary" | "config" | "checkpoint"
             | "data" => Value::from(v.clone()),
-            "resume" | "train_data" | "val_data" | "flops_budget" if v.is_empty() => Value::Null,
+            "resume" | "train_data" | "val_data" | "flops_budget" | "mup_base_width"
+            | "mup_base_head_dim"
+                if v.is_empty() =>
+            {
+                Value::Null
+            }
+            "parametrization" => Value::from(v.clone()),
             "resume" | "train_data" | "val_data" => Value::from(v.clone()),
             _ => v
                 .parse::<u64>()

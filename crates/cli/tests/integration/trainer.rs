@@ -159,6 +159,8 @@ fn protocol_results_make_the_runs_table_that_fit_reads() {
     assert_eq!(cfg["n_layer"], 2);
     assert_eq!(cfg["steps"], 50);
     assert!(Path::new(cfg["train_data"].as_str().unwrap()).is_file());
+    assert_eq!(cfg["parametrization"], "standard");
+    assert!(cfg["mup_base_width"].is_null() && cfg["mup_base_head_dim"].is_null());
     // the table fits as any sweep's
     let f = scalelab_env(
         &[
@@ -394,5 +396,39 @@ fn placeholders_and_trainer_settings_are_checked_before_anything_runs() {
         assert!(!e.contains("panicked"), "{e}");
         assert!(!out.join("runs").exists(), "{trainer}: something ran");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A μP sweep tells the trainer so: `run.json` carries the parametrisation
+/// and the resolved base shape (the base head dimension defaults to the
+/// model's own), and the table records it.
+#[test]
+fn a_mup_sweep_hands_the_base_shape_to_the_trainer() {
+    let dir = tmpdir("mup");
+    let text = format!(
+        "[train]\ndata = \"synth\"\ncontext = 16\nbatch = 4\nparametrization = \"mup\"\nmup_base_width = 16\n[trainer]\ncommand = \"python3 {toy} --name {{name}} --dir {{run_dir}}\"\n[[runs]]\nname = \"w\"\nn_layer = 1\nd_model = 64\nn_head = 4\ntokens = 1600\n",
+        toy = toy().display()
+    );
+    let p = dir.join("mup.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = dir.join("out");
+    let o = scalelab_env(
+        &[
+            "sweep",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = serde_json::from_str(&read(&out.join("runs/w/run.json"))).unwrap();
+    assert_eq!(cfg["parametrization"], "mup");
+    assert_eq!(cfg["mup_base_width"], 16);
+    assert_eq!(cfg["mup_base_head_dim"], 16, "64 / 4 heads");
+    let table = rows(&out.join("runs.csv"));
+    assert_eq!(table[0]["parametrization"], "mup");
+    assert_eq!(table[0]["mup_base_width"], "16");
     let _ = std::fs::remove_dir_all(&dir);
 }
