@@ -286,6 +286,7 @@ const DOCUMENTS: &[&str] = &[
     "docs/fit.md",
     "docs/hparams.md",
     "docs/import.md",
+    "docs/mup.md",
     "docs/plan.md",
     "docs/python.md",
     "docs/trainers.md",
@@ -403,6 +404,11 @@ fn docs_hparams() {
 #[test]
 fn docs_import() {
     check("docs/import.md");
+}
+
+#[test]
+fn docs_mup() {
+    check("docs/mup.md");
 }
 
 #[test]
