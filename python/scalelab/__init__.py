@@ -2,8 +2,10 @@
 
 Fit scaling laws to your runs (a pandas DataFrame, a dict of numpy arrays,
 or a file), plan compute-optimal model sizes and token counts, design and
-run pilot sweeps, and write the HTML report: the same engine, numbers and
-messages as the ``scalelab`` command line.
+run pilot sweeps, find how the best learning rate scales with compute,
+compare two recipes by their effective-compute multiplier, and write the
+HTML report: the same engine, numbers and messages as the ``scalelab``
+command line.
 
 >>> import scalelab, pandas as pd
 >>> runs = pd.DataFrame({"params": [...], "tokens": [...], "loss": [...]})
@@ -28,6 +30,8 @@ from ._fit import Fit, fit
 from ._plan import Plan, plan
 from ._emerge import Emerge, emerge
 from ._isoflop import Design, Isoflop, design, isoflop
+from ._hparams import Hparams, hparams
+from ._compare import Compare, compare
 from ._sweep import SweepResult, sweep
 from ._study import DEFAULT_STUDY, Study, study
 from ._errors import (
@@ -52,6 +56,10 @@ __all__ = [
     "Isoflop",
     "design",
     "Design",
+    "hparams",
+    "Hparams",
+    "compare",
+    "Compare",
     "emerge",
     "Emerge",
     "sweep",

@@ -123,3 +123,38 @@ def emerge(
     predict_flops: Optional[float] = ...,
     progress: _Callback = ...,
 ) -> str: ...
+def hparams(
+    runs: _Table,
+    where: List[str] = ...,
+    loss_col: str = ...,
+    lr_col: str = ...,
+    batch_col: Optional[str] = ...,
+    budget_col: Optional[str] = ...,
+    tol: float = ...,
+    fit_points: int = ...,
+    bootstrap: int = ...,
+    seed: int = ...,
+    holdout_largest: bool = ...,
+) -> str: ...
+def write_hparams(report: str, path: str) -> None: ...
+def compare(
+    a: _Table,
+    b: Optional[_Table] = ...,
+    group_by: List[str] = ...,
+    group_a: Optional[str] = ...,
+    group_b: Optional[str] = ...,
+    where: List[str] = ...,
+    flops_col: Optional[str] = ...,
+    params_col: Optional[str] = ...,
+    tokens_col: Optional[str] = ...,
+    loss_col: Optional[str] = ...,
+    convention_col: str = ...,
+    no_convention_check: bool = ...,
+    shared_e: bool = ...,
+    bootstrap: int = ...,
+    seed: int = ...,
+    at: List[float] = ...,
+    huber_delta: float = ...,
+    threads: Optional[int] = ...,
+) -> str: ...
+def write_compare(report: str, path: str) -> None: ...

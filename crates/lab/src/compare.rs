@@ -5,6 +5,9 @@
 //! module reads the ladders (two run tables, or two groups of one table),
 //! checks that they count compute the same way, and returns a
 //! [`CompareReport`], the `scalelab.compare/1` schema as a type.
+//!
+//! [`compare`] is [`load`] (or [`load_from_tables`], for tables already in
+//! memory) then [`analyse`].
 
 use crate::runs::{self, KeptTable};
 use crate::{Error, Result, Warning, WarningKind};
@@ -14,7 +17,7 @@ use scalelab_core::compare::{
 };
 use scalelab_core::laws::{PowerLaw, Variable};
 use scalelab_core::robust::Robust;
-use scalelab_tables::ColumnMap;
+use scalelab_tables::{ColumnMap, Table};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -135,21 +138,68 @@ pub struct CompareReport {
     pub warnings: Vec<Warning>,
 }
 
-struct Loaded {
-    ladder_path: PathBuf,
-    label: String,
-    group: Option<[String; 2]>,
-    convention: Option<String>,
-    rows: usize,
-    compute: Vec<f64>,
-    loss: Vec<f64>,
-    notes: Vec<String>,
-    warnings: Vec<Warning>,
+/// One ladder as read: its compute and loss (after the filters), and
+/// what the user should know about its rows.
+#[derive(Clone, Debug)]
+pub struct LadderInput {
+    /// The table file (for a table in memory, the name it was given).
+    pub ladder_path: PathBuf,
+    /// A short name: the group value, or the file name.
+    pub label: String,
+    /// The group column and value, when picked from a shared table.
+    pub group: Option<[String; 2]>,
+    /// The value of the convention column (None: the table has none).
+    pub convention: Option<String>,
+    /// Rows of the ladder.
+    pub rows: usize,
+    pub compute: Vec<f64>,
+    pub loss: Vec<f64>,
+    pub notes: Vec<String>,
+    /// Runs left out (a sweep's failed or unfinished runs).
+    pub warnings: Vec<Warning>,
+}
+
+/// Both ladders, read and checked.
+#[derive(Clone, Debug)]
+pub struct CompareInput {
+    pub a: LadderInput,
+    pub b: LadderInput,
 }
 
 /// Reads both ladders and compares them.
 pub fn compare(req: &CompareRequest) -> Result<CompareReport> {
-    let (a, b) = match (&req.groups, &req.table_b) {
+    let input = load(req)?;
+    analyse(req, &input)
+}
+
+/// Reads both ladders: two tables (`table_a`, `table_b`), or two groups of
+/// `table_a` (`groups`).
+pub fn load(req: &CompareRequest) -> Result<CompareInput> {
+    prepare(req, None, None)
+}
+
+/// [`load`] with tables already in memory (e.g. DataFrames): `a` stands for
+/// `req.table_a` and `b` for `req.table_b`, which are then not read; a side
+/// given as `None` is read from its path. The same filters, drop of
+/// unfinished runs and checks apply.
+pub fn load_from_tables(
+    req: &CompareRequest,
+    a: Option<Table>,
+    b: Option<Table>,
+) -> Result<CompareInput> {
+    prepare(req, a, b)
+}
+
+fn prepare(req: &CompareRequest, a: Option<Table>, b: Option<Table>) -> Result<CompareInput> {
+    let read = |path: &Path, table: Option<Table>| match table {
+        Some(t) => runs::filter_table(t, &req.filters),
+        None => runs::load_table(path, &req.filters),
+    };
+    let b_name = match (&b, &req.table_b) {
+        (Some(t), _) => Some(t.path.clone()),
+        (None, p) => p.clone(),
+    };
+    let (a, b) = match (&req.groups, b_name) {
         (Some(_), Some(b)) => {
             return Err(Error::flag(
                 "--group-by",
@@ -166,17 +216,24 @@ pub fn compare(req: &CompareRequest) -> Result<CompareReport> {
             ))
         }
         (Some(g), None) => {
-            let kept = runs::load_table(&req.table_a, &req.filters)?;
+            let kept = read(&req.table_a, a)?;
             (
                 load_group(req, &kept, &g.columns, &g.a, "--group-a")?,
                 load_group(req, &kept, &g.columns, &g.b, "--group-b")?,
             )
         }
         (None, Some(tb)) => (
-            load_whole(req, runs::load_table(&req.table_a, &req.filters)?)?,
-            load_whole(req, runs::load_table(tb, &req.filters)?)?,
+            load_whole(req, read(&req.table_a, a)?)?,
+            load_whole(req, read(&tb, b)?)?,
         ),
     };
+    Ok(CompareInput { a, b })
+}
+
+/// Compares the ladders of `input`: checks their conventions, fits both
+/// frontiers and computes the multiplier, its intervals and the crossover.
+pub fn analyse(req: &CompareRequest, input: &CompareInput) -> Result<CompareReport> {
+    let (a, b) = (input.a.clone(), input.b.clone());
     let mut notes = Vec::new();
     let mut warnings = Vec::new();
     match (&a.convention, &b.convention) {
@@ -246,7 +303,7 @@ pub fn compare(req: &CompareRequest) -> Result<CompareReport> {
                 .into(),
         );
     }
-    let ladder = |l: Loaded, frontier: Frontier, fit: CurveFit| Ladder {
+    let ladder = |l: LadderInput, frontier: Frontier, fit: CurveFit| Ladder {
         label: l.label,
         path: l.ladder_path.display().to_string(),
         group: l.group,
@@ -291,7 +348,15 @@ pub fn read_compare(path: &Path) -> Result<CompareReport> {
     Ok(r)
 }
 
-fn load_whole(req: &CompareRequest, kept: KeptTable) -> Result<Loaded> {
+/// Writes the report as `scalelab compare --out` does: pretty JSON and a
+/// newline, atomically; `what` names the file in an error (`--out`).
+pub fn write_compare(report: &CompareReport, what: &str, out: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::failed(format!("cannot serialise the report: {e}")))?;
+    crate::error::write_file(what, out, format!("{json}\n").as_bytes())
+}
+
+fn load_whole(req: &CompareRequest, kept: KeptTable) -> Result<LadderInput> {
     let label = kept
         .path
         .file_name()
@@ -306,7 +371,7 @@ fn load_group(
     columns: &[String],
     value: &str,
     flag: &str,
-) -> Result<Loaded> {
+) -> Result<LadderInput> {
     let t = &kept.table;
     let mut cols = Vec::new();
     for column in columns {
@@ -364,7 +429,7 @@ fn load_kept(
     kept: KeptTable,
     label: String,
     group: Option<[String; 2]>,
-) -> Result<Loaded> {
+) -> Result<LadderInput> {
     let convention = match kept.table.column_index(&req.convention_col) {
         None => None,
         Some(_) => {
@@ -388,7 +453,7 @@ fn load_kept(
     let path = kept.path.clone();
     let law = PowerLaw::new(Variable::C);
     let input = runs::observations(kept, &req.columns, &law)?;
-    Ok(Loaded {
+    Ok(LadderInput {
         ladder_path: path,
         label,
         group,
@@ -441,8 +506,37 @@ mod tests {
         assert!((r.geo_mean.unwrap() / 2.0 - 1.0).abs() < 0.05, "{r:?}");
         assert_eq!(r.a.convention.as_deref(), Some("standard"));
         let out = dir.join("compare.json");
-        std::fs::write(&out, serde_json::to_string(&r).unwrap()).unwrap();
+        write_compare(&r, "--out", &out).unwrap();
         assert_eq!(read_compare(&out).unwrap(), r);
+        // tables in memory (either side) give the same report
+        let ta = Table::read(&a).unwrap();
+        let tb = Table::read(&b).unwrap();
+        let m = analyse(
+            &req,
+            &load_from_tables(&req, Some(ta.clone()), None).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m, r);
+        let two = CompareRequest {
+            table_b: None,
+            ..req.clone()
+        };
+        let m = analyse(&two, &load_from_tables(&two, Some(ta), Some(tb)).unwrap()).unwrap();
+        assert_eq!(m, r);
+        // one table and groups: no second table, in memory or not
+        let grouped = CompareRequest {
+            groups: Some(Groups {
+                columns: vec!["param_count".into()],
+                a: "standard".into(),
+                b: "standard".into(),
+            }),
+            ..two
+        };
+        let tb = Table::read(&b).unwrap();
+        let e = load_from_tables(&grouped, None, Some(tb))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a second table") && e.contains("b.csv"), "{e}");
         // different conventions: an error naming both, unless overridden
         let k = write(&dir, "k.csv", &rows(2.0, "kaplan"));
         let req = CompareRequest {

@@ -4,10 +4,15 @@
 //! when the batch varies) with bootstrap intervals; optionally the held-out
 //! check at the largest budget. The report (`scalelab.hparams/1`) carries an
 //! `lr_rule` that a sweep file's `[schedule] lr_rule` takes as it is.
+//!
+//! [`run`] reads the table, analyses it and writes the report when asked;
+//! [`load`] (or [`load_from_table`], for a table already in memory) and
+//! [`analyse`] are its halves.
 
-use crate::runs::load_table;
+use crate::runs::{filter_table, load_table, KeptTable};
 use crate::{Error, Result, Warning, WarningKind};
 use scalelab_core::hparams::{self as core, HpRun, HparamsOptions, OptimumKind};
+use scalelab_tables::Table;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -231,8 +236,32 @@ fn core_err(path: &Path, e: core::HparamsError) -> Error {
     }
 }
 
-/// Reads the table, analyses it and writes `out` when asked.
-pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
+/// The table of runs, filtered (a sweep's unfinished runs left out).
+#[derive(Clone, Debug)]
+pub struct HparamsInput {
+    /// The table file (for a table in memory, the name it was given).
+    pub path: PathBuf,
+    /// The rows kept.
+    pub table: Table,
+    /// Notes about the rows kept (the filters).
+    pub notes: Vec<String>,
+    /// Runs left out (a sweep's failed or unfinished runs).
+    pub warnings: Vec<Warning>,
+}
+
+/// Checks the options and reads the table of `req.table`.
+pub fn load(req: &HparamsRequest) -> Result<HparamsInput> {
+    prepare(req, None)
+}
+
+/// [`load`] for a table already in memory (e.g. a DataFrame): the same
+/// checks, filters and drop of unfinished runs; `req.table` is not read.
+pub fn load_from_table(req: &HparamsRequest, table: Table) -> Result<HparamsInput> {
+    prepare(req, Some(table))
+}
+
+/// The options' own checks (before any table is read).
+fn check(req: &HparamsRequest) -> Result<()> {
     if !(req.tol.is_finite() && req.tol >= 0.0) {
         return Err(Error::flag(
             "--tol",
@@ -245,16 +274,44 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
             format!("--fit-points must be at least 3, got {}", req.window),
         ));
     }
-    let kept = load_table(&req.table, &req.filters)?;
-    let t = &kept.table;
-    let path = kept.path.clone();
-    if t.is_empty() {
+    Ok(())
+}
+
+fn prepare(req: &HparamsRequest, table: Option<Table>) -> Result<HparamsInput> {
+    check(req)?;
+    let kept = match table {
+        Some(t) => filter_table(t, &req.filters)?,
+        None => load_table(&req.table, &req.filters)?,
+    };
+    let KeptTable {
+        path,
+        table,
+        notes,
+        warnings,
+        ..
+    } = kept;
+    if table.is_empty() {
         return Err(Error::input(
             &path,
             None,
             format!("{}: no runs left to analyse", path.display()),
         ));
     }
+    Ok(HparamsInput {
+        path,
+        table,
+        notes,
+        warnings,
+    })
+}
+
+/// Analyses the runs of `input`: the per-budget optima, the laws, the
+/// `lr_rule` and (with `holdout_largest`) the held-out check. Writes
+/// nothing (`req.out` is [`run`]'s).
+pub fn analyse(req: &HparamsRequest, input: &HparamsInput) -> Result<HparamsReport> {
+    check(req)?;
+    let t = &input.table;
+    let path = input.path.clone();
     let budget_col = match &req.budget_col {
         Some(c) => c.clone(),
         None => {
@@ -291,7 +348,7 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
         ..HparamsOptions::default()
     };
     let all = core::fit(&runs, &opts).map_err(|e| core_err(&path, e))?;
-    let mut warnings = kept.warnings.clone();
+    let mut warnings = input.warnings.clone();
     for b in &all.budgets {
         match b.lr.kind {
             OptimumKind::Vertex => {}
@@ -322,7 +379,7 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
             ),
         ));
     }
-    let mut notes = kept.notes.clone();
+    let mut notes = input.notes.clone();
     notes.push(format!(
         "near-optimal: loss ≤ (1 + {})·best per budget; η_opt: vertex of a quadratic in ln lr through the {} lrs nearest the best",
         req.tol, req.window
@@ -366,7 +423,7 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
         None
     };
     let lr_law = Law::of(&all.lr_law);
-    let report = HparamsReport {
+    Ok(HparamsReport {
         schema: SCHEMA.into(),
         table: path.display().to_string(),
         rows: t.len(),
@@ -393,12 +450,25 @@ pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
         holdout,
         notes,
         warnings,
-    };
+    })
+}
+
+/// Reads the table, analyses it and writes `out` when asked.
+pub fn run(req: &HparamsRequest) -> Result<HparamsReport> {
+    let input = load(req)?;
+    let report = analyse(req, &input)?;
     if let Some(out) = &req.out {
-        let json = serde_json::to_string_pretty(&report).expect("a report serialises");
-        crate::error::write_file("--out", out, format!("{json}\n").as_bytes())?;
+        write(&report, "--out", out)?;
     }
     Ok(report)
+}
+
+/// Writes the report as `--out` does: pretty JSON and a newline, atomically;
+/// `what` names the file in an error (`--out`).
+pub fn write(report: &HparamsReport, what: &str, out: &Path) -> Result<()> {
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::failed(format!("cannot serialise the report: {e}")))?;
+    crate::error::write_file(what, out, format!("{json}\n").as_bytes())
 }
 
 /// Reads a report written with `--out` (for `scalelab report`).
@@ -442,6 +512,18 @@ mod tests {
             (rule.base * (c / rule.ref_flops).powf(rule.exponent) / r.lr_law.at(c) - 1.0).abs()
                 < 1e-9
         );
+        // a table in memory gives the same report, and nothing is written
+        let mut mem = req.clone();
+        mem.out = Some(dir.join("not-written.json"));
+        let t = Table::read(&p).unwrap();
+        let m = analyse(&mem, &load_from_table(&mem, t).unwrap()).unwrap();
+        assert_eq!(m, r);
+        assert!(!dir.join("not-written.json").exists());
+        // the options are checked before the table is looked at
+        let mut bad = HparamsRequest::new(dir.join("missing.csv"));
+        bad.tol = -0.1;
+        let e = load(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("--tol must be a non-negative"), "{e}");
         // read back (a warning keeps only its message, so compare as JSON)
         let back = read(req.out.as_ref().unwrap()).unwrap();
         assert_eq!(

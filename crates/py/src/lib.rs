@@ -10,9 +10,11 @@
 
 use pyo3::prelude::*;
 
+mod compare;
 mod emerge;
 mod errors;
 mod fit;
+mod hparams;
 mod isoflop;
 mod plan;
 mod progress;
@@ -34,6 +36,10 @@ fn _scalelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(isoflop::isoflop, m)?)?;
     m.add_function(wrap_pyfunction!(isoflop::design, m)?)?;
     m.add_function(wrap_pyfunction!(emerge::emerge, m)?)?;
+    m.add_function(wrap_pyfunction!(hparams::hparams, m)?)?;
+    m.add_function(wrap_pyfunction!(hparams::write_hparams, m)?)?;
+    m.add_function(wrap_pyfunction!(compare::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(compare::write_compare, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(study::study, m)?)?;
     m.add("DEFAULT_STUDY", study::DEFAULT)?;
