@@ -81,34 +81,19 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-# Clippy lints while the tests build: `cargo clippy` is `cargo check` with
-# clippy-driver as the workspace's compiler wrapper (and its arguments in
-# CLIPPY_ARGS), so the same wrapper on the test build lints every workspace
-# target (lib, bins, tests, examples, benches: clippy's --all-targets) with
-# -D warnings, and spares a second, check-only compile of every dependency
-# (about 3 minutes on 2 cores). The wrapper stays set for `cargo test`,
-# which then finds everything built. `cargo clippy --workspace --all-targets
-# -- -D warnings` is the same check, for use by hand.
-#
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 # One build of every test target and of the Python extension, in one cargo
 # invocation: cargo resolves the dependencies' features once for all of
 # them. Built apart after `cargo test`, the extension would see other
 # features (the tests' dev-dependencies turn some on) and recompile the
 # engine, the renderer and the library under it, minutes on 2 cores.
-CLIPPY_DRIVER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)"
-if [ -n "$CLIPPY_DRIVER" ]; then
-  export RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER"
-  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-  echo "== cargo build with clippy (tests, benches and the Python extension; lints are errors)"
-else
-  if [ "${CI:-}" = true ]; then echo "error: CI=true but clippy-driver is missing (rustup component add clippy)"; exit 1; fi
-  echo "warning: clippy-driver is missing (rustup component add clippy): building without lints"
-  echo "== cargo build (tests, benches and the Python extension)"
-fi
+echo "== cargo build (tests and the Python extension)"
 if [ "$HAVE_PY" = 1 ]; then
-  PYO3_PYTHON="$SCALELAB_PYTHON" cargo build --locked --profile test --workspace --lib --bins --tests --examples --benches
+  PYO3_PYTHON="$SCALELAB_PYTHON" cargo build --locked --profile test --workspace --lib --bins --tests --examples
 else
-  cargo build --locked --profile test --workspace --exclude scalelab-py --lib --bins --tests --examples --benches
+  cargo build --locked --profile test --workspace --exclude scalelab-py --lib --bins --tests --examples
 fi
 
 echo "== cargo test"
