@@ -45,6 +45,13 @@ pub struct TrainRequest {
     pub decay_fraction: Option<f64>,
     /// WSD: the decay's shape.
     pub decay_shape: Option<scalelab_engine::DecayShape>,
+    /// `standard` or `mup` (the maximal-update parametrisation; see
+    /// `scalelab_engine::Parametrization`).
+    pub parametrization: Option<scalelab_engine::ParamKind>,
+    /// μP's base width (required with `mup`).
+    pub mup_base_width: Option<usize>,
+    /// μP's base head dimension (default: the model's head dimension).
+    pub mup_base_head_dim: Option<usize>,
     pub threads: Option<usize>,
     pub seed: Option<u64>,
     pub eval_every: Option<u64>,
@@ -102,6 +109,31 @@ pub fn build_config(req: &TrainRequest) -> Result<TrainConfig> {
             ));
         }
         cfg.decay_fraction = f;
+    }
+    set!(parametrization);
+    set!(opt mup_base_width);
+    set!(opt mup_base_head_dim);
+    for (flag, v) in [
+        ("--mup-base-width", req.mup_base_width),
+        ("--mup-base-head-dim", req.mup_base_head_dim),
+    ] {
+        if v == Some(0) {
+            return Err(Error::flag(flag, format!("{flag} must be at least 1")));
+        }
+        if v.is_some() && cfg.parametrization.is_standard() {
+            return Err(Error::flag(
+                flag,
+                format!(
+                    "{flag} needs --parametrization mup (or parametrization = \"mup\" in --config)"
+                ),
+            ));
+        }
+    }
+    if req.parametrization.is_some_and(|p| !p.is_standard()) && cfg.mup_base_width.is_none() {
+        return Err(Error::flag(
+            "--mup-base-width",
+            "--parametrization mup needs --mup-base-width (the width at which μP equals standard parametrisation)",
+        ));
     }
     if let Some(k) = req.threads {
         crate::threads::check(k)?;
@@ -292,5 +324,45 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(e, Error::Flag { ref flag, .. } if flag == "--unique-tokens"));
+    }
+
+    #[test]
+    fn mup_flags_set_the_parametrisation_and_bad_ones_name_their_flag() {
+        let mup = Some(scalelab_engine::ParamKind::Mup);
+        let cfg = build_config(&TrainRequest {
+            steps: Some(7),
+            parametrization: mup,
+            mup_base_width: Some(32),
+            ..TrainRequest::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.parametrization, scalelab_engine::ParamKind::Mup);
+        assert_eq!(cfg.mup_base_width, Some(32));
+        assert_eq!(cfg.mup_base_head_dim, None);
+        let flag_of = |req: TrainRequest| match build_config(&req).unwrap_err() {
+            Error::Flag { flag, message } => (flag, message),
+            e => panic!("{e}"),
+        };
+        let (flag, message) = flag_of(TrainRequest {
+            steps: Some(7),
+            parametrization: mup,
+            ..TrainRequest::default()
+        });
+        assert_eq!(flag, "--mup-base-width");
+        assert!(message.contains("--parametrization mup needs"), "{message}");
+        let (flag, message) = flag_of(TrainRequest {
+            steps: Some(7),
+            mup_base_head_dim: Some(8),
+            ..TrainRequest::default()
+        });
+        assert_eq!(flag, "--mup-base-head-dim");
+        assert!(message.contains("needs --parametrization mup"), "{message}");
+        let (flag, _) = flag_of(TrainRequest {
+            steps: Some(7),
+            parametrization: mup,
+            mup_base_width: Some(0),
+            ..TrainRequest::default()
+        });
+        assert_eq!(flag, "--mup-base-width");
     }
 }

@@ -16,6 +16,7 @@ const HELP: &str = r#"Examples:
   scalelab train --data synth --params 1e5 --context 64 --tokens 2e6
   scalelab train --params 3e5 --tokens 2e6 --data random -o runs/b
   scalelab train --config run.toml -o runs/c --json
+  scalelab train --params 1e5 --tokens 2e6 --parametrization mup --mup-base-width 32
   scalelab train -o runs/c --resume"#;
 
 #[derive(clap::Args, Debug)]
@@ -79,6 +80,20 @@ pub struct Args {
     /// (lr = min + (peak − min)·(1 − √p), the default).
     #[arg(long, value_parser = ["linear", "cosine", "1-sqrt"])]
     decay_shape: Option<String>,
+    /// standard (GPT-2 initialisation, one learning rate; the default) or
+    /// mup (maximal-update parametrisation relative to --mup-base-width:
+    /// hidden matrices' init std ÷ √m and lr ÷ m, logits × 1/m, with
+    /// m = d_model / base width; see docs/mup.md), e.g.
+    /// --parametrization mup --mup-base-width 32.
+    #[arg(long, value_parser = ["standard", "mup"])]
+    parametrization: Option<String>,
+    /// μP: the width at which μP equals standard parametrisation.
+    #[arg(long, value_name = "WIDTH")]
+    mup_base_width: Option<usize>,
+    /// μP: the base head dimension for the attention scale (default: the
+    /// model's head dimension).
+    #[arg(long, value_name = "DIM")]
+    mup_base_head_dim: Option<usize>,
     /// Threads for this run.
     #[arg(long, value_name = "K")]
     threads: Option<usize>,
@@ -139,6 +154,11 @@ impl Args {
             decay_shape: self.decay_shape.as_deref().map(|s| {
                 serde_json::from_value(serde_json::Value::from(s)).expect("a clap-checked name")
             }),
+            parametrization: self.parametrization.as_deref().map(|s| {
+                serde_json::from_value(serde_json::Value::from(s)).expect("a clap-checked name")
+            }),
+            mup_base_width: self.mup_base_width,
+            mup_base_head_dim: self.mup_base_head_dim,
             threads: self.threads,
             seed: self.seed,
             eval_every: self.eval_every,

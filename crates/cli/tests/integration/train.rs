@@ -46,3 +46,40 @@ fn without_out_it_says_nothing_is_saved() {
     assert!(dir.join("summary.json").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--parametrization mup --mup-base-width W` trains under μP and records
+/// it in the run's config; a μP flag without its partner names the flag.
+#[test]
+fn mup_flags_train_under_mup_and_bad_ones_name_the_flag() {
+    let dir = tmpdir("train-mup");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ok, err) = train(&[
+        "--parametrization",
+        "mup",
+        "--mup-base-width",
+        "8",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let cfg: toml::Table = toml::from_str(&read(&dir.join("config.toml"))).unwrap();
+    assert_eq!(cfg["parametrization"].as_str(), Some("mup"), "{cfg}");
+    assert_eq!(cfg["mup_base_width"].as_integer(), Some(8), "{cfg}");
+    let _ = std::fs::remove_dir_all(&dir);
+    for (flags, needle) in [
+        (
+            &["--parametrization", "mup"][..],
+            "--parametrization mup needs --mup-base-width",
+        ),
+        (
+            &["--mup-base-width", "8"][..],
+            "needs --parametrization mup",
+        ),
+        (&["--parametrization", "vanilla"][..], "possible values"),
+    ] {
+        let (ok, err) = train(flags);
+        assert!(!ok, "{flags:?}");
+        assert!(err.contains(needle), "{flags:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
