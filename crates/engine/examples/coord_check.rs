@@ -14,17 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|---|");
     for seed in [0, 1, 2] {
         for mup in [false, true] {
-            let cfg = CoordCheckConfig {
-                widths: vec![32, 64, 128, 256],
-                head_dim: 16,
-                n_layer: 2,
-                context: 32,
-                batch: 4,
-                steps: 4,
-                lr: 1e-2,
-                seed,
-                mup_base_width: mup.then_some(32),
-            };
+            let cfg = CoordCheckConfig::documented(seed, mup);
             let c = coord_check(&cfg, &mut RandomTokens::new(64, seed))?;
             for (i, r) in c.rows.iter().enumerate() {
                 let growth = if i + 1 == c.rows.len() {

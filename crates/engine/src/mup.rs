@@ -38,6 +38,26 @@ pub struct CoordCheckConfig {
     pub mup_base_width: Option<usize>,
 }
 
+impl CoordCheckConfig {
+    /// The check docs/mup.md reports (and the test suite asserts): widths
+    /// 32, 64, 128 and 256 at head dimension 16, 2 layers, context 32,
+    /// batch 4, 4 AdamW steps at lr 1e-2; μP relative to width 32 when
+    /// `mup`.
+    pub fn documented(seed: u64, mup: bool) -> Self {
+        CoordCheckConfig {
+            widths: vec![32, 64, 128, 256],
+            head_dim: 16,
+            n_layer: 2,
+            context: 32,
+            batch: 4,
+            steps: 4,
+            lr: 1e-2,
+            seed,
+            mup_base_width: mup.then_some(32),
+        }
+    }
+}
+
 /// One width's activation changes after the steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoordRow {

@@ -212,17 +212,7 @@ fn mup_settings_are_read_from_toml_and_checked() {
 }
 
 fn check(mup: bool, seed: u64) -> CoordCheck {
-    let cfg = CoordCheckConfig {
-        widths: vec![32, 64, 128, 256],
-        head_dim: 16,
-        n_layer: 2,
-        context: 32,
-        batch: 4,
-        steps: 4,
-        lr: 1e-2,
-        seed,
-        mup_base_width: mup.then_some(32),
-    };
+    let cfg = CoordCheckConfig::documented(seed, mup);
     coord_check(&cfg, &mut RandomTokens::new(64, seed)).unwrap()
 }
 
